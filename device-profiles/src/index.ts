@@ -1,0 +1,6 @@
+export * from './ids.ts';
+export * from './wire.ts';
+export * from './profile-schema.ts';
+export * from './profiles.ts';
+export * from './readings.ts';
+export * from './inventory.ts';

@@ -1,0 +1,279 @@
+/**
+ * The wire contract: every MQTT topic and every message body that crosses a process
+ * boundary is declared here, once. No other file in the repository spells a topic.
+ *
+ * Two namespaces:
+ *  - district:  schoolops/v1/{schoolId}/{up|down}/...   (gateway <-> district broker)
+ *  - local:     local/v1/device/{deviceId}/...          (device <-> its school gateway)
+ *
+ * Lifecycle borrows Sparkplug B's ideas in plain JSON: a retained status message with an
+ * MQTT last will (birth/death), a bootId per agent start, and a per-boot sequence number
+ * on every uplink batch so the district can dedup replays and prove nothing was lost.
+ */
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Ajv, type ValidateFunction } from 'ajv';
+import { Id } from './ids.ts';
+
+export const WIRE_VERSION = 1 as const;
+
+/** Hard limits shared by the edge agent, the broker and ingest. */
+export const LIMITS = {
+  /** Largest message a device may publish to its gateway. */
+  devicePayloadBytes: 16 * 1024,
+  /** Largest MQTT packet the district broker accepts (an uplink batch with headroom). */
+  districtPacketBytes: 1024 * 1024,
+  /** Most readings the edge agent puts in one uplink batch. */
+  batchReadings: 500,
+} as const;
+
+// ---------------------------------------------------------------------------------------
+// District namespace
+// ---------------------------------------------------------------------------------------
+
+const DISTRICT_ROOT = ['schoolops', 'v1'] as const;
+const ROOT = DISTRICT_ROOT.join('/');
+
+/** Channels a gateway publishes on (direction "up"). */
+export const UPLINK_CHANNELS = ['telemetry', 'status', 'health'] as const;
+export type UplinkChannel = (typeof UPLINK_CHANNELS)[number];
+
+/** Reserved first level after the root for district-internal topics (never a school id). */
+const DISTRICT_INTERNAL = '_district';
+
+export const districtTopics = {
+  telemetry: (schoolId: string) => `${ROOT}/${schoolId}/up/telemetry`,
+  status: (schoolId: string) => `${ROOT}/${schoolId}/up/status`,
+  health: (schoolId: string) => `${ROOT}/${schoolId}/up/health`,
+  command: (schoolId: string, deviceId: string) => `${ROOT}/${schoolId}/down/command/${deviceId}`,
+  /** What a gateway subscribes to: commands for its own school. */
+  schoolDownlink: (schoolId: string) => `${ROOT}/${schoolId}/down/#`,
+  /** What the cloud subscribes to: everything every gateway sends up. */
+  allUplink: `${ROOT}/+/up/#`,
+  /** Broker counters, published by the broker itself (retained). */
+  brokerStats: `${ROOT}/${DISTRICT_INTERNAL}/broker/stats`,
+} as const;
+
+export interface DistrictTopic {
+  schoolId: string;
+  direction: 'up' | 'down';
+  /** Levels after the direction, e.g. ['telemetry'] or ['command', deviceId]. */
+  rest: string[];
+}
+
+/**
+ * Parse a district topic or subscription filter. Returns null when it is not under the
+ * district root, names no literal school, or has no direction. Wildcards are returned as
+ * they are, so a caller enforcing an ACL can refuse them where a literal is required.
+ */
+export function parseDistrictTopic(topic: string): DistrictTopic | null {
+  const levels = topic.split('/');
+  if (levels.length < 4) return null;
+  if (levels[0] !== DISTRICT_ROOT[0] || levels[1] !== DISTRICT_ROOT[1]) return null;
+  const schoolId = levels[2]!;
+  const direction = levels[3];
+  if (direction !== 'up' && direction !== 'down') return null;
+  return { schoolId, direction, rest: levels.slice(4) };
+}
+
+export function isUplinkChannel(value: string | undefined): value is UplinkChannel {
+  return (UPLINK_CHANNELS as readonly string[]).includes(value ?? '');
+}
+
+// ---------------------------------------------------------------------------------------
+// Local namespace (a school's devices and its gateway)
+// ---------------------------------------------------------------------------------------
+
+const LOCAL_ROOT = 'local/v1/device';
+
+export const localTopics = {
+  /** A device publishes its current values here. */
+  deviceState: (deviceId: string) => `${LOCAL_ROOT}/${deviceId}/state`,
+  /** The gateway forwards district commands to an MQTT-native device here. */
+  deviceCommand: (deviceId: string) => `${LOCAL_ROOT}/${deviceId}/command`,
+  allDeviceState: `${LOCAL_ROOT}/+/state`,
+} as const;
+
+/** The device id of a local state topic, or null if the topic is anything else. */
+export function parseLocalStateTopic(topic: string): string | null {
+  const prefix = `${LOCAL_ROOT}/`;
+  if (!topic.startsWith(prefix) || !topic.endsWith('/state')) return null;
+  const deviceId = topic.slice(prefix.length, -'/state'.length);
+  return deviceId.length > 0 && !deviceId.includes('/') ? deviceId : null;
+}
+
+// ---------------------------------------------------------------------------------------
+// Message bodies
+// ---------------------------------------------------------------------------------------
+
+export const MetricValue = Type.Union([Type.Number(), Type.Boolean(), Type.String({ maxLength: 256 })]);
+export type MetricValue = Static<typeof MetricValue>;
+
+export const MetricValues = Type.Record(Type.String({ pattern: '^[a-z][a-zA-Z0-9_]{0,63}$' }), MetricValue, {
+  minProperties: 1,
+  maxProperties: 64,
+});
+export type MetricValues = Static<typeof MetricValues>;
+
+/** What a device publishes on localTopics.deviceState. */
+export const DeviceStateMessage = Type.Object(
+  {
+    /** Sample time, ms since epoch; the gateway stamps its own clock when absent. */
+    ts: Type.Optional(Type.Integer({ minimum: 0 })),
+    values: MetricValues,
+    /** Device-side counter of samples published; lets the delivery checker prove completeness. */
+    n: Type.Optional(Type.Integer({ minimum: 0 })),
+  },
+  { additionalProperties: false },
+);
+export type DeviceStateMessage = Static<typeof DeviceStateMessage>;
+
+/** One device sample in an uplink batch. */
+export const Reading = Type.Object(
+  {
+    deviceId: Id,
+    ts: Type.Integer({ minimum: 0, description: 'sample time, ms since epoch' }),
+    values: MetricValues,
+    n: Type.Optional(Type.Integer({ minimum: 0 })),
+    /** Replayed from backlog: store it, but raise no fresh alarms on it. */
+    hist: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+export type Reading = Static<typeof Reading>;
+
+const GatewayIdentity = {
+  v: Type.Literal(WIRE_VERSION),
+  gatewayId: Id,
+  schoolId: Id,
+  /** Random per agent start; (gatewayId, bootId, seq) names one batch for ever. */
+  bootId: Type.String({ pattern: '^[A-Za-z0-9_-]{8,64}$' }),
+};
+
+export const TelemetryBatch = Type.Object(
+  {
+    ...GatewayIdentity,
+    seq: Type.Integer({ minimum: 0 }),
+    sentAt: Type.Integer({ minimum: 0 }),
+    readings: Type.Array(Reading, { minItems: 1, maxItems: LIMITS.batchReadings }),
+  },
+  { additionalProperties: false },
+);
+export type TelemetryBatch = Static<typeof TelemetryBatch>;
+
+/** Retained on districtTopics.status; the offline form is also the MQTT last will. */
+export const GatewayStatus = Type.Object(
+  {
+    ...GatewayIdentity,
+    state: Type.Union([Type.Literal('online'), Type.Literal('offline')]),
+    ts: Type.Integer({ minimum: 0 }),
+    agentVersion: Type.Optional(Type.String()),
+    deviceCount: Type.Optional(Type.Integer({ minimum: 0 })),
+  },
+  { additionalProperties: false },
+);
+export type GatewayStatus = Static<typeof GatewayStatus>;
+
+/** Why the edge agent or ingest refused a reading. Counted, logged, visible in the API. */
+export const REJECT_REASONS = [
+  'malformed_json',
+  'bad_schema',
+  'bad_topic',
+  'oversized',
+  'unknown_device',
+  'unknown_metric',
+  'wrong_type',
+  'out_of_range',
+] as const;
+export type RejectReason = (typeof REJECT_REASONS)[number];
+
+const Counters = Type.Record(Type.String(), Type.Integer({ minimum: 0 }));
+
+/** Periodic gateway self-report on districtTopics.health. */
+export const GatewayHealth = Type.Object(
+  {
+    ...GatewayIdentity,
+    ts: Type.Integer({ minimum: 0 }),
+    uptimeS: Type.Number({ minimum: 0 }),
+    accepted: Type.Integer({ minimum: 0 }),
+    /** Rejected device messages by RejectReason. */
+    rejected: Counters,
+    forwardedBatches: Type.Integer({ minimum: 0 }),
+    queueDepth: Type.Integer({ minimum: 0 }),
+    devicesConfigured: Type.Integer({ minimum: 0 }),
+    devicesReporting: Type.Integer({ minimum: 0 }),
+  },
+  { additionalProperties: false },
+);
+export type GatewayHealth = Static<typeof GatewayHealth>;
+
+/** District -> gateway -> device. */
+export const DeviceCommand = Type.Object(
+  {
+    v: Type.Literal(WIRE_VERSION),
+    commandId: Type.String({ minLength: 1, maxLength: 64 }),
+    deviceId: Id,
+    name: Type.String({ pattern: '^[a-z][a-zA-Z0-9_]{0,63}$' }),
+    params: Type.Optional(Type.Record(Type.String(), MetricValue)),
+    issuedAt: Type.Integer({ minimum: 0 }),
+  },
+  { additionalProperties: false },
+);
+export type DeviceCommand = Static<typeof DeviceCommand>;
+
+/** The district broker's own counters, retained on districtTopics.brokerStats. */
+export const BrokerStats = Type.Object(
+  {
+    ts: Type.Integer({ minimum: 0 }),
+    startedAt: Type.Integer({ minimum: 0 }),
+    clientsConnected: Type.Integer({ minimum: 0 }),
+    /** Refused connects, publishes and subscribes, by reason. */
+    refused: Counters,
+  },
+  { additionalProperties: false },
+);
+export type BrokerStats = Static<typeof BrokerStats>;
+
+// ---------------------------------------------------------------------------------------
+// Validation: one ajv instance, compiled once per schema.
+// ---------------------------------------------------------------------------------------
+
+const ajv = new Ajv({ allErrors: false, strict: true });
+const compiled = new WeakMap<TSchema, ValidateFunction>();
+
+export interface Invalid {
+  ok: false;
+  /** JSON pointer of the first offending field, '' for the document itself. */
+  path: string;
+  message: string;
+}
+export type Checked<T> = { ok: true; value: T } | Invalid;
+
+/** Validate an already-parsed value against one of the schemas above. */
+export function check<S extends TSchema>(schema: S, value: unknown): Checked<Static<S>> {
+  let validate = compiled.get(schema);
+  if (!validate) {
+    validate = ajv.compile(schema);
+    compiled.set(schema, validate);
+  }
+  if (validate(value)) return { ok: true, value: value as Static<S> };
+  const error = validate.errors?.[0];
+  return { ok: false, path: error?.instancePath ?? '', message: error?.message ?? 'invalid' };
+}
+
+/** Parse a JSON payload and validate it; malformed JSON is reported as such. */
+export function decode<S extends TSchema>(
+  schema: S,
+  payload: Uint8Array | string,
+): Checked<Static<S>> | { ok: false; path: ''; message: string; malformed: true } {
+  let value: unknown;
+  try {
+    value = JSON.parse(typeof payload === 'string' ? payload : Buffer.from(payload).toString('utf8'));
+  } catch (error) {
+    return { ok: false, path: '', message: `malformed JSON: ${(error as Error).message}`, malformed: true };
+  }
+  return check(schema, value);
+}
+
+export function encode(value: unknown): Buffer {
+  return Buffer.from(JSON.stringify(value));
+}
