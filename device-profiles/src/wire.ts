@@ -93,13 +93,18 @@ export const localTopics = {
   allDeviceState: `${LOCAL_ROOT}/+/state`,
 } as const;
 
-/** The device id of a local state topic, or null if the topic is anything else. */
-export function parseLocalStateTopic(topic: string): string | null {
+function parseLocalDeviceTopic(topic: string, leaf: 'state' | 'command'): string | null {
   const prefix = `${LOCAL_ROOT}/`;
-  if (!topic.startsWith(prefix) || !topic.endsWith('/state')) return null;
-  const deviceId = topic.slice(prefix.length, -'/state'.length);
+  const suffix = `/${leaf}`;
+  if (!topic.startsWith(prefix) || !topic.endsWith(suffix)) return null;
+  const deviceId = topic.slice(prefix.length, -suffix.length);
   return deviceId.length > 0 && !deviceId.includes('/') ? deviceId : null;
 }
+
+/** The device id of a local state topic, or null if the topic is anything else. */
+export const parseLocalStateTopic = (topic: string) => parseLocalDeviceTopic(topic, 'state');
+/** The device id of a local command topic, or null if the topic is anything else. */
+export const parseLocalCommandTopic = (topic: string) => parseLocalDeviceTopic(topic, 'command');
 
 // ---------------------------------------------------------------------------------------
 // Message bodies

@@ -1,0 +1,35 @@
+/**
+ * Run one school gateway:  node --import tsx edge-agent/src/cli.ts --config gateway.json
+ * When started by a supervisor over IPC (the simulated district), it reports
+ * { type: 'ready', localPort, bootId } once the local broker listens.
+ */
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { loadEdgeConfig } from './config.ts';
+import { startEdgeAgent } from './agent.ts';
+
+const logger = pino({ name: 'edge-agent' });
+const usage = 'usage: edge-agent --config <gateway.json>';
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { config: { type: 'string' }, help: { type: 'boolean' } } });
+  if (values.help) return void console.log(usage);
+  if (!values.config) throw new Error(`missing --config\n${usage}`);
+  const agent = await startEdgeAgent(loadEdgeConfig(values.config), { logger });
+  process.send?.({ type: 'ready', localPort: agent.localPort, bootId: agent.bootId });
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    await agent.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  process.on('disconnect', stop); // supervisor went away
+}
+
+main().catch((error: Error) => {
+  logger.fatal(error.message);
+  process.exit(1);
+});

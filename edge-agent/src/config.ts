@@ -1,0 +1,86 @@
+/**
+ * The gateway's configuration file: who it is, where the district is, and which devices
+ * the school has (profile id + address). Validated at start; a bad file is refused with
+ * the path of the offending field.
+ */
+import { readFileSync } from 'node:fs';
+import { Type, type Static } from '@sinclair/typebox';
+import { DeviceRecord, Id, LIMITS, check } from '@schoolops/device-profiles';
+
+export const EdgeConfig = Type.Object(
+  {
+    v: Type.Literal(1),
+    gatewayId: Id,
+    schoolId: Id,
+    district: Type.Object(
+      {
+        /** mqtt://host:port or mqtts://host:port of the district broker. */
+        url: Type.String({ pattern: '^mqtts?://' }),
+        username: Type.String({ minLength: 1 }),
+        /** The gateway's secret; prefer passwordFile so the config can be shared. */
+        password: Type.Optional(Type.String({ minLength: 1 })),
+        passwordFile: Type.Optional(Type.String({ minLength: 1 })),
+        /** CA certificate (PEM file) to trust for mqtts://. */
+        caFile: Type.Optional(Type.String({ minLength: 1 })),
+      },
+      { additionalProperties: false },
+    ),
+    /** The school's own MQTT broker that MQTT-native devices publish to. */
+    local: Type.Object(
+      {
+        host: Type.String({ default: '0.0.0.0' }),
+        /** 0 picks a free port (tests and the simulated district). */
+        port: Type.Integer({ minimum: 0, maximum: 65535 }),
+      },
+      { additionalProperties: false },
+    ),
+    devices: Type.Array(DeviceRecord),
+    /** Extra folders of device profiles on top of the built-in ones. */
+    profileDirs: Type.Optional(Type.Array(Type.String())),
+    batch: Type.Optional(
+      Type.Object(
+        {
+          maxReadings: Type.Integer({ minimum: 1, maximum: LIMITS.batchReadings }),
+          maxDelayMs: Type.Integer({ minimum: 0, maximum: 60_000 }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    healthIntervalMs: Type.Optional(Type.Integer({ minimum: 1000 })),
+  },
+  { additionalProperties: false },
+);
+export type EdgeConfig = Static<typeof EdgeConfig>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export function parseEdgeConfig(value: unknown, source = 'config'): EdgeConfig {
+  const result = check(EdgeConfig, value);
+  if (!result.ok) throw new ConfigError(`${source}: ${result.path || '/'}: ${result.message}`);
+  const config = result.value;
+  if (!config.district.password && !config.district.passwordFile)
+    throw new ConfigError(`${source}: /district: needs password or passwordFile`);
+  const ids = new Set<string>();
+  config.devices.forEach((device, i) => {
+    if (ids.has(device.id)) throw new ConfigError(`${source}: /devices/${i}/id: duplicate device id "${device.id}"`);
+    ids.add(device.id);
+  });
+  return config;
+}
+
+export function loadEdgeConfig(file: string): EdgeConfig {
+  let value: unknown;
+  try {
+    value = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new ConfigError(`${file}: ${(error as Error).message}`);
+  }
+  return parseEdgeConfig(value, file);
+}
+
+export function districtPassword(config: EdgeConfig): string {
+  if (config.district.password) return config.district.password;
+  return readFileSync(config.district.passwordFile!, 'utf8').trim();
+}

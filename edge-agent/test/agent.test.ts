@@ -1,0 +1,192 @@
+import { createServer, type AddressInfo, type Server } from 'node:net';
+import { Aedes } from 'aedes';
+import mqtt, { type MqttClient } from 'mqtt';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  GatewayHealth,
+  GatewayStatus,
+  TelemetryBatch,
+  check,
+  districtTopics,
+  localTopics,
+  type Reading,
+} from '@schoolops/device-profiles';
+import { parseEdgeConfig, startEdgeAgent, type EdgeAgent } from '../src/index.ts';
+
+const silent = pino({ level: 'silent' });
+const SCHOOL = 'thcs-test';
+
+/** A bare aedes standing in for the district broker: this file tests the agent, not the ACL. */
+async function startPlainBroker(): Promise<{ port: number; server: Server; broker: Aedes }> {
+  const broker = await Aedes.createBroker();
+  const server = createServer(broker.handle);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { port: (server.address() as AddressInfo).port, server, broker };
+}
+
+function connect(port: number, clientId: string): Promise<MqttClient> {
+  const client = mqtt.connect(`mqtt://127.0.0.1:${port}`, { clientId, protocolVersion: 4, reconnectPeriod: 200 });
+  return new Promise((resolve, reject) => {
+    client.once('connect', () => resolve(client));
+    client.once('error', reject);
+  });
+}
+
+async function waitFor<T>(probe: () => T | undefined | false, what: string, ms = 10_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+describe('edge agent', () => {
+  let district: Awaited<ReturnType<typeof startPlainBroker>>;
+  let agent: EdgeAgent;
+  let cloud: MqttClient;
+  const batches: TelemetryBatch[] = [];
+  const statuses: GatewayStatus[] = [];
+  const healths: GatewayHealth[] = [];
+  const received = (): Reading[] => batches.flatMap((b) => b.readings);
+
+  beforeAll(async () => {
+    district = await startPlainBroker();
+    cloud = await connect(district.port, 'cloud');
+    await cloud.subscribeAsync(districtTopics.allUplink, { qos: 1 });
+    cloud.on('message', (topic, payload) => {
+      const body = JSON.parse(payload.toString());
+      if (topic === districtTopics.telemetry(SCHOOL)) {
+        const batch = check(TelemetryBatch, body);
+        if (!batch.ok) throw new Error(`agent sent an invalid batch: ${batch.path} ${batch.message}`);
+        batches.push(batch.value);
+      } else if (topic === districtTopics.status(SCHOOL)) statuses.push(check(GatewayStatus, body).ok ? body : null);
+      else if (topic === districtTopics.health(SCHOOL)) healths.push(check(GatewayHealth, body).ok ? body : null);
+    });
+    const config = parseEdgeConfig({
+      v: 1,
+      gatewayId: `gw-${SCHOOL}`,
+      schoolId: SCHOOL,
+      district: { url: `mqtt://127.0.0.1:${district.port}`, username: `gw-${SCHOOL}`, password: 'not-checked-here' },
+      local: { host: '127.0.0.1', port: 0 },
+      devices: [
+        { id: 'p101', profileId: 'epson-eb-x51', roomId: 'r101' },
+        { id: 'lab1', profileId: 'schoolops-lab-controller', roomId: 'lab-hoa' },
+      ],
+      batch: { maxReadings: 50, maxDelayMs: 100 },
+      healthIntervalMs: 1000,
+    });
+    agent = await startEdgeAgent(config, { logger: silent });
+  });
+
+  afterAll(async () => {
+    await agent?.close();
+    await cloud?.endAsync();
+    await new Promise<void>((r) => district.broker.close(() => r()));
+    district.server.close();
+  });
+
+  it('announces itself online with a retained status', async () => {
+    const online = await waitFor(() => statuses.find((s) => s?.state === 'online'), 'online status');
+    expect(online).toMatchObject({ gatewayId: `gw-${SCHOOL}`, schoolId: SCHOOL, bootId: agent.bootId, deviceCount: 2 });
+  });
+
+  it('forwards valid readings in sequenced batches', async () => {
+    const device = await connect(agent.localPort, 'p101');
+    for (let n = 1; n <= 120; n++)
+      await device.publishAsync(localTopics.deviceState('p101'), JSON.stringify({ ts: 1_700_000_000_000 + n, values: { lampHours: n, power: 'on' }, n }), { qos: 1 });
+    await device.endAsync();
+    await waitFor(() => received().filter((r) => r.deviceId === 'p101').length >= 120, '120 readings');
+    const mine = received().filter((r) => r.deviceId === 'p101');
+    expect(mine.map((r) => r.n)).toEqual(Array.from({ length: 120 }, (_, i) => i + 1));
+    expect(mine[0]).toEqual({ deviceId: 'p101', ts: 1_700_000_000_001, values: { lampHours: 1, power: 'on' }, n: 1 });
+    const seqs = batches.map((b) => b.seq);
+    expect(seqs).toEqual(seqs.map((_, i) => i)); // 0,1,2,... with no gap or repeat
+    expect(new Set(batches.map((b) => b.bootId))).toEqual(new Set([agent.bootId]));
+    expect(Math.max(...batches.map((b) => b.readings.length))).toBeLessThanOrEqual(50);
+  });
+
+  it('rejects each kind of bad device input with a counted reason, and loses nothing else', async () => {
+    const before = received().length;
+    const device = await connect(agent.localPort, 'lab1');
+    const good = (n: number) => JSON.stringify({ values: { roomTemperature: 24.5, printerState: 'idle' }, n });
+    const bad: Array<[string, string | Buffer]> = [
+      [localTopics.deviceState('lab1'), '{"values": {"roomTemperature": 24'], // malformed JSON
+      [localTopics.deviceState('lab1'), JSON.stringify({ value: { roomTemperature: 20 } })], // schema
+      [localTopics.deviceState('ghost'), good(0)], // unknown device
+      [localTopics.deviceState('lab1'), JSON.stringify({ values: { roomTemperature: 'warm' } })], // wrong type
+      [localTopics.deviceState('lab1'), JSON.stringify({ values: { humidity: 140 } })], // out of range
+      [localTopics.deviceState('lab1'), JSON.stringify({ values: { printerState: 'melting' } })], // enum out of range
+      [localTopics.deviceState('lab1'), JSON.stringify({ values: { voltage: 3 } })], // unknown metric
+      [localTopics.deviceState('lab1'), Buffer.alloc(64 * 1024, 0x20)], // oversized
+      ['school/elsewhere/state', good(0)], // outside the namespace
+    ];
+    let n = 0;
+    for (const [topic, payload] of bad) {
+      await device.publishAsync(localTopics.deviceState('lab1'), good(++n), { qos: 1 });
+      await device.publishAsync(topic, payload, { qos: 1 });
+    }
+    await device.publishAsync(localTopics.deviceState('lab1'), good(++n), { qos: 1 });
+    await waitFor(() => received().length - before >= n, `${n} good readings`);
+    expect(received().filter((r) => r.deviceId === 'lab1').map((r) => r.n)).toEqual(Array.from({ length: n }, (_, i) => i + 1));
+    expect(device.connected).toBe(true); // the device was not thrown off for its bad messages
+    await device.endAsync();
+    expect(agent.intake.rejected).toEqual({
+      malformed_json: 1,
+      bad_schema: 1,
+      unknown_device: 1,
+      wrong_type: 1,
+      out_of_range: 2,
+      unknown_metric: 1,
+      oversized: 1,
+      bad_topic: 1,
+    });
+  });
+
+  it('reports its rejections to the district in its health message', async () => {
+    const health = await waitFor(() => healths.filter(Boolean).find((h) => h.rejected.bad_topic === 1 && h.rejected.out_of_range === 2), 'health');
+    expect(health).toMatchObject({ devicesConfigured: 2, devicesReporting: 2, queueDepth: 0 });
+    expect(health.accepted).toBeGreaterThanOrEqual(130);
+  });
+
+  it('refuses a device publishing commands, and lets a device hear only its own commands', async () => {
+    const spy = await connect(agent.localPort, 'lab1');
+    // mqtt.js turns a refused subscription (granted QoS 128) into a rejected promise.
+    await expect(spy.subscribeAsync(localTopics.deviceCommand('p101'), { qos: 1 })).rejects.toThrow(/Subscribe error/);
+    expect(agent.intake.rejected.bad_topic).toBe(2);
+    const closed = new Promise((r) => spy.once('close', r));
+    spy.publish(localTopics.deviceCommand('p101'), '{}', { qos: 1 });
+    await closed;
+    spy.end(true);
+    expect(agent.intake.rejected.bad_topic).toBe(3);
+  });
+
+  it('announces itself offline when it stops', async () => {
+    await agent.close();
+    const last = await waitFor(() => statuses.findLast((s) => s?.bootId === agent.bootId && s.state === 'offline'), 'offline status');
+    expect(last.state).toBe('offline');
+  });
+});
+
+describe('edge agent config', () => {
+  const base = {
+    v: 1,
+    gatewayId: 'gw-a',
+    schoolId: 'a',
+    district: { url: 'mqtt://127.0.0.1:1', username: 'gw-a', password: 'x' },
+    local: { host: '127.0.0.1', port: 0 },
+    devices: [],
+  };
+  it('names the offending field of a bad config', () => {
+    expect(() => parseEdgeConfig({ ...base, district: { ...base.district, url: 'http://x' } }, 'gw.json')).toThrow(
+      /gw\.json: \/district\/url: must match pattern/,
+    );
+    expect(() => parseEdgeConfig({ ...base, district: { url: 'mqtt://x:1', username: 'u' } }, 'gw.json')).toThrow(
+      /needs password or passwordFile/,
+    );
+    const twice = { id: 'd1', profileId: 'epson-eb-x51', roomId: 'r' };
+    expect(() => parseEdgeConfig({ ...base, devices: [twice, twice] }, 'gw.json')).toThrow(/\/devices\/1\/id: duplicate device id "d1"/);
+  });
+});
