@@ -1,0 +1,245 @@
+/**
+ * One school's simulated devices, publishing to the school gateway's local MQTT broker.
+ *
+ * This is the only file here that does I/O: every device is its own mqtt.js client (as
+ * an MQTT-native device would be), with its own timer that asks the device's value model
+ * for a sample and publishes it on localTopics.deviceState at QoS 1. Devices start at a
+ * random offset within their interval so a school does not report in lockstep, and
+ * mqtt.js reconnects on its own when the gateway restarts.
+ */
+import mqtt, { type MqttClient } from 'mqtt';
+import {
+  checkValues,
+  localTopics,
+  type DeviceProfile,
+  type DeviceRecord,
+  type DeviceStateMessage,
+  type ProfileRegistry,
+  type School,
+} from '@schoolops/device-profiles';
+import { deriveRng, type Rng } from '../district/random.ts';
+import { classById, currentLesson, lessonsAt } from '../district/school-time.ts';
+import { modelFor } from './models.ts';
+import type { RoomActivity, SampleContext, ValueModel } from './model.ts';
+
+/** What the fleet needs of a logger: pino's and the console's methods both fit. */
+export interface FleetLogger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface SchoolDevicesOptions {
+  school: School;
+  profiles: ProfileRegistry;
+  /** The school gateway's local MQTT broker, e.g. mqtt://127.0.0.1:PORT. */
+  brokerUrl: string;
+  seed: number;
+  /** Report every this many ms instead of each profile's reportIntervalSeconds (fast tests, demos). */
+  intervalMs?: number;
+  /** Where "now" comes from; lets a demo run the school day faster or at another hour. */
+  clock?: () => Date;
+  logger?: FleetLogger;
+}
+
+export interface SchoolDevices {
+  /**
+   * Samples handed to mqtt.js per device id, including samples still waiting in its
+   * queue for the gateway to come back. Equals the `n` of the device's latest sample.
+   */
+  published(): Map<string, number>;
+  /** Samples the gateway's broker has acknowledged (PUBACK) per device id. */
+  acknowledged(): Map<string, number>;
+  /** Stop every timer and client. Waits briefly for unacknowledged samples to be delivered. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Most samples one device keeps waiting for the gateway. Past this (a gateway down for
+ * hours) new samples are not handed over, so are not counted: a device has finite memory.
+ */
+export const MAX_UNACKED = 1000;
+/** The first sample of every device comes within this long of its start. */
+const FIRST_SAMPLE_SPREAD_MS = 5000;
+/** How long stop() waits for in-flight samples to be acknowledged before closing anyway. */
+const STOP_DRAIN_MS = 2000;
+
+/**
+ * Counting, for the delivery checker (issue 3) that compares these counts with what the
+ * district stored:
+ *  - a sample is counted when it is handed to client.publish(), and its `n` is that count,
+ *    so a device's samples are numbered 1..published() with no gaps;
+ *  - it is handed over whether or not the gateway is connected at that moment: at QoS 1
+ *    mqtt.js keeps every publish in its outgoing store until PUBACK, sends queued ones on
+ *    reconnect and re-sends unacknowledged ones, so a counted sample is one the gateway
+ *    must eventually receive (or receive twice, if only the PUBACK was lost) unless the
+ *    simulator itself stops first. acknowledged() tells those apart;
+ *  - samples never handed over are not counted: ticks after stop(), samples refused
+ *    because MAX_UNACKED are already waiting, and samples whose values fail the profile
+ *    (a simulator bug, logged as an error).
+ * Counting at PUBACK instead would undercount whenever a PUBACK is lost in a gateway
+ * restart although the sample was stored, and the checker would report a phantom.
+ */
+class SimulatedDevice {
+  readonly topic: string;
+  private state: unknown;
+  private readonly rng: Rng;
+  private timer: NodeJS.Timeout | undefined;
+  published = 0;
+  acknowledged = 0;
+  /** Publishes mqtt.js gave up on (only when the client is closed under them). */
+  private failed = 0;
+  /** Samples not handed over since the backlog hit MAX_UNACKED. */
+  private refused = 0;
+  stopped = false;
+
+  constructor(
+    readonly record: DeviceRecord,
+    private readonly profile: DeviceProfile,
+    private readonly model: ValueModel<unknown>,
+    private readonly school: School,
+    readonly client: MqttClient,
+    seed: number,
+    private readonly clock: () => Date,
+    private readonly logger: FleetLogger,
+  ) {
+    this.topic = localTopics.deviceState(record.id);
+    this.rng = deriveRng(seed, 'device', record.id);
+    this.state = model.init(this.rng, record, school);
+  }
+
+  start(intervalMs: number): void {
+    // Spread the first samples over a few seconds, not a whole interval: a camera that
+    // reports every minute should still show up within seconds of the district starting.
+    const offset = Math.floor(this.rng() * Math.min(intervalMs, FIRST_SAMPLE_SPREAD_MS));
+    this.timer = setTimeout(() => {
+      this.tick();
+      this.timer = setInterval(() => this.tick(), intervalMs);
+    }, offset);
+  }
+
+  /** Handed over, and neither acknowledged nor failed yet. */
+  get unacked(): number {
+    return this.published - this.acknowledged - this.failed;
+  }
+
+  /** Build the room and school context the value model sees at `now`. */
+  private context(now: Date): SampleContext {
+    const lesson = currentLesson(this.school, this.record.roomId, now);
+    const schoolClass = lesson ? classById(this.school, lesson.classId) : undefined;
+    const activity: RoomActivity | null = lesson && schoolClass ? { lesson, schoolClass } : null;
+    const classes = this.school.classes.length;
+    const schoolLoad = classes === 0 ? 0 : lessonsAt(this.school, now).length / classes;
+    return { now, activity, schoolLoad, rng: this.rng };
+  }
+
+  private tick(): void {
+    if (this.stopped) return;
+    const now = this.clock();
+    const { state, values } = this.model.sample(this.state, this.context(now));
+    this.state = state;
+    const problem = checkValues(this.profile, values);
+    if (problem) {
+      this.logger.error({ deviceId: this.record.id, ...problem }, 'simulated value does not fit the profile; sample dropped');
+      return;
+    }
+    if (this.unacked >= MAX_UNACKED) {
+      if (this.refused++ === 0) this.logger.warn({ deviceId: this.record.id, waiting: this.unacked }, 'gateway unreachable for long; dropping new samples');
+      return;
+    }
+    const n = this.published + 1;
+    const message: DeviceStateMessage = { ts: now.getTime(), values, n };
+    this.client.publish(this.topic, JSON.stringify(message), { qos: 1 }, (error) => {
+      if (error) this.failed++;
+      else this.acknowledged++;
+    });
+    this.published = n;
+    if (this.refused > 0) {
+      this.logger.info({ deviceId: this.record.id, dropped: this.refused }, 'gateway caught up; publishing again');
+      this.refused = 0;
+    }
+  }
+
+  halt(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+}
+
+function consoleLogger(): FleetLogger {
+  return {
+    debug: () => {},
+    info: (obj, msg) => console.info(msg ?? '', obj),
+    warn: (obj, msg) => console.warn(msg ?? '', obj),
+    error: (obj, msg) => console.error(msg ?? '', obj),
+  };
+}
+
+/**
+ * Start every device of a school. Resolves once every client is created; it does not wait
+ * for the gateway, which may come up later (devices connect and publish when it does).
+ */
+export async function startSchoolDevices(opts: SchoolDevicesOptions): Promise<SchoolDevices> {
+  const { school, profiles, brokerUrl, seed } = opts;
+  const clock = opts.clock ?? (() => new Date());
+  const logger = opts.logger ?? consoleLogger();
+  if (opts.intervalMs !== undefined && !(opts.intervalMs > 0)) throw new RangeError(`intervalMs must be > 0, got ${opts.intervalMs}`);
+
+  const missing = school.devices.filter((d) => !profiles.has(d.profileId));
+  if (missing.length) {
+    throw new Error(`school ${school.id}: no profile for ${missing.map((d) => `${d.id} (${d.profileId})`).join(', ')}`);
+  }
+
+  let connected = 0;
+  let everAllConnected = false;
+  const devices = school.devices.map((record) => {
+    const profile = profiles.get(record.profileId)!;
+    const client = mqtt.connect(brokerUrl, {
+      clientId: record.id,
+      protocolVersion: 4,
+      clean: true,
+      reconnectPeriod: 1000,
+      connectTimeout: 10_000,
+      keepalive: 30,
+    });
+    const device = new SimulatedDevice(record, profile, modelFor(profile), school, client, seed, clock, logger);
+    let isConnected = false;
+    client.on('connect', () => {
+      isConnected = true;
+      connected++;
+      if (connected === school.devices.length) {
+        logger.info({ schoolId: school.id, devices: connected, brokerUrl }, everAllConnected ? 'all devices reconnected to the gateway' : 'all devices connected to the gateway');
+        everAllConnected = true;
+      }
+    });
+    client.on('close', () => {
+      if (!isConnected) return;
+      isConnected = false;
+      if (connected-- === school.devices.length && !device.stopped) logger.warn({ schoolId: school.id, brokerUrl }, 'devices lost the gateway; reconnecting');
+    });
+    // Without a listener an 'error' event would throw; connection errors end in 'close' and a reconnect.
+    client.on('error', (error) => logger.debug({ deviceId: record.id, err: error.message }, 'device connection error'));
+    const intervalMs = opts.intervalMs ?? profile.reportIntervalSeconds * 1000;
+    device.start(intervalMs);
+    return device;
+  });
+
+  let stopping: Promise<void> | undefined;
+  return {
+    published: () => new Map(devices.map((d) => [d.record.id, d.published])),
+    acknowledged: () => new Map(devices.map((d) => [d.record.id, d.acknowledged])),
+    stop: () =>
+      (stopping ??= (async () => {
+        for (const device of devices) device.halt();
+        // Give samples already on their way a moment to be acknowledged, then close.
+        const deadline = Date.now() + STOP_DRAIN_MS;
+        while (Date.now() < deadline && devices.some((d) => d.unacked > 0 && d.client.connected)) {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        await Promise.all(devices.map((d) => new Promise<void>((resolve) => d.client.end(true, {}, () => resolve()))));
+      })()),
+  };
+}

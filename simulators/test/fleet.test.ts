@@ -1,0 +1,232 @@
+import net, { type AddressInfo, type Socket } from 'node:net';
+import { Aedes } from 'aedes';
+import mqtt from 'mqtt';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  DeviceStateMessage,
+  checkValues,
+  decode,
+  loadProfiles,
+  localTopics,
+  parseLocalStateTopic,
+  type School,
+} from '@schoolops/device-profiles';
+import { classById, currentLesson, generateDistrict } from '../src/district/index.ts';
+import { startSchoolDevices, type FleetLogger, type SchoolDevices } from '../src/devices/index.ts';
+
+const profiles = loadProfiles();
+const district = generateDistrict({ seed: 9, schools: 3 });
+/** The smallest school keeps the test light: still 60-odd devices, each its own client. */
+const school: School = district.schools.reduce((a, b) => (b.devices.length < a.devices.length ? b : a));
+
+interface TestBroker {
+  port: number;
+  broker: Aedes;
+  close(): Promise<void>;
+}
+
+/** A real aedes broker on an ephemeral port (never 1883: a Mosquitto runs there). */
+async function startBroker(port = 0): Promise<TestBroker> {
+  const broker = await Aedes.createBroker();
+  const sockets = new Set<Socket>();
+  const server = net.createServer(broker.handle);
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    broker,
+    close: async () => {
+      // Like a gateway process dying: connections cut, no goodbyes.
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => broker.close(() => resolve()));
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+const quiet = (): FleetLogger & { lines: string[] } => {
+  const lines: string[] = [];
+  const log = (obj: object, msg?: string) => void lines.push(`${msg ?? ''} ${JSON.stringify(obj)}`);
+  return { lines, debug: () => {}, info: log, warn: log, error: log };
+};
+
+async function until(what: string, condition: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+
+describe('startSchoolDevices', () => {
+  it('publishes valid samples from every device of a school, counted exactly', async () => {
+    const b = await startBroker();
+    cleanups.push(b.close);
+    // A subscriber as the gateway would see the devices.
+    const subscriber = await mqtt.connectAsync(`mqtt://127.0.0.1:${b.port}`, { protocolVersion: 4, clientId: 'test-subscriber' });
+    cleanups.push(() => subscriber.endAsync());
+    await subscriber.subscribeAsync(localTopics.allDeviceState, { qos: 1 });
+    const received = new Map<string, number[]>();
+    const problems: string[] = [];
+    subscriber.on('message', (topic, payload) => {
+      const deviceId = parseLocalStateTopic(topic);
+      if (!deviceId) return void problems.push(`unexpected topic ${topic}`);
+      const decoded = decode(DeviceStateMessage, payload);
+      if (!decoded.ok) return void problems.push(`${deviceId}: ${decoded.message}`);
+      const profileId = school.devices.find((d) => d.id === deviceId)?.profileId;
+      const problem = checkValues(profiles.get(profileId ?? '')!, decoded.value.values);
+      if (problem) problems.push(`${deviceId}: ${problem.metric} ${problem.detail}`);
+      if (!(decoded.value.ts! > Date.now() - 60_000)) problems.push(`${deviceId}: ts ${decoded.value.ts}`);
+      received.set(deviceId, [...(received.get(deviceId) ?? []), decoded.value.n!]);
+    });
+
+    const logger = quiet();
+    const devices: SchoolDevices = await startSchoolDevices({
+      school,
+      profiles,
+      brokerUrl: `mqtt://127.0.0.1:${b.port}`,
+      seed: 1,
+      intervalMs: 200,
+      logger,
+    });
+    cleanups.push(() => devices.stop());
+
+    const ids = school.devices.map((d) => d.id);
+    await until('three samples from every device', () => ids.every((id) => (received.get(id)?.length ?? 0) >= 3));
+    // Devices are their own MQTT clients, each under its own id.
+    expect(b.broker.connectedClients).toBe(ids.length + 1);
+    await devices.stop();
+
+    const published = devices.published();
+    expect([...published.keys()].sort()).toEqual([...ids].sort());
+    // stop() waits for PUBACKs, so the broker has every counted sample; give the subscriber a moment.
+    await until('every published sample at the subscriber', () => ids.every((id) => (received.get(id)?.length ?? 0) >= published.get(id)!), 5000);
+    expect(problems).toEqual([]);
+    for (const id of ids) {
+      const count = published.get(id)!;
+      expect(count, id).toBeGreaterThanOrEqual(3);
+      // n runs 1..count: nothing lost, nothing duplicated, in order.
+      expect(received.get(id), id).toEqual(Array.from({ length: count }, (_, i) => i + 1));
+    }
+    expect(devices.acknowledged()).toEqual(published);
+    // Stopped means stopped: no more samples, no more clients.
+    const before = [...received.values()].reduce((sum, ns) => sum + ns.length, 0);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect([...received.values()].reduce((sum, ns) => sum + ns.length, 0)).toBe(before);
+    await until('devices disconnected', () => b.broker.connectedClients === 1, 2000);
+    expect(logger.lines.filter((l) => l.includes('does not fit'))).toEqual([]);
+  });
+
+  it('starts devices at scattered offsets rather than in lockstep', async () => {
+    const b = await startBroker();
+    cleanups.push(b.close);
+    const firsts = new Map<string, number>();
+    b.broker.on('publish', (packet, client) => {
+      const id = client ? parseLocalStateTopic(packet.topic) : null;
+      if (id && !firsts.has(id)) firsts.set(id, Date.now());
+    });
+    const devices = await startSchoolDevices({ school, profiles, brokerUrl: `mqtt://127.0.0.1:${b.port}`, seed: 2, intervalMs: 1000, logger: quiet() });
+    cleanups.push(() => devices.stop());
+    await until('a first sample from every device', () => firsts.size === school.devices.length);
+    const times = [...firsts.values()].sort((x, y) => x - y);
+    // Spread over most of the 1 s interval, not bunched in one instant.
+    expect(times.at(-1)! - times[0]!).toBeGreaterThan(500);
+    const perTenth = new Map<number, number>();
+    for (const t of times) perTenth.set(Math.floor((t - times[0]!) / 100), (perTenth.get(Math.floor((t - times[0]!) / 100)) ?? 0) + 1);
+    expect(Math.max(...perTenth.values())).toBeLessThan(times.length / 3);
+  });
+
+  it('follows the timetable of the given clock', async () => {
+    const b = await startBroker();
+    cleanups.push(b.close);
+    // Monday 09:00 in Ho Chi Minh City: period 3.
+    const at = new Date('2025-03-10T02:00:00Z');
+    const latest = new Map<string, DeviceStateMessage>();
+    b.broker.on('publish', (packet, client) => {
+      const id = client ? parseLocalStateTopic(packet.topic) : null;
+      const decoded = id ? decode(DeviceStateMessage, packet.payload as Buffer) : null;
+      if (id && decoded?.ok) latest.set(id, decoded.value);
+    });
+    const devices = await startSchoolDevices({ school, profiles, brokerUrl: `mqtt://127.0.0.1:${b.port}`, seed: 3, intervalMs: 200, clock: () => at, logger: quiet() });
+    cleanups.push(() => devices.stop());
+    await until('a sample from every device', () => latest.size === school.devices.length);
+    let lessons = 0;
+    for (const device of school.devices.filter((d) => d.profileId === 'hikvision-ds-2cd2143')) {
+      const sample = latest.get(device.id)!;
+      expect(sample.ts).toBe(at.getTime());
+      const lesson = currentLesson(school, device.roomId, at);
+      const headcount = sample.values.headcount as number;
+      if (lesson) {
+        const enrolment = classById(school, lesson.classId)!.enrolment;
+        expect(headcount, device.id).toBeGreaterThanOrEqual(enrolment - 7);
+        expect(headcount, device.id).toBeLessThanOrEqual(enrolment + 2);
+        lessons++;
+      } else expect(headcount, device.id).toBeLessThanOrEqual(2);
+    }
+    expect(lessons).toBeGreaterThan(5);
+  });
+
+  it('keeps publishing across a gateway restart, every counted sample arriving', async () => {
+    let b = await startBroker();
+    const port = b.port;
+    const seen = new Map<string, Set<number>>();
+    let duplicates = 0;
+    const watch = (broker: Aedes) =>
+      broker.on('publish', (packet, client) => {
+        const id = client ? parseLocalStateTopic(packet.topic) : null;
+        const decoded = id ? decode(DeviceStateMessage, packet.payload as Buffer) : null;
+        if (!id || !decoded?.ok) return;
+        const ns = seen.get(id) ?? new Set<number>();
+        if (ns.has(decoded.value.n!)) duplicates++;
+        ns.add(decoded.value.n!);
+        seen.set(id, ns);
+      });
+    watch(b.broker);
+    const logger = quiet();
+    const devices = await startSchoolDevices({ school, profiles, brokerUrl: `mqtt://127.0.0.1:${port}`, seed: 4, intervalMs: 200, logger });
+    cleanups.push(() => devices.stop());
+    const ids = school.devices.map((d) => d.id);
+    await until('samples from every device', () => ids.every((id) => (seen.get(id)?.size ?? 0) >= 2));
+
+    await b.close();
+    const atRestart = devices.published();
+    // The gateway is down for a second; devices go on sampling meanwhile.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    b = await startBroker(port);
+    cleanups.push(b.close);
+    watch(b.broker);
+    await until('every device publishing after the restart', () =>
+      ids.every((id) => Math.max(...(seen.get(id) ?? [0])) > atRestart.get(id)! + 2),
+    );
+    await devices.stop();
+
+    const published = devices.published();
+    for (const id of ids) {
+      const count = published.get(id)!;
+      const missing = Array.from({ length: count }, (_, i) => i + 1).filter((n) => !seen.get(id)!.has(n));
+      expect(missing, id).toEqual([]);
+      expect(seen.get(id)!.size, id).toBe(count);
+    }
+    expect(devices.acknowledged()).toEqual(published);
+    expect(logger.lines.some((l) => l.includes('lost the gateway'))).toBe(true);
+    expect(logger.lines.some((l) => l.includes('reconnected'))).toBe(true);
+    // Re-sent after a lost PUBACK: allowed by QoS 1, and rare.
+    expect(duplicates).toBeLessThan(ids.length);
+  });
+
+  it('refuses a school whose devices name unknown profiles', async () => {
+    const broken: School = { ...school, devices: [{ ...school.devices[0]!, profileId: 'no-such-profile' }] };
+    await expect(startSchoolDevices({ school: broken, profiles, brokerUrl: 'mqtt://127.0.0.1:9', seed: 1, logger: quiet() })).rejects.toThrow(/no-such-profile/);
+  });
+});
