@@ -1,0 +1,85 @@
+/**
+ * The cloud's storage: DuckDB always stores and answers queries; when configured, every
+ * row is also copied to InfluxDB. The copy is best effort by design: it never blocks,
+ * fails or loses a DuckDB write (its own losses are counted in influx.stats()).
+ */
+import { join } from 'node:path';
+import type { Reading } from '@schoolops/device-profiles';
+import { openDuckDbStore, type DuckDbStore } from './duckdb-store.ts';
+import { createInfluxSink, type InfluxSink, type InfluxSinkOptions } from './influx-sink.ts';
+import { silentLogger, type HistoryBucket, type HistoryQuery, type ReadingStore, type StorageLogger, type StoredRow } from './types.ts';
+
+export * from './types.ts';
+export { openDuckDbStore, type DuckDbStore, type DuckDbStoreOptions } from './duckdb-store.ts';
+export { createInfluxSink, INFLUX_MEASUREMENT, type InfluxSink, type InfluxSinkOptions, type InfluxSinkStats } from './influx-sink.ts';
+
+export interface StorageConfig {
+  /** DuckDB lives at `${dataDir}/readings.duckdb`. */
+  dataDir: string;
+  /** When present, every written row is also sent to InfluxDB. */
+  influx?: Omit<InfluxSinkOptions, 'logger'>;
+  logger?: StorageLogger;
+}
+
+export interface Storage extends ReadingStore {
+  readonly duckdb: DuckDbStore;
+  /** null when no InfluxDB is configured. */
+  readonly influx: InfluxSink | null;
+}
+
+export const DUCKDB_FILE_NAME = 'readings.duckdb';
+
+export async function openStorage(config: StorageConfig): Promise<Storage> {
+  const logger = config.logger ?? silentLogger;
+  const duckdb = await openDuckDbStore({ file: join(config.dataDir, DUCKDB_FILE_NAME), logger });
+  const influx = config.influx ? createInfluxSink({ ...config.influx, logger }) : null;
+  return new FanOutStorage(duckdb, influx, logger);
+}
+
+/** One uplink reading as rows: one per metric value, all at the reading's ts. */
+export function readingToRows(schoolId: string, reading: Reading): StoredRow[] {
+  const rows: StoredRow[] = [];
+  for (const [metric, value] of Object.entries(reading.values)) {
+    rows.push({ schoolId, deviceId: reading.deviceId, metric, ts: reading.ts, value, hist: reading.hist === true });
+  }
+  return rows;
+}
+
+class FanOutStorage implements Storage {
+  readonly name = 'storage';
+  private closing: Promise<void> | null = null;
+
+  constructor(
+    readonly duckdb: DuckDbStore,
+    readonly influx: InfluxSink | null,
+    private readonly logger: StorageLogger,
+  ) {}
+
+  async write(rows: readonly StoredRow[]): Promise<void> {
+    await this.duckdb.write(rows);
+    // Only rows DuckDB holds are copied, so both stores see the same readings. The sink only
+    // buffers and never rejects; the catch is a second guard for the hot path.
+    this.influx?.write(rows).catch((err: unknown) => this.logger.error({ err }, 'InfluxDB copy failed'));
+  }
+
+  async flush(): Promise<void> {
+    await Promise.all([this.duckdb.flush(), this.influx?.flush().catch(() => {})]);
+  }
+
+  history(q: HistoryQuery): Promise<HistoryBucket[]> {
+    return this.duckdb.history(q);
+  }
+
+  count(): Promise<number> {
+    return this.duckdb.count();
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      const [duck, influx] = await Promise.allSettled([this.duckdb.close(), this.influx?.close()]);
+      if (influx.status === 'rejected') this.logger.error({ err: influx.reason }, 'closing the InfluxDB sink failed');
+      if (duck.status === 'rejected') throw duck.reason;
+    })();
+    return this.closing;
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * The storage layer's contracts. Ingest hands rows to a ReadingSink; the API asks a
+ * ReadingStore for history. One device sample (a wire `Reading`) becomes one StoredRow per
+ * metric value, all with the sample's ts.
+ */
+import type { MetricValue } from '@schoolops/device-profiles';
+
+/** One metric value of one device sample. */
+export interface StoredRow {
+  schoolId: string;
+  deviceId: string;
+  metric: string;
+  /** Sample time, ms since the Unix epoch. */
+  ts: number;
+  value: MetricValue;
+  /** Replayed from a gateway's backlog (wire `Reading.hist`). Stored, not otherwise special. */
+  hist?: boolean;
+}
+
+/** Somewhere raw rows go. Implementations serialize their own writes. */
+export interface ReadingSink {
+  readonly name: string;
+  /** Resolves when the rows are accepted (for the DuckDB store: committed and queryable). */
+  write(rows: readonly StoredRow[]): Promise<void>;
+  /** Resolves when everything accepted so far has been handed on (committed / sent). */
+  flush(): Promise<void>;
+  /** Flushes, then releases files, connections and timers. Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * A bucketed history question about one device.
+ * Bounds: `from` is inclusive, `to` is exclusive (from <= ts < to).
+ * Buckets start at `origin + k * bucketMs` (origin defaults to 0, the Unix epoch, which
+ * aligns buckets to UTC). For Asia/Ho_Chi_Minh local days use origin = -7 * 3_600_000
+ * (the zone has no DST, so a fixed offset is exact).
+ */
+export interface HistoryQuery {
+  deviceId: string;
+  /** Only these metrics; omitted = every metric the device has. An empty array yields []. */
+  metrics?: readonly string[];
+  from: number;
+  to: number;
+  /** Bucket width in ms, a positive integer. */
+  bucketMs: number;
+  origin?: number;
+}
+
+/**
+ * Aggregates of one metric over one bucket.
+ * avg/min/max cover numeric and boolean samples (a boolean counts as 1/0, so avg is the
+ * share of samples that were true - the share of time when samples are evenly spaced);
+ * they are null when the bucket holds only strings. `last` is the value of the latest
+ * sample in the bucket, in its own type; on equal ts the row written last wins.
+ */
+export interface HistoryBucket {
+  metric: string;
+  /** Bucket start, ms since the Unix epoch. */
+  t: number;
+  count: number;
+  avg: number | null;
+  min: number | null;
+  max: number | null;
+  last: MetricValue | null;
+}
+
+/** The store that answers the dashboard's queries. */
+export interface ReadingStore extends ReadingSink {
+  /** Buckets that hold at least one sample, sorted by metric, then t. */
+  history(q: HistoryQuery): Promise<HistoryBucket[]>;
+  /** Total number of stored rows. */
+  count(): Promise<number>;
+}
+
+/** Minimal structured logger; pino's Logger satisfies it. */
+export interface StorageLogger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export const silentLogger: StorageLogger = {
+  debug() {},
+  info() {},
+  warn() {},
+  error() {},
+};
