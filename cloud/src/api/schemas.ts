@@ -1,0 +1,116 @@
+/**
+ * Response and query schemas of the district API, written once: fastify validates and
+ * serialises with them, @fastify/swagger documents them, and TypeScript types come from them.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import { DEVICE_KINDS, GatewayHealth, LocalizedText, MetricValue } from '@schoolops/device-profiles';
+
+const Nullable = <T extends ReturnType<typeof Type.Number>>(t: T) => Type.Union([t, Type.Null()]);
+const Ms = Type.Integer({ description: 'ms since the Unix epoch' });
+
+export const ErrorBody = Type.Object({ statusCode: Type.Integer(), error: Type.String(), message: Type.String() });
+
+export const District = Type.Object({ id: Type.String(), name: LocalizedText, timezone: Type.String() });
+
+export const Figures = Type.Object({
+  inBps: Nullable(Type.Number({ description: 'school internet inbound, bit/s' })),
+  outBps: Nullable(Type.Number({ description: 'school internet outbound, bit/s' })),
+  latencyMs: Nullable(Type.Number()),
+  lossPct: Nullable(Type.Number()),
+  projectorsOn: Type.Integer(),
+  boardsInSession: Type.Integer(),
+  headcount: Type.Integer({ description: 'people counted by classroom cameras' }),
+  labTemperatureAvg: Nullable(Type.Number()),
+});
+export type Figures = Static<typeof Figures>;
+
+export const SchoolSummary = Type.Object({
+  id: Type.String(),
+  name: LocalizedText,
+  level: Type.String(),
+  ward: Type.String(),
+  online: Type.Boolean({ description: "the school gateway's retained status is online" }),
+  lastSeen: Type.Union([Ms, Type.Null()]),
+  devices: Type.Object({ total: Type.Integer(), reporting: Type.Integer() }),
+  rejected: Type.Integer({ description: 'device messages the gateway rejected since it started' }),
+  figures: Figures,
+});
+export type SchoolSummary = Static<typeof SchoolSummary>;
+
+export const GatewayView = Type.Object({
+  state: Type.Union([Type.Literal('online'), Type.Literal('offline'), Type.Literal('unknown')]),
+  bootId: Type.Union([Type.String(), Type.Null()]),
+  since: Type.Union([Ms, Type.Null()]),
+  lastSeen: Type.Union([Ms, Type.Null()]),
+  health: Type.Union([GatewayHealth, Type.Null()]),
+});
+export type GatewayView = Static<typeof GatewayView>;
+
+export const SchoolDetail = Type.Intersect([
+  SchoolSummary,
+  Type.Object({ gatewayId: Type.String(), gateway: GatewayView, rooms: Type.Integer(), classes: Type.Integer() }),
+]);
+
+export const RoomView = Type.Object({
+  id: Type.String(),
+  name: LocalizedText,
+  type: Type.String(),
+  floor: Type.Integer(),
+  capacity: Type.Integer(),
+  devices: Type.Array(Type.String()),
+});
+
+export const Latest = Type.Object({ ts: Ms, values: Type.Record(Type.String(), MetricValue) });
+
+export const DeviceView = Type.Object({
+  id: Type.String(),
+  schoolId: Type.String(),
+  roomId: Type.String(),
+  profileId: Type.String(),
+  kind: Type.Union(DEVICE_KINDS.map((k) => Type.Literal(k))),
+  vendor: Type.String(),
+  model: Type.String(),
+  name: LocalizedText,
+  reporting: Type.Boolean(),
+  latest: Type.Union([Latest, Type.Null()]),
+});
+export type DeviceView = Static<typeof DeviceView>;
+
+export const SchoolParams = Type.Object({ schoolId: Type.String() });
+export const DeviceParams = Type.Object({ deviceId: Type.String() });
+
+export const HistoryQuerystring = Type.Object({
+  from: Type.Optional(Type.String({ description: 'start (inclusive): ISO 8601 or ms epoch; default: 1 hour before `to`' })),
+  to: Type.Optional(Type.String({ description: 'end (exclusive): ISO 8601 or ms epoch; default: now' })),
+  bucket: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400 * 31, description: 'bucket width in seconds; default: range / 120, at least 10 s' })),
+  metric: Type.Optional(Type.Union([Type.String(), Type.Array(Type.String())], { description: 'only these metrics' })),
+});
+
+export const HistoryPoint = Type.Object({
+  t: Ms,
+  count: Type.Integer(),
+  avg: Type.Union([Type.Number(), Type.Null()]),
+  min: Type.Union([Type.Number(), Type.Null()]),
+  max: Type.Union([Type.Number(), Type.Null()]),
+  last: Type.Union([MetricValue, Type.Null()]),
+});
+
+export const History = Type.Object({
+  deviceId: Type.String(),
+  from: Ms,
+  to: Ms,
+  bucketSeconds: Type.Integer(),
+  series: Type.Array(Type.Object({ metric: Type.String(), unit: Type.String(), points: Type.Array(HistoryPoint) })),
+});
+
+const Counters = Type.Record(Type.String(), Type.Integer());
+
+export const IngestStatsBody = Type.Object({
+  batches: Type.Integer(),
+  duplicateBatches: Type.Integer(),
+  readings: Type.Integer(),
+  rejected: Counters,
+  gateways: Type.Array(Type.Object({ schoolId: Type.String(), state: Type.String(), rejected: Counters, queueDepth: Type.Union([Type.Integer(), Type.Null()]) })),
+  broker: Type.Union([Type.Object({ ts: Ms, startedAt: Ms, clientsConnected: Type.Integer(), refused: Counters }), Type.Null()]),
+  storage: Type.Object({ rows: Type.Integer() }),
+});

@@ -1,0 +1,85 @@
+/** Schools, rooms and devices with their live state. */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import type { ApiContext } from './context.ts';
+import { DeviceParams, DeviceView, District, ErrorBody, RoomView, SchoolDetail, SchoolParams, SchoolSummary } from './schemas.ts';
+import type { DeviceEntry } from '../inventory.ts';
+
+export const schoolRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { district, live }) => {
+  const deviceView = (entry: DeviceEntry): DeviceView => ({
+    id: entry.record.id,
+    schoolId: entry.school.id,
+    roomId: entry.record.roomId,
+    profileId: entry.profile.id,
+    kind: entry.profile.kind,
+    vendor: entry.profile.vendor,
+    model: entry.profile.model,
+    name: entry.record.name ?? entry.profile.name,
+    reporting: live.isReporting(entry.record.id),
+    latest: live.deviceLatest(entry.record.id),
+  });
+  const notFound = (what: string) => ({ statusCode: 404, error: 'Not Found', message: `no ${what}` });
+
+  app.get('/district', { schema: { tags: ['district'], summary: 'The district', response: { 200: District } } }, async () => {
+    const { id, name, timezone } = district.inventory.district;
+    return { id, name, timezone };
+  });
+
+  app.get(
+    '/schools',
+    { schema: { tags: ['schools'], summary: 'Every school with its gateway status and live figures', response: { 200: Type.Array(SchoolSummary) } } },
+    async () => live.summaries(),
+  );
+
+  app.get(
+    '/schools/:schoolId',
+    { schema: { tags: ['schools'], params: SchoolParams, response: { 200: SchoolDetail, 404: ErrorBody } } },
+    async (request, reply) => {
+      const school = district.schools.get(request.params.schoolId);
+      if (!school) return reply.code(404).send(notFound(`school "${request.params.schoolId}"`));
+      return {
+        ...live.summary(school.id)!,
+        gatewayId: school.gatewayId,
+        gateway: live.gateway(school.id),
+        rooms: school.rooms.length,
+        classes: school.classes.length,
+      };
+    },
+  );
+
+  app.get(
+    '/schools/:schoolId/rooms',
+    { schema: { tags: ['schools'], params: SchoolParams, response: { 200: Type.Array(RoomView), 404: ErrorBody } } },
+    async (request, reply) => {
+      const school = district.schools.get(request.params.schoolId);
+      if (!school) return reply.code(404).send(notFound(`school "${request.params.schoolId}"`));
+      return school.rooms.map((room) => ({ ...room, devices: school.devices.filter((d) => d.roomId === room.id).map((d) => d.id) }));
+    },
+  );
+
+  app.get(
+    '/schools/:schoolId/devices',
+    {
+      schema: {
+        tags: ['devices'],
+        summary: "A school's devices with their latest values",
+        params: SchoolParams,
+        response: { 200: Type.Array(DeviceView), 404: ErrorBody },
+      },
+    },
+    async (request, reply) => {
+      if (!district.schools.has(request.params.schoolId)) return reply.code(404).send(notFound(`school "${request.params.schoolId}"`));
+      return district.devicesOf(request.params.schoolId).map(deviceView);
+    },
+  );
+
+  app.get(
+    '/devices/:deviceId',
+    { schema: { tags: ['devices'], params: DeviceParams, response: { 200: DeviceView, 404: ErrorBody } } },
+    async (request, reply) => {
+      const entry = district.devices.get(request.params.deviceId);
+      if (!entry) return reply.code(404).send(notFound(`device "${request.params.deviceId}"`));
+      return deviceView(entry);
+    },
+  );
+};

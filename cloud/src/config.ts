@@ -1,0 +1,61 @@
+/** The cloud's configuration file. Every path is resolved relative to the working directory. */
+import { readFileSync } from 'node:fs';
+import { Type, type Static } from '@sinclair/typebox';
+import { check } from '@schoolops/device-profiles';
+
+export const CloudConfig = Type.Object(
+  {
+    v: Type.Literal(1),
+    http: Type.Object({ host: Type.String(), port: Type.Integer({ minimum: 0, maximum: 65535 }) }, { additionalProperties: false }),
+    /** The district broker, and the cloud's own credentials on it. */
+    mqtt: Type.Object(
+      {
+        url: Type.String({ pattern: '^mqtts?://' }),
+        username: Type.String({ minLength: 1 }),
+        password: Type.Optional(Type.String({ minLength: 1 })),
+        passwordFile: Type.Optional(Type.String({ minLength: 1 })),
+      },
+      { additionalProperties: false },
+    ),
+    /** DuckDB file and other state live here. */
+    dataDir: Type.String({ minLength: 1 }),
+    /** The district's digital record (schools, rooms, devices). */
+    inventoryFile: Type.String({ minLength: 1 }),
+    profileDirs: Type.Optional(Type.Array(Type.String())),
+    /** When present, every raw reading is also written to InfluxDB (v2 write API). */
+    influx: Type.Optional(
+      Type.Object(
+        {
+          url: Type.String({ pattern: '^https?://' }),
+          token: Type.String(),
+          org: Type.String({ minLength: 1 }),
+          bucket: Type.String({ minLength: 1 }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type CloudConfig = Static<typeof CloudConfig>;
+
+export function parseCloudConfig(value: unknown, source = 'config'): CloudConfig {
+  const result = check(CloudConfig, value);
+  if (!result.ok) throw new Error(`${source}: ${result.path || '/'}: ${result.message}`);
+  if (!result.value.mqtt.password && !result.value.mqtt.passwordFile) throw new Error(`${source}: /mqtt: needs password or passwordFile`);
+  return result.value;
+}
+
+export function loadCloudConfig(file: string): CloudConfig {
+  let value: unknown;
+  try {
+    value = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new Error(`${file}: ${(error as Error).message}`);
+  }
+  return parseCloudConfig(value, file);
+}
+
+export function mqttPassword(config: CloudConfig): string {
+  return config.mqtt.password ?? readFileSync(config.mqtt.passwordFile!, 'utf8').trim();
+}

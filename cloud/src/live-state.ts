@@ -1,0 +1,113 @@
+/**
+ * What the district knows right now: the latest values of every device, each gateway's
+ * status and last health report. Emits 'school' (schoolId) when anything about a school
+ * changes and 'reading' for every accepted sample; the live push and the API read it.
+ */
+import { EventEmitter } from 'node:events';
+import type { GatewayHealth, GatewayStatus, MetricValue, Reading } from '@schoolops/device-profiles';
+import type { GatewayView, SchoolSummary } from './api/schemas.ts';
+import { computeFigures } from './figures.ts';
+import type { DistrictIndex } from './inventory.ts';
+
+export interface DeviceLatest {
+  ts: number;
+  values: Record<string, MetricValue>;
+}
+
+export type { GatewayView, SchoolSummary };
+
+export interface LiveEvents {
+  school: [schoolId: string];
+  reading: [schoolId: string, reading: Reading];
+}
+
+export class LiveState extends EventEmitter<LiveEvents> {
+  private readonly latest = new Map<string, DeviceLatest>();
+  private readonly gateways = new Map<string, GatewayView>();
+
+  constructor(
+    private readonly district: DistrictIndex,
+    private readonly now: () => number = Date.now,
+  ) {
+    super();
+  }
+
+  gateway(schoolId: string): GatewayView {
+    let view = this.gateways.get(schoolId);
+    if (!view) {
+      view = { state: 'unknown', bootId: null, since: null, lastSeen: null, health: null };
+      this.gateways.set(schoolId, view);
+    }
+    return view;
+  }
+
+  applyReading(schoolId: string, reading: Reading): void {
+    const current = this.latest.get(reading.deviceId);
+    // A replayed or late sample must not overwrite something newer.
+    if (!current || reading.ts >= current.ts) {
+      this.latest.set(reading.deviceId, { ts: reading.ts, values: { ...current?.values, ...reading.values } });
+    }
+    this.touch(schoolId);
+    this.emit('reading', schoolId, reading);
+    this.emit('school', schoolId);
+  }
+
+  applyStatus(status: GatewayStatus): void {
+    const view = this.gateway(status.schoolId);
+    // An offline will from an earlier boot must not mark a newer, running boot offline.
+    if (status.state === 'offline' && view.bootId && view.bootId !== status.bootId && view.state === 'online') return;
+    view.state = status.state;
+    view.bootId = status.bootId;
+    view.since = status.ts;
+    if (status.state === 'online') this.touch(status.schoolId);
+    this.emit('school', status.schoolId);
+  }
+
+  applyHealth(health: GatewayHealth): void {
+    this.gateway(health.schoolId).health = health;
+    this.touch(health.schoolId);
+    this.emit('school', health.schoolId);
+  }
+
+  private touch(schoolId: string): void {
+    this.gateway(schoolId).lastSeen = this.now();
+  }
+
+  deviceLatest(deviceId: string): DeviceLatest | null {
+    return this.latest.get(deviceId) ?? null;
+  }
+
+  /** A device is reporting while its last sample is younger than offlineAfterMissed report intervals. */
+  isReporting(deviceId: string): boolean {
+    const entry = this.district.devices.get(deviceId);
+    const latest = this.latest.get(deviceId);
+    if (!entry || !latest) return false;
+    const { reportIntervalSeconds } = entry.profile;
+    const { offlineAfterMissed } = entry.profile.health;
+    return this.now() - latest.ts <= reportIntervalSeconds * 1000 * offlineAfterMissed;
+  }
+
+  summary(schoolId: string): SchoolSummary | null {
+    const school = this.district.schools.get(schoolId);
+    if (!school) return null;
+    const gateway = this.gateway(schoolId);
+    const devices = this.district.devicesOf(schoolId);
+    const reporting = devices.filter((d) => this.isReporting(d.record.id));
+    const rejected = Object.values(gateway.health?.rejected ?? {}).reduce((a, b) => a + b, 0);
+    return {
+      id: school.id,
+      name: school.name,
+      level: school.level,
+      ward: school.ward,
+      online: gateway.state === 'online',
+      lastSeen: gateway.lastSeen,
+      devices: { total: devices.length, reporting: reporting.length },
+      rejected,
+      figures: computeFigures(reporting.map((d) => ({ kind: d.profile.kind, values: this.latest.get(d.record.id)!.values }))),
+    };
+  }
+
+  summaries(): SchoolSummary[] {
+    return [...this.district.schools.keys()].map((id) => this.summary(id)!);
+  }
+}
