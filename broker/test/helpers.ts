@@ -1,0 +1,113 @@
+/**
+ * Test helpers: credentials for a small district, a pino logger whose lines the test
+ * can read, and mqtt.js clients that never reconnect on their own (a refused connect
+ * must stay refused).
+ */
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { pino, type Logger } from 'pino';
+import { hashPassword, type CredentialsFile } from '../src/index.ts';
+
+export const SCHOOL_A = 'thcs-nguyen-du';
+export const SCHOOL_B = 'th-le-loi';
+
+/** Plaintext passwords exist only here, in the test; the broker sees hashes. */
+export const PASSWORDS = {
+  [`gw-${SCHOOL_A}`]: 'mật-khẩu-trường-A',
+  [`gw-${SCHOOL_B}`]: 'password-school-B',
+  cloud: 'cloud-secret-123',
+} as const;
+
+export async function makeCredentials(): Promise<CredentialsFile> {
+  return {
+    v: 1,
+    clients: [
+      { username: `gw-${SCHOOL_A}`, role: 'gateway', schoolId: SCHOOL_A, passwordHash: await hashPassword(PASSWORDS[`gw-${SCHOOL_A}`]) },
+      { username: `gw-${SCHOOL_B}`, role: 'gateway', schoolId: SCHOOL_B, passwordHash: await hashPassword(PASSWORDS[`gw-${SCHOOL_B}`]) },
+      { username: 'cloud', role: 'cloud', passwordHash: await hashPassword(PASSWORDS.cloud) },
+    ],
+  };
+}
+
+export type LogLine = Record<string, unknown> & { msg?: string; reason?: string };
+
+export function captureLogger(): { logger: Logger; lines: LogLine[] } {
+  const lines: LogLine[] = [];
+  const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line) as LogLine) });
+  return { logger, lines };
+}
+
+export function connect(port: number, options: IClientOptions): Promise<MqttClient> {
+  return mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
+    protocolVersion: 4,
+    reconnectPeriod: 0,
+    connectTimeout: 5_000,
+    ...options,
+  });
+}
+
+export function connectAs(port: number, username: keyof typeof PASSWORDS, options: IClientOptions = {}): Promise<MqttClient> {
+  return connect(port, { username, password: PASSWORDS[username], ...options });
+}
+
+/**
+ * Connect and record from the very first packet: messages queued for a persistent
+ * session arrive right after CONNACK, before a connectAsync() promise would resolve.
+ */
+export async function connectRecording(
+  port: number,
+  username: keyof typeof PASSWORDS,
+  options: IClientOptions = {},
+): Promise<{ client: MqttClient; received: Received[] }> {
+  const client = mqtt.connect(`mqtt://127.0.0.1:${port}`, {
+    protocolVersion: 4,
+    reconnectPeriod: 0,
+    connectTimeout: 5_000,
+    username,
+    password: PASSWORDS[username],
+    ...options,
+  });
+  const received = record(client);
+  await new Promise<void>((resolve, reject) => {
+    client.once('connect', () => resolve());
+    client.once('error', reject);
+  });
+  return { client, received };
+}
+
+export interface Received {
+  topic: string;
+  payload: string;
+  retain: boolean;
+}
+
+/** Record every message a client receives. */
+export function record(client: MqttClient): Received[] {
+  const received: Received[] = [];
+  client.on('message', (topic, payload, packet) => received.push({ topic, payload: payload.toString('utf8'), retain: packet.retain }));
+  return received;
+}
+
+/** Poll until `condition` holds; fail with `what` after the timeout. */
+export async function waitFor(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** Resolves when the broker has closed this client's connection; fails after the timeout. */
+export function closed(client: MqttClient, timeoutMs = 5_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (!client.connected) return resolve();
+    const timer = setTimeout(() => reject(new Error('the broker did not close the connection')), timeoutMs);
+    client.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+export async function end(...clients: (MqttClient | undefined)[]): Promise<void> {
+  await Promise.all(clients.map((client) => client?.endAsync(true)));
+}
