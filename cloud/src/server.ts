@@ -39,7 +39,8 @@ export async function startCloud(config: CloudConfig, options: { logger?: Logger
   const ingest = new Ingest(district, store, live, logger);
   const context: ApiContext = { district, live, store, ingest };
 
-  const app = Fastify({ loggerInstance: logger.child({ part: 'http' }), disableRequestLogging: true }).withTypeProvider<TypeBoxTypeProvider>();
+  // Requests are not logged one by one (a wall display polls); errors and warnings are.
+  const app = Fastify({ loggerInstance: logger.child({ part: 'http' }, { level: 'warn' }) }).withTypeProvider<TypeBoxTypeProvider>();
   await app.register(fastifySwagger, {
     openapi: {
       info: { title: 'SchoolOps district API', version: '0.1.0', description: 'Schools, devices, live values and history of a school district.' },

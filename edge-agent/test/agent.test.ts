@@ -156,7 +156,7 @@ describe('edge agent', () => {
     // mqtt.js turns a refused subscription (granted QoS 128) into a rejected promise.
     await expect(spy.subscribeAsync(localTopics.deviceCommand('p101'), { qos: 1 })).rejects.toThrow(/Subscribe error/);
     expect(agent.intake.rejected.bad_topic).toBe(2);
-    const closed = new Promise((r) => spy.once('close', r));
+    const closed = new Promise<void>((resolve) => spy.once('close', () => resolve()));
     spy.publish(localTopics.deviceCommand('p101'), '{}', { qos: 1 });
     await closed;
     spy.end(true);

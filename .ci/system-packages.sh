@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The tests drive a real browser (Debian's chromium) and write to a real server that speaks
+# the InfluxDB v2 write API (Debian's victoria-metrics). Install them when missing.
+set -euo pipefail
+need=()
+[ -x /usr/bin/chromium ] || need+=(chromium)
+[ -x /usr/bin/victoria-metrics ] || need+=(victoria-metrics)
+[ ${#need[@]} -eq 0 ] && exit 0
+echo "Installing Debian packages the tests need: ${need[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null; then SUDO=sudo; else
+    echo "Run as root, or install them yourself: apt-get install ${need[*]}" >&2
+    exit 1
+  fi
+fi
+${SUDO:-} apt-get update -qq
+DEBIAN_FRONTEND=noninteractive ${SUDO:-} apt-get install -y -qq --no-install-recommends "${need[@]}"

@@ -1,0 +1,175 @@
+/**
+ * The cloud on its own: a bare aedes as the district broker (the ACL is broker/'s job),
+ * a small hand-written district, a real DuckDB file, the real HTTP API.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Aedes } from 'aedes';
+import mqtt, { type MqttClient } from 'mqtt';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { districtTopics, type Inventory, type Reading, type TelemetryBatch } from '@schoolops/device-profiles';
+import { parseCloudConfig, startCloud, type Cloud } from '../src/index.ts';
+
+const school = (id: string, devices: Inventory['schools'][number]['devices']): Inventory['schools'][number] => ({
+  id,
+  name: { vi: `Trường ${id}`, en: `School ${id}` },
+  level: 'lower-secondary',
+  ward: 'Phường 1',
+  gatewayId: `gw-${id}`,
+  rooms: [{ id: 'p101', name: { vi: 'Phòng 101', en: 'Room 101' }, type: 'classroom', floor: 1, capacity: 45 }],
+  classes: [],
+  timetable: { periods: [], lessons: [] },
+  devices,
+});
+const inventory: Inventory = {
+  v: 1,
+  district: { id: 'test', name: { vi: 'Quận Thử', en: 'Test District' }, timezone: 'Asia/Ho_Chi_Minh' },
+  schools: [
+    school('a', [
+      { id: 'a.proj', profileId: 'epson-eb-x51', roomId: 'p101' },
+      { id: 'a.router', profileId: 'mikrotik-hex-s', roomId: 'p101' },
+    ]),
+    school('b', [{ id: 'b.proj', profileId: 'epson-eb-x51', roomId: 'p101' }]),
+  ],
+};
+
+async function waitFor<T>(probe: () => Promise<T | false | undefined>, what: string, ms = 10_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('cloud', () => {
+  let dir: string;
+  let aedes: Aedes;
+  let server: Server;
+  let cloud: Cloud;
+  let gateway: MqttClient;
+  const get = async (path: string) => {
+    const response = await fetch(`${cloud.url}${path}`);
+    return { status: response.status, body: (await response.json()) as any };
+  };
+  const batch = (seq: number, readings: TelemetryBatch['readings'], over: Partial<TelemetryBatch> = {}): string =>
+    JSON.stringify({ v: 1, gatewayId: 'gw-a', schoolId: 'a', bootId: 'boot-one-1', seq, sentAt: Date.now(), readings, ...over });
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'cloud-test-'));
+    aedes = await Aedes.createBroker();
+    server = createServer(aedes.handle);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    writeFileSync(join(dir, 'inventory.json'), JSON.stringify(inventory));
+    cloud = await startCloud(
+      parseCloudConfig({
+        v: 1,
+        http: { host: '127.0.0.1', port: 0 },
+        mqtt: { url: `mqtt://127.0.0.1:${port}`, username: 'cloud', password: 'x' },
+        dataDir: dir,
+        inventoryFile: join(dir, 'inventory.json'),
+      }),
+      { logger: pino({ level: 'silent' }) },
+    );
+    gateway = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { protocolVersion: 4, clientId: 'gw-a' });
+  });
+
+  afterAll(async () => {
+    await gateway?.endAsync();
+    await cloud?.close();
+    await new Promise<void>((r) => aedes.close(() => r()));
+    server?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('knows the district before any gateway speaks', async () => {
+    const { body } = await get('/api/schools');
+    expect(body.map((s: any) => [s.id, s.online, s.devices.total, s.lastSeen])).toEqual([
+      ['a', false, 2, null],
+      ['b', false, 1, null],
+    ]);
+    expect((await get('/api/district')).body.name.vi).toBe('Quận Thử');
+  });
+
+  it('stores a batch, shows it live, and never counts a redelivered batch twice', async () => {
+    const now = Date.now();
+    await gateway.publishAsync(districtTopics.status('a'), JSON.stringify({ v: 1, gatewayId: 'gw-a', schoolId: 'a', bootId: 'boot-one-1', state: 'online', ts: now }), { qos: 1 });
+    const readings: Reading[] = [
+      { deviceId: 'a.proj', ts: now - 1000, values: { power: 'on', lampHours: 1200 } },
+      { deviceId: 'a.router', ts: now - 1000, values: { inBps: 5e6, outBps: 1e6, linkUp: true } },
+    ];
+    await gateway.publishAsync(districtTopics.telemetry('a'), batch(0, readings), { qos: 1 });
+    await gateway.publishAsync(districtTopics.telemetry('a'), batch(0, readings), { qos: 1 }); // a replay
+    const stats = await waitFor(async () => {
+      const { body } = await get('/api/ingest/stats');
+      return body.duplicateBatches === 1 && body;
+    }, 'the duplicate to be seen');
+    expect(stats).toMatchObject({ batches: 1, readings: 2, storage: { rows: 5 } });
+    const a = (await get('/api/schools')).body.find((s: any) => s.id === 'a');
+    expect(a).toMatchObject({ online: true, devices: { total: 2, reporting: 2 }, figures: { inBps: 5e6, projectorsOn: 1 } });
+    const device = (await get('/api/devices/a.proj')).body;
+    expect(device).toMatchObject({ kind: 'display', reporting: true, latest: { values: { power: 'on', lampHours: 1200 } } });
+  });
+
+  it('counts every kind of bad uplink by reason and stores none of it', async () => {
+    const now = Date.now();
+    const good = { deviceId: 'a.proj', ts: now, values: { lampHours: 1201 } };
+    await gateway.publishAsync(districtTopics.telemetry('a'), '{"v":1,', { qos: 1 });
+    await gateway.publishAsync(districtTopics.telemetry('a'), JSON.stringify({ v: 1, readings: [] }), { qos: 1 });
+    await gateway.publishAsync(districtTopics.telemetry('b'), batch(1, [good]), { qos: 1 }); // body says school a
+    await gateway.publishAsync(districtTopics.telemetry('a'), batch(2, [good], { gatewayId: 'gw-b' }), { qos: 1 });
+    await gateway.publishAsync(districtTopics.telemetry('zz'), batch(3, [good], { schoolId: 'zz' }), { qos: 1 });
+    await gateway.publishAsync(
+      districtTopics.telemetry('a'),
+      batch(4, [
+        { deviceId: 'a.ghost', ts: now, values: { power: 'on' } },
+        { deviceId: 'b.proj', ts: now, values: { power: 'on' } },
+        { deviceId: 'a.proj', ts: now, values: { lampHours: 'lots' } },
+        { deviceId: 'a.proj', ts: now, values: { lampHours: -5 } },
+        { deviceId: 'a.proj', ts: now, values: { zoom: 2 } },
+        good,
+      ]),
+      { qos: 1 },
+    );
+    const stats = await waitFor(async () => {
+      const { body } = await get('/api/ingest/stats');
+      return body.readings === 3 && body;
+    }, 'the good reading among the bad');
+    expect(stats.rejected).toMatchObject({
+      malformed_json: 1,
+      bad_schema: 1,
+      wrong_gateway: 2,
+      unknown_school: 1,
+      unknown_device: 1,
+      wrong_school: 1,
+      wrong_type: 1,
+      out_of_range: 1,
+      unknown_metric: 1,
+    });
+    expect(stats.storage.rows).toBe(6);
+  });
+
+  it('answers history in buckets and refuses bad questions clearly', async () => {
+    const { body } = await get(`/api/devices/a.proj/history?from=${Date.now() - 60_000}&bucket=3600&metric=lampHours`);
+    expect(body.series).toHaveLength(1);
+    expect(body.series[0]).toMatchObject({ metric: 'lampHours', unit: 'h' });
+    expect(body.series[0].points.reduce((n: number, p: any) => n + p.count, 0)).toBe(2);
+    expect((await get('/api/devices/a.proj/history?metric=zoom')).body.message).toContain('no metric "zoom"');
+    expect((await get('/api/devices/a.proj/history?from=2026-01-02&to=2026-01-01')).status).toBe(400);
+    expect((await get('/api/devices/a.proj/history?from=0&bucket=1')).body.message).toContain('more than 5000 buckets');
+    expect((await get('/api/devices/a.proj/history?bucket=-1')).status).toBe(400);
+    expect((await get('/api/schools/nowhere/devices')).status).toBe(404);
+  });
+
+  it('publishes an OpenAPI document of its routes', async () => {
+    const { body } = await get('/docs/json');
+    expect(Object.keys(body.paths)).toEqual(
+      expect.arrayContaining(['/api/schools', '/api/schools/{schoolId}/devices', '/api/devices/{deviceId}/history', '/api/ingest/stats']),
+    );
+  });
+});

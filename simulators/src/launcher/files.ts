@@ -1,0 +1,95 @@
+/**
+ * Everything a simulated district needs on disk, written the way an installer would set up
+ * a real one: the district record, the broker's credentials (hashes only), one config and
+ * one secret file per gateway, and the cloud's config.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Inventory } from '@schoolops/device-profiles';
+import { hashPassword } from '@schoolops/broker';
+import type { EdgeConfig } from '@schoolops/edge-agent';
+import type { CloudConfig } from '@schoolops/cloud';
+
+export interface DistrictFiles {
+  inventoryFile: string;
+  credentialsFile: string;
+  cloudConfigFile: string;
+  /** schoolId -> edge agent config file */
+  gatewayConfigFiles: Map<string, string>;
+  logDir: string;
+}
+
+const secret = () => randomBytes(18).toString('base64url');
+
+function writeSecret(file: string, value: string): void {
+  writeFileSync(file, `${value}\n`, { mode: 0o600 });
+}
+
+export async function writeDistrictFiles(opts: {
+  dataDir: string;
+  inventory: Inventory;
+  mqttUrl: (port: number) => string;
+  httpPort: number;
+}): Promise<{ files: DistrictFiles; finish: (brokerPort: number) => void }> {
+  const dataDir = resolve(opts.dataDir);
+  const dirs = { district: join(dataDir, 'district'), broker: join(dataDir, 'broker'), gateways: join(dataDir, 'gateways'), cloud: join(dataDir, 'cloud'), logs: join(dataDir, 'logs') };
+  for (const dir of Object.values(dirs)) mkdirSync(dir, { recursive: true });
+
+  const inventoryFile = join(dirs.district, 'inventory.json');
+  writeFileSync(inventoryFile, JSON.stringify(opts.inventory, null, 2));
+
+  const cloudPassword = secret();
+  const gatewayPasswords = new Map(opts.inventory.schools.map((s) => [s.id, secret()]));
+  const credentialsFile = join(dirs.broker, 'credentials.json');
+  const clients = [
+    { username: 'cloud', role: 'cloud' as const, passwordHash: await hashPassword(cloudPassword) },
+    ...(await Promise.all(
+      opts.inventory.schools.map(async (school) => ({
+        username: school.gatewayId,
+        role: 'gateway' as const,
+        schoolId: school.id,
+        passwordHash: await hashPassword(gatewayPasswords.get(school.id)!),
+      })),
+    )),
+  ];
+  writeFileSync(credentialsFile, JSON.stringify({ v: 1, clients }, null, 2), { mode: 0o600 });
+
+  const files: DistrictFiles = {
+    inventoryFile,
+    credentialsFile,
+    cloudConfigFile: join(dirs.cloud, 'config.json'),
+    gatewayConfigFiles: new Map(opts.inventory.schools.map((s) => [s.id, join(dirs.gateways, `${s.id}.json`)])),
+    logDir: dirs.logs,
+  };
+
+  // Configs that name the broker's port are written once the broker has one.
+  const finish = (brokerPort: number) => {
+    const cloudSecret = join(dirs.cloud, 'mqtt.secret');
+    writeSecret(cloudSecret, cloudPassword);
+    const cloud: CloudConfig = {
+      v: 1,
+      http: { host: '0.0.0.0', port: opts.httpPort },
+      mqtt: { url: opts.mqttUrl(brokerPort), username: 'cloud', passwordFile: cloudSecret },
+      dataDir: dirs.cloud,
+      inventoryFile,
+    };
+    writeFileSync(files.cloudConfigFile, JSON.stringify(cloud, null, 2));
+    for (const school of opts.inventory.schools) {
+      const secretFile = join(dirs.gateways, `${school.id}.secret`);
+      writeSecret(secretFile, gatewayPasswords.get(school.id)!);
+      const gateway: EdgeConfig = {
+        v: 1,
+        gatewayId: school.gatewayId,
+        schoolId: school.id,
+        district: { url: opts.mqttUrl(brokerPort), username: school.gatewayId, passwordFile: secretFile },
+        local: { host: '127.0.0.1', port: 0 },
+        devices: school.devices,
+        batch: { maxReadings: 200, maxDelayMs: 1000 },
+        healthIntervalMs: 10_000,
+      };
+      writeFileSync(files.gatewayConfigFiles.get(school.id)!, JSON.stringify(gateway, null, 2));
+    }
+  };
+  return { files, finish };
+}
