@@ -78,6 +78,8 @@ async function serveCommand(args: string[]): Promise<void> {
     logger.info({ signal }, 'closing');
     broker.close().then(
       () => {
+        // The IPC channel to a supervisor would keep the process alive; it has nothing more to say.
+        if (process.connected) process.disconnect();
         // Everything is closed, so the process now ends by itself. If it does not, a
         // handle leaked: say so and exit rather than hang a supervisor's restart.
         setTimeout(() => {
@@ -91,8 +93,11 @@ async function serveCommand(args: string[]): Promise<void> {
       },
     );
   };
-  process.on('SIGINT', stop);
+  // Under a supervisor, Ctrl-C reaches the whole process group; the supervisor stops the
+  // parts in order (gateways, cloud, broker) with SIGTERM, so SIGINT is its to handle.
+  process.on('SIGINT', () => (process.connected ? undefined : stop('SIGINT')));
   process.on('SIGTERM', stop);
+  process.on('disconnect', () => stopping || stop('SIGTERM')); // supervisor went away
 }
 
 async function main(argv: string[]): Promise<void> {

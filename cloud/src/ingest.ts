@@ -59,6 +59,7 @@ export class Ingest {
     broker: null,
   };
   private client: MqttClient | undefined;
+  private closing = false;
   /** `${gatewayId}/${bootId}` -> seqs seen (insertion-ordered, trimmed to DEDUP_WINDOW). */
   private readonly seen = new Map<string, Set<number>>();
   private readonly lastLogged = new Map<string, number>();
@@ -83,7 +84,9 @@ export class Ingest {
     });
     this.client = client;
     client.on('message', (topic, payload) => this.handle(topic, payload));
-    client.on('error', (error) => this.logger.error({ err: error.message }, 'district broker connection error'));
+    client.on('error', (error) => {
+      if (!this.closing) this.logger.error({ err: error.message }, 'district broker connection error');
+    });
     client.on('connect', () => {
       this.logger.info({ url: opts.url }, 'ingest connected to district broker');
       client.subscribe([districtTopics.allUplink, districtTopics.brokerStats], { qos: 1 }, (error) => {
@@ -188,6 +191,7 @@ export class Ingest {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     await this.client?.endAsync();
     await this.chain;
   }

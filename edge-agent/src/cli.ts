@@ -24,7 +24,9 @@ async function main(): Promise<void> {
     await agent.close();
     process.exit(0);
   };
-  process.on('SIGINT', stop);
+  // Under a supervisor, Ctrl-C reaches the whole process group; the supervisor stops the
+  // parts in order (gateways, cloud, broker) with SIGTERM, so SIGINT is its to handle.
+  process.on('SIGINT', () => (process.connected ? undefined : stop()));
   process.on('SIGTERM', stop);
   process.on('disconnect', stop); // supervisor went away
 }

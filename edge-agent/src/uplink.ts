@@ -49,6 +49,7 @@ export class Uplink {
   private inFlightReadings = 0;
   forwardedBatches = 0;
   connected = false;
+  private closing = false;
 
   constructor(private readonly opts: UplinkOptions) {
     const offline: GatewayStatus = this.status('offline');
@@ -74,7 +75,7 @@ export class Uplink {
       });
     });
     this.client.on('close', () => {
-      if (this.connected) opts.logger.warn('lost connection to district broker; readings queue until it is back');
+      if (this.connected && !this.closing) opts.logger.warn('lost connection to district broker; readings queue until it is back');
       this.connected = false;
     });
     this.client.on('error', (error) => opts.logger.error({ err: error.message }, 'district connection error'));
@@ -133,6 +134,7 @@ export class Uplink {
 
   /** Send what is queued, announce a clean offline, and disconnect. */
   async close(): Promise<void> {
+    this.closing = true;
     this.flush();
     if (this.connected) {
       await new Promise<void>((resolve) =>

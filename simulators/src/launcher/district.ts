@@ -103,7 +103,7 @@ export async function startDistrict(options: DistrictOptions): Promise<RunningDi
           ...(options.deviceIntervalMs ? { intervalMs: options.deviceIntervalMs } : {}),
         }),
       );
-      say(`  [${++n}/${inventory.schools.length}] ${school.name.vi}: gateway up, ${school.devices.length} devices reporting`);
+      say(`  [${++n}/${inventory.schools.length}] ${school.name.vi}: gateway up, ${school.devices.length} devices connected`);
     }
     return { url: cloud.ready.url, mqttPort: broker.ready.port, inventory, files, gateways, devices, stop };
   } catch (error) {
