@@ -1,7 +1,7 @@
 /** The cloud's configuration file. Every path is resolved relative to the working directory. */
 import { readFileSync } from 'node:fs';
 import { Type, type Static } from '@sinclair/typebox';
-import { check } from '@schoolops/device-profiles';
+import { FileError, checkOrThrow, readJsonFile } from '@schoolops/device-profiles';
 
 export const CloudConfig = Type.Object(
   {
@@ -40,20 +40,13 @@ export const CloudConfig = Type.Object(
 export type CloudConfig = Static<typeof CloudConfig>;
 
 export function parseCloudConfig(value: unknown, source = 'config'): CloudConfig {
-  const result = check(CloudConfig, value);
-  if (!result.ok) throw new Error(`${source}: ${result.path || '/'}: ${result.message}`);
-  if (!result.value.mqtt.password && !result.value.mqtt.passwordFile) throw new Error(`${source}: /mqtt: needs password or passwordFile`);
-  return result.value;
+  const config = checkOrThrow(CloudConfig, value, source);
+  if (!config.mqtt.password && !config.mqtt.passwordFile) throw new FileError(`${source}: /mqtt: needs password or passwordFile`);
+  return config;
 }
 
 export function loadCloudConfig(file: string): CloudConfig {
-  let value: unknown;
-  try {
-    value = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (error) {
-    throw new Error(`${file}: ${(error as Error).message}`);
-  }
-  return parseCloudConfig(value, file);
+  return parseCloudConfig(readJsonFile(file), file);
 }
 
 export function mqttPassword(config: CloudConfig): string {

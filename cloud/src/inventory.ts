@@ -3,8 +3,7 @@
  * which schools exist, which gateway speaks for each, and which devices (with their
  * profiles) each school has.
  */
-import { readFileSync } from 'node:fs';
-import { Inventory, check, type DeviceProfile, type DeviceRecord, type ProfileRegistry, type School } from '@schoolops/device-profiles';
+import { Inventory, loadJsonFile, type DeviceProfile, type DeviceRecord, type ProfileRegistry, type School } from '@schoolops/device-profiles';
 
 export interface DeviceEntry {
   record: DeviceRecord;
@@ -41,13 +40,5 @@ export class DistrictIndex {
 }
 
 export function loadInventory(file: string, profiles: ProfileRegistry): DistrictIndex {
-  let value: unknown;
-  try {
-    value = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (error) {
-    throw new Error(`${file}: ${(error as Error).message}`);
-  }
-  const result = check(Inventory, value);
-  if (!result.ok) throw new Error(`${file}: ${result.path || '/'}: ${result.message}`);
-  return new DistrictIndex(result.value, profiles);
+  return new DistrictIndex(loadJsonFile(Inventory, file), profiles);
 }

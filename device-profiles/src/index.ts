@@ -4,3 +4,4 @@ export * from './profile-schema.ts';
 export * from './profiles.ts';
 export * from './readings.ts';
 export * from './inventory.ts';
+export * from './json-file.ts';

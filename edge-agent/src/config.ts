@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Type, type Static } from '@sinclair/typebox';
-import { DeviceRecord, Id, LIMITS, check } from '@schoolops/device-profiles';
+import { DeviceRecord, FileError, Id, LIMITS, checkOrThrow, readJsonFile } from '@schoolops/device-profiles';
 
 export const EdgeConfig = Type.Object(
   {
@@ -52,32 +52,23 @@ export const EdgeConfig = Type.Object(
 );
 export type EdgeConfig = Static<typeof EdgeConfig>;
 
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
+/** A bad config file: the message names the file, the JSON path and the reason. */
+export { FileError as ConfigError };
 
 export function parseEdgeConfig(value: unknown, source = 'config'): EdgeConfig {
-  const result = check(EdgeConfig, value);
-  if (!result.ok) throw new ConfigError(`${source}: ${result.path || '/'}: ${result.message}`);
-  const config = result.value;
+  const config = checkOrThrow(EdgeConfig, value, source);
   if (!config.district.password && !config.district.passwordFile)
-    throw new ConfigError(`${source}: /district: needs password or passwordFile`);
+    throw new FileError(`${source}: /district: needs password or passwordFile`);
   const ids = new Set<string>();
   config.devices.forEach((device, i) => {
-    if (ids.has(device.id)) throw new ConfigError(`${source}: /devices/${i}/id: duplicate device id "${device.id}"`);
+    if (ids.has(device.id)) throw new FileError(`${source}: /devices/${i}/id: duplicate device id "${device.id}"`);
     ids.add(device.id);
   });
   return config;
 }
 
 export function loadEdgeConfig(file: string): EdgeConfig {
-  let value: unknown;
-  try {
-    value = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (error) {
-    throw new ConfigError(`${file}: ${(error as Error).message}`);
-  }
-  return parseEdgeConfig(value, file);
+  return parseEdgeConfig(readJsonFile(file), file);
 }
 
 export function districtPassword(config: EdgeConfig): string {
