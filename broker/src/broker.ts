@@ -12,7 +12,7 @@ import type { EventEmitter } from 'node:events';
 import { createServer, type Socket } from 'node:net';
 import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client, type Subscription } from 'aedes';
 import { pino, type Logger } from 'pino';
-import { districtTopics, encode, type BrokerStats } from '@schoolops/device-profiles';
+import { LIMITS, districtTopics, encode, type BrokerStats } from '@schoolops/device-profiles';
 import { mayPublish, mayReceive, maySubscribe, principalOf, type Principal } from './acl.ts';
 import { ClientIdRegistry } from './client-ids.ts';
 import {
@@ -50,6 +50,10 @@ export const REFUSAL_REASONS = [
   'unknown_user',
   'bad_credentials',
   'client_id_taken',
+  /** Refused by aedes itself: an empty client id asking for a persistent session (MQTT-3.1.3-8). */
+  'client_id_rejected',
+  /** A packet over LIMITS.districtPacketBytes; aedes closes the connection from its header. */
+  'packet_too_large',
   'publish_denied',
   'subscribe_denied',
   'forward_denied',
@@ -65,6 +69,12 @@ const DRAIN_TIMEOUT_MS = 15_000;
 /** A socket that has not sent CONNECT by then is dropped. */
 const CONNECT_TIMEOUT_MS = 10_000;
 const DEFAULT_STATS_INTERVAL_MS = 10_000;
+
+/**
+ * Largest MQTT packet accepted, fixed header included. aedes enforces it as the bytes
+ * arrive (broker/patches/aedes+1.2.0.patch), before buffering an oversized body.
+ */
+const MAX_PACKET_BYTES = LIMITS.districtPacketBytes;
 
 /** CONNACK return codes (MQTT 3.1.1, 3.2.2.3). */
 const CONNACK_IDENTIFIER_REJECTED = 2;
@@ -105,6 +115,9 @@ export async function startDistrictBroker(opts: DistrictBrokerOptions): Promise<
   const decoyHash = await hashPassword('decoy-password-never-matches');
 
   const principals = new WeakMap<Client, Principal>();
+  // Peer addresses, kept from accept: aedes reports some refusals (packet_too_large) after
+  // it destroyed the socket, which then no longer knows its peer.
+  const remotes = new WeakMap<object, string>();
   const clientIds = new ClientIdRegistry();
   const startedAt = Date.now();
   const refused = Object.fromEntries(REFUSAL_REASONS.map((reason) => [reason, 0])) as Record<RefusalReason, number>;
@@ -117,7 +130,7 @@ export async function startDistrictBroker(opts: DistrictBrokerOptions): Promise<
     refused[reason]++;
     const { client, topic } = who;
     const username = who.username ?? (client ? principals.get(client)?.username : undefined);
-    const remote = client && 'remoteAddress' in client.conn ? client.conn.remoteAddress : undefined;
+    const remote = client ? remotes.get(client.conn) : undefined;
     logger.warn({ reason, detail, username, clientId: client?.id, remote, topic }, `refused: ${reason}`);
   }
 
@@ -138,6 +151,7 @@ export async function startDistrictBroker(opts: DistrictBrokerOptions): Promise<
   const aedes = await Aedes.createBroker({
     drainTimeout: DRAIN_TIMEOUT_MS,
     connectTimeout: CONNECT_TIMEOUT_MS,
+    maxPacketSize: MAX_PACKET_BYTES,
 
     authenticate(client, username, password, done) {
       identify(username, password).then(
@@ -200,6 +214,13 @@ export async function startDistrictBroker(opts: DistrictBrokerOptions): Promise<
     },
   });
 
+  // Unpatched aedes would ignore maxPacketSize without a word (and keep the crash of
+  // DESIGN.md section 8): refuse to run without broker/patches applied.
+  if ((aedes as unknown as { maxPacketSize?: unknown }).maxPacketSize !== MAX_PACKET_BYTES) {
+    await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    throw new Error('aedes is not patched (no maxPacketSize): run `npm install`, whose postinstall applies broker/patches');
+  }
+
   // In a non-clean session, aedes stores every filter of a SUBSCRIBE packet once any of
   // them is granted, refused ones included, and queues QoS>0 messages for them while the
   // client is away. Delivery is still refused (authorizeForward), but drop the refused
@@ -214,11 +235,28 @@ export async function startDistrictBroker(opts: DistrictBrokerOptions): Promise<
       logger.error({ err: error, clientId: client.id }, 'could not drop refused subscriptions');
     });
   });
+  // Refusals aedes makes itself, before or outside our hooks: counted and logged like ours.
+  function countedByAedes(client: Client, error: Error): boolean {
+    if ((error as { code?: unknown }).code === 'MQTT_PACKET_TOO_LARGE') {
+      refuse('packet_too_large', error.message, { client });
+      return true;
+    }
+    // A CONNACK 0x02 aedes sent before authenticate ran (ours are Refusals).
+    if ((error as { errorCode?: unknown }).errorCode === CONNACK_IDENTIFIER_REJECTED) {
+      refuse('client_id_rejected', 'empty client id with CleanSession=0, or client id too long', { client });
+      return true;
+    }
+    return false;
+  }
   aedes.on('clientError', (client: Client, error: Error) => {
-    if (!(error instanceof Refusal)) logger.debug({ clientId: client.id, err: error }, 'client error');
+    if (!(error instanceof Refusal) && !countedByAedes(client, error)) {
+      logger.debug({ clientId: client.id, err: error }, 'client error');
+    }
   });
   aedes.on('connectionError', (client: Client, error: Error) => {
-    if (!(error instanceof Refusal)) logger.debug({ clientId: client.id, err: error }, 'connection error');
+    if (!(error instanceof Refusal) && !countedByAedes(client, error)) {
+      logger.debug({ clientId: client.id, err: error }, 'connection error');
+    }
   });
   // aedes emits 'error' for persistence failures (its typings omit it); unhandled, an
   // 'error' event would throw and take every school's connection down with it.
@@ -246,6 +284,7 @@ export async function startDistrictBroker(opts: DistrictBrokerOptions): Promise<
   const server = createServer(aedes.handle);
   server.on('connection', (socket) => {
     sockets.add(socket);
+    if (socket.remoteAddress) remotes.set(socket, socket.remoteAddress);
     socket.once('close', () => sockets.delete(socket));
   });
 
