@@ -69,9 +69,11 @@ export function mayPublish(principal: Principal, topic: string): AclDecision {
     return ALLOW;
   }
 
-  // The cloud sends commands down to one named device of one named school; it never
-  // publishes uplink, which would let it impersonate a gateway.
+  // The cloud sends commands down to one named device of one named school, and tells a
+  // school's gateway which batches it has stored; it never publishes uplink, which would
+  // let it impersonate a gateway.
   if (parsed.direction !== 'down') return deny('the cloud publishes only downlink commands');
+  if (topic === districtTopics.ack(parsed.schoolId) && isId(parsed.schoolId)) return ALLOW;
   const deviceId = parsed.rest[1];
   if (!isId(deviceId) || topic !== districtTopics.command(parsed.schoolId, deviceId)) {
     return deny('downlink topic must be a device command');

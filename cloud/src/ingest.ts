@@ -7,14 +7,18 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import {
   BrokerStats,
+  GatewayEvent,
   GatewayHealth,
   GatewayStatus,
   TelemetryBatch,
+  WIRE_VERSION,
   checkValues,
   decode,
   districtTopics,
+  encode,
   isUplinkChannel,
   parseDistrictTopic,
+  type BatchAck,
   type Reading,
 } from '@schoolops/device-profiles';
 import type { Logger } from 'pino';
@@ -46,7 +50,10 @@ export interface IngestStats {
   broker: BrokerStats | null;
 }
 
-/** How many recent batch sequence numbers to remember per gateway boot for dedup. */
+/**
+ * How many batch seqs to remember per gateway boot. Older ones are still recognised after a
+ * restart through the store (storedSeqs), which holds every batch's key with its rows.
+ */
 const DEDUP_WINDOW = 50_000;
 const LOG_EVERY_MS = 10_000;
 
@@ -120,18 +127,19 @@ export class Ingest {
     if (!parsed || parsed.direction !== 'up' || parsed.rest.length !== 1 || !isUplinkChannel(parsed.rest[0]))
       return this.reject('bad_topic', topic, 'not an uplink topic');
     if (!this.district.schools.has(parsed.schoolId)) return this.reject('unknown_school', parsed.schoolId, topic);
-    const schema = { telemetry: TelemetryBatch, status: GatewayStatus, health: GatewayHealth }[parsed.rest[0]];
+    const schema = { telemetry: TelemetryBatch, status: GatewayStatus, health: GatewayHealth, event: GatewayEvent }[parsed.rest[0]];
     const decoded = decode(schema, payload);
     if (!decoded.ok)
       return 'malformed' in decoded
         ? this.reject('malformed_json', topic, decoded.message)
         : this.reject('bad_schema', topic, `${decoded.path || '/'}: ${decoded.message}`);
-    const body = decoded.value as TelemetryBatch | GatewayStatus | GatewayHealth;
+    const body = decoded.value as TelemetryBatch | GatewayStatus | GatewayHealth | GatewayEvent;
     // The broker's ACL pins a gateway to its school's topics; the body must agree with both.
     if (body.schoolId !== parsed.schoolId || this.district.gateways.get(body.gatewayId) !== parsed.schoolId)
       return this.reject('wrong_gateway', topic, `gateway ${body.gatewayId} does not speak for ${parsed.schoolId}`);
     if (parsed.rest[0] === 'status') this.live.applyStatus(body as GatewayStatus);
     else if (parsed.rest[0] === 'health') this.live.applyHealth(body as GatewayHealth);
+    else if (parsed.rest[0] === 'event') this.live.applyEvent(body as GatewayEvent);
     else this.acceptBatch(body as TelemetryBatch);
   }
 
@@ -142,9 +150,20 @@ export class Ingest {
   /** Runs strictly one batch at a time: dedup, validate, store, then mark seen and show. */
   private async storeBatch(batch: TelemetryBatch): Promise<void> {
     const key = `${batch.gatewayId}/${batch.bootId}`;
-    const seqs = this.seen.get(key) ?? new Set<number>();
+    let seqs = this.seen.get(key);
+    if (!seqs) {
+      // First batch of this gateway boot since ingest started: what did an earlier run store?
+      try {
+        seqs = new Set(await this.store.storedSeqs(batch.gatewayId, batch.bootId));
+      } catch (error) {
+        this.reject('store_failed', key, (error as Error).message, batch.readings.length);
+        return; // not acknowledged: the gateway sends it again
+      }
+      this.seen.set(key, seqs);
+    }
     if (seqs.has(batch.seq)) {
       this.stats.duplicateBatches++;
+      this.acknowledge(batch, 'duplicate');
       return;
     }
     const rows: StoredRow[] = [];
@@ -165,7 +184,7 @@ export class Ingest {
         continue;
       }
       accepted.push(reading);
-      rows.push(...readingToRows(batch.schoolId, reading));
+      rows.push(...readingToRows(batch.schoolId, reading, { gatewayId: batch.gatewayId, bootId: batch.bootId, seq: batch.seq }));
     }
     if (rows.length > 0) {
       try {
@@ -178,10 +197,17 @@ export class Ingest {
     }
     seqs.add(batch.seq);
     if (seqs.size > DEDUP_WINDOW) seqs.delete(seqs.values().next().value!);
-    this.seen.set(key, seqs);
     this.stats.batches++;
+    // Only now may the gateway forget the batch. A batch with no valid reading is
+    // acknowledged too: sending it again would not make it valid.
+    this.acknowledge(batch, rows.length > 0 ? 'stored' : 'rejected');
     this.stats.readings += accepted.length;
     for (const reading of accepted) this.live.applyReading(batch.schoolId, reading);
+  }
+
+  private acknowledge(batch: TelemetryBatch, result: BatchAck['result']): void {
+    const ack: BatchAck = { v: WIRE_VERSION, gatewayId: batch.gatewayId, bootId: batch.bootId, seq: batch.seq, result };
+    this.client?.publish(districtTopics.ack(batch.schoolId), encode(ack), { qos: 1 });
   }
 
   /** Publish a command to a device's gateway. */

@@ -4,7 +4,7 @@
  * changes and 'reading' for every accepted sample; the live push and the API read it.
  */
 import { EventEmitter } from 'node:events';
-import type { GatewayHealth, GatewayStatus, MetricValue, Reading } from '@schoolops/device-profiles';
+import type { GatewayEvent, GatewayHealth, GatewayStatus, MetricValue, Reading } from '@schoolops/device-profiles';
 import type { GatewayView, SchoolSummary } from './api/schemas.ts';
 import { computeFigures } from './figures.ts';
 import type { DistrictIndex } from './inventory.ts';
@@ -30,6 +30,14 @@ export class LiveState extends EventEmitter<LiveEvents> {
     private readonly now: () => number = Date.now,
   ) {
     super();
+  }
+
+  /** live: online with nothing waiting; catching-up: online and draining a backlog; offline. */
+  link(schoolId: string): { state: 'live' | 'catching-up' | 'offline' | 'unknown'; backlog: number | null } {
+    const view = this.gateway(schoolId);
+    const backlog = view.health?.backlog ?? null;
+    if (view.state !== 'online') return { state: view.state, backlog };
+    return { state: backlog ? 'catching-up' : 'live', backlog };
   }
 
   gateway(schoolId: string): GatewayView {
@@ -61,6 +69,17 @@ export class LiveState extends EventEmitter<LiveEvents> {
     view.since = status.ts;
     if (status.state === 'online') this.touch(status.schoolId);
     this.emit('school', status.schoolId);
+  }
+
+  /** Recent gateway events per school, newest last (kept in memory for now). */
+  readonly events = new Map<string, GatewayEvent[]>();
+
+  applyEvent(event: GatewayEvent): void {
+    const list = this.events.get(event.schoolId) ?? [];
+    if (!list.some((e) => e.eventId === event.eventId)) list.push(event);
+    this.events.set(event.schoolId, list.slice(-100));
+    this.touch(event.schoolId);
+    this.emit('school', event.schoolId);
   }
 
   applyHealth(health: GatewayHealth): void {

@@ -166,6 +166,38 @@ describe('cloud', () => {
     expect((await get('/api/schools/nowhere/devices')).status).toBe(404);
   });
 
+  it('recognises a batch stored before a restart, and confirms it to the gateway again', async () => {
+    const acks: unknown[] = [];
+    await gateway.subscribeAsync(districtTopics.ack('a'), { qos: 1 });
+    gateway.on('message', (topic, payload) => topic === districtTopics.ack('a') && acks.push(JSON.parse(payload.toString())));
+    const reading = { deviceId: 'a.proj', ts: Date.now(), values: { lampHours: 1300 }, n: 77 };
+    const stored = batch(9, [reading], { bootId: 'boot-two-2' });
+    await gateway.publishAsync(districtTopics.telemetry('a'), stored, { qos: 1 });
+    await waitFor(async () => acks.length === 1, 'the first ack');
+    const rowsBefore = (await get('/api/ingest/stats')).body.storage.rows;
+
+    // A new cloud on the same data directory: its dedup memory is empty, the store is not.
+    const config = parseCloudConfig({
+      v: 1,
+      http: { host: '127.0.0.1', port: 0 },
+      mqtt: { url: `mqtt://127.0.0.1:${(server.address() as AddressInfo).port}`, username: 'cloud', password: 'x' },
+      dataDir: dir,
+      inventoryFile: join(dir, 'inventory.json'),
+    });
+    await cloud.close();
+    cloud = await startCloud(config, { logger: pino({ level: 'silent' }) });
+    await gateway.publishAsync(districtTopics.telemetry('a'), stored, { qos: 1 });
+    await waitFor(async () => acks.length === 2, 'the second ack');
+    expect(acks).toEqual([
+      { v: 1, gatewayId: 'gw-a', bootId: 'boot-two-2', seq: 9, result: 'stored' },
+      { v: 1, gatewayId: 'gw-a', bootId: 'boot-two-2', seq: 9, result: 'duplicate' },
+    ]);
+    const stats = (await get('/api/ingest/stats')).body;
+    expect(stats).toMatchObject({ duplicateBatches: 1, batches: 0, storage: { rows: rowsBefore } });
+    const delivery = (await get(`/api/delivery?since=${reading.ts}`)).body.devices;
+    expect(delivery).toEqual([{ deviceId: 'a.proj', samples: 1, distinct: 1, minN: 77, maxN: 77, outOfOrder: 0 }]);
+  });
+
   it('publishes an OpenAPI document of its routes', async () => {
     const { body } = await get('/docs/json');
     expect(Object.keys(body.paths)).toEqual(

@@ -34,7 +34,7 @@ const DISTRICT_ROOT = ['schoolops', 'v1'] as const;
 const ROOT = DISTRICT_ROOT.join('/');
 
 /** Channels a gateway publishes on (direction "up"). */
-export const UPLINK_CHANNELS = ['telemetry', 'status', 'health'] as const;
+export const UPLINK_CHANNELS = ['telemetry', 'status', 'health', 'event'] as const;
 export type UplinkChannel = (typeof UPLINK_CHANNELS)[number];
 
 /** Reserved first level after the root for district-internal topics (never a school id). */
@@ -44,7 +44,11 @@ export const districtTopics = {
   telemetry: (schoolId: string) => `${ROOT}/${schoolId}/up/telemetry`,
   status: (schoolId: string) => `${ROOT}/${schoolId}/up/status`,
   health: (schoolId: string) => `${ROOT}/${schoolId}/up/health`,
+  /** Gateway events that must never be dropped (e.g. a gap in the telemetry it had to drop). */
+  event: (schoolId: string) => `${ROOT}/${schoolId}/up/event`,
   command: (schoolId: string, deviceId: string) => `${ROOT}/${schoolId}/down/command/${deviceId}`,
+  /** The district tells a gateway which of its batches are stored (application-level ack). */
+  ack: (schoolId: string) => `${ROOT}/${schoolId}/down/ack`,
   /** What a gateway subscribes to: commands for its own school. */
   schoolDownlink: (schoolId: string) => `${ROOT}/${schoolId}/down/#`,
   /** What the cloud subscribes to: everything every gateway sends up. */
@@ -178,6 +182,41 @@ export const GatewayStatus = Type.Object(
 );
 export type GatewayStatus = Static<typeof GatewayStatus>;
 
+/**
+ * Sent by the district once a batch is durably stored (or recognised as already stored).
+ * Only then does the gateway delete it from its disk queue: the broker's PUBACK says the
+ * broker has the message, not that the district has stored it.
+ */
+export const BatchAck = Type.Object(
+  {
+    v: Type.Literal(WIRE_VERSION),
+    gatewayId: Id,
+    bootId: GatewayIdentity.bootId,
+    seq: Type.Integer({ minimum: 0 }),
+    /** stored: new and stored; duplicate: stored before; rejected: invalid, never retry. */
+    result: Type.Union([Type.Literal('stored'), Type.Literal('duplicate'), Type.Literal('rejected')]),
+  },
+  { additionalProperties: false },
+);
+export type BatchAck = Static<typeof BatchAck>;
+
+/** Something the gateway tells the district once, that must not be lost or thinned. */
+export const GatewayEvent = Type.Object(
+  {
+    ...GatewayIdentity,
+    eventId: Type.String({ minLength: 1, maxLength: 64 }),
+    ts: Type.Integer({ minimum: 0 }),
+    type: Type.Literal('telemetry-gap'),
+    /** Readings dropped to stay within the disk quota, per device. */
+    dropped: Type.Record(Type.String(), Type.Integer({ minimum: 0 })),
+    /** Sample time range of what was dropped. */
+    from: Type.Integer({ minimum: 0 }),
+    to: Type.Integer({ minimum: 0 }),
+  },
+  { additionalProperties: false },
+);
+export type GatewayEvent = Static<typeof GatewayEvent>;
+
 /** Why the edge agent or ingest refused a reading. Counted, logged, visible in the API. */
 export const REJECT_REASONS = [
   'malformed_json',
@@ -203,7 +242,15 @@ export const GatewayHealth = Type.Object(
     /** Rejected device messages by RejectReason. */
     rejected: Counters,
     forwardedBatches: Type.Integer({ minimum: 0 }),
+    /** Readings on disk not yet acknowledged by the district. */
     queueDepth: Type.Integer({ minimum: 0 }),
+    /** Of those, readings queued while the link was down, drained at the backfill budget. */
+    backlog: Type.Optional(Type.Integer({ minimum: 0 })),
+    /** Bytes the disk queue uses, and its quota. */
+    queueBytes: Type.Optional(Type.Integer({ minimum: 0 })),
+    queueQuotaBytes: Type.Optional(Type.Integer({ minimum: 0 })),
+    /** Readings dropped so far to stay within the quota (also sent as telemetry-gap events). */
+    droppedReadings: Type.Optional(Type.Integer({ minimum: 0 })),
     devicesConfigured: Type.Integer({ minimum: 0 }),
     devicesReporting: Type.Integer({ minimum: 0 }),
   },

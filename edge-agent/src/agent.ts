@@ -1,23 +1,40 @@
 /**
- * One edge agent per school gateway: the local device broker feeds the intake, accepted
- * readings go to the uplink, and a periodic health report tells the district how the
- * gateway itself is doing (including every rejected device message, by reason).
+ * One edge agent per school gateway: the local device broker feeds the intake; accepted
+ * readings are sealed into batches and written to the disk queue before the device is
+ * acknowledged; the uplink sends the queue to the district and deletes what the district
+ * confirms it stored. A periodic health report tells the district how the gateway is doing.
  */
 import { randomBytes } from 'node:crypto';
 import { pino, type Logger } from 'pino';
 import { BUILTIN_PROFILES_DIR, loadProfiles, type DeviceCommand } from '@schoolops/device-profiles';
+import { Batcher } from './batcher.ts';
 import { districtPassword, type EdgeConfig } from './config.ts';
 import { DeviceIntake } from './device-intake.ts';
 import { startLocalBroker } from './local-broker.ts';
+import { DiskOutbox } from './outbox.ts';
 import { Uplink } from './uplink.ts';
 
-export const AGENT_VERSION = '0.1.0';
+export const AGENT_VERSION = '0.2.0';
+
+export const DEFAULTS = {
+  maxReadings: 200,
+  /** Longest a device waits for its PUBACK while its reading is batched and written. */
+  maxDelayMs: 200,
+  quotaBytes: 2 * 1024 ** 3,
+  window: 8,
+  ackTimeoutMs: 30_000,
+  backfill: { uplinkBps: 20e6, share: 0.25 },
+  healthIntervalMs: 30_000,
+} as const;
 
 export interface EdgeAgent {
   bootId: string;
   localPort: number;
   intake: DeviceIntake;
+  outbox: DiskOutbox;
   uplink: Uplink;
+  /** Device messages that repeated a reading already stored (resent after a gateway restart). */
+  repeats(): number;
   close(): Promise<void>;
 }
 
@@ -26,6 +43,7 @@ export async function startEdgeAgent(config: EdgeConfig, options: { logger?: Log
   const logger = (options.logger ?? pino({ name: 'edge-agent' })).child({ gateway: config.gatewayId, bootId });
   const profiles = loadProfiles([BUILTIN_PROFILES_DIR, ...(config.profileDirs ?? [])]);
   const intake = new DeviceIntake(config.devices, profiles, logger);
+  const outbox = await DiskOutbox.open({ dir: config.dataDir, quotaBytes: config.queue?.quotaBytes ?? DEFAULTS.quotaBytes, logger });
 
   const uplink = new Uplink({
     gatewayId: config.gatewayId,
@@ -35,19 +53,39 @@ export async function startEdgeAgent(config: EdgeConfig, options: { logger?: Log
     username: config.district.username,
     password: districtPassword(config),
     ...(config.district.caFile ? { caFile: config.district.caFile } : {}),
-    maxReadings: config.batch?.maxReadings ?? 200,
-    maxDelayMs: config.batch?.maxDelayMs ?? 1000,
+    outbox,
+    backfill: config.backfill ?? DEFAULTS.backfill,
+    window: config.queue?.window ?? DEFAULTS.window,
+    ackTimeoutMs: config.queue?.ackTimeoutMs ?? DEFAULTS.ackTimeoutMs,
     deviceCount: config.devices.length,
     agentVersion: AGENT_VERSION,
     logger,
     onCommand: (command) => void deliverCommand(command),
   });
 
+  const batcher = new Batcher({
+    gatewayId: config.gatewayId,
+    schoolId: config.schoolId,
+    bootId,
+    maxReadings: config.batch?.maxReadings ?? DEFAULTS.maxReadings,
+    maxDelayMs: config.batch?.maxDelayMs ?? DEFAULTS.maxDelayMs,
+    outbox,
+    connected: () => uplink.connected,
+    onQueued: () => uplink.pump(),
+  });
+
+  let repeats = 0;
   const local = await startLocalBroker({
     host: config.local.host,
     port: config.local.port,
     intake,
-    onReading: (reading) => uplink.enqueue(reading),
+    onReading: (reading) => {
+      if (batcher.isRepeat(reading)) {
+        repeats++;
+        return Promise.resolve(); // stored before: acknowledge it again, store nothing
+      }
+      return batcher.add(reading);
+    },
     logger,
   });
 
@@ -63,7 +101,6 @@ export async function startEdgeAgent(config: EdgeConfig, options: { logger?: Log
   }
 
   const startedAt = Date.now();
-  const healthIntervalMs = config.healthIntervalMs ?? 30_000;
   const sendHealth = () =>
     uplink.publishHealth({
       ts: Date.now(),
@@ -71,24 +108,35 @@ export async function startEdgeAgent(config: EdgeConfig, options: { logger?: Log
       accepted: intake.accepted,
       rejected: { ...intake.rejected },
       forwardedBatches: uplink.forwardedBatches,
-      queueDepth: uplink.queueDepth,
+      queueDepth: outbox.size.readings,
+      backlog: outbox.backlogReadings(),
+      queueBytes: outbox.size.bytes,
+      queueQuotaBytes: outbox.quotaBytes,
+      droppedReadings: outbox.droppedReadings,
       devicesConfigured: intake.devices.size,
       devicesReporting: intake.reportingWithin(3 * 60_000),
     });
-  const healthTimer = setInterval(sendHealth, healthIntervalMs);
+  const healthTimer = setInterval(sendHealth, config.healthIntervalMs ?? DEFAULTS.healthIntervalMs);
 
-  logger.info({ devices: config.devices.length, localPort: local.port, district: config.district.url }, 'edge agent started');
+  logger.info(
+    { devices: config.devices.length, localPort: local.port, district: config.district.url, queued: outbox.size },
+    'edge agent started',
+  );
 
   return {
     bootId,
     localPort: local.port,
     intake,
+    outbox,
     uplink,
+    repeats: () => repeats,
     close: async () => {
       clearInterval(healthTimer);
       sendHealth();
       await local.close();
+      await batcher.flush();
       await uplink.close();
+      await outbox.close();
       logger.info('edge agent stopped');
     },
   };

@@ -35,6 +35,33 @@ export const EdgeConfig = Type.Object(
       { additionalProperties: false },
     ),
     devices: Type.Array(DeviceRecord),
+    /** Where the gateway keeps its disk queue. */
+    dataDir: Type.String({ minLength: 1 }),
+    queue: Type.Optional(
+      Type.Object(
+        {
+          /** Most bytes the queue may hold on disk (default 2 GiB). */
+          quotaBytes: Type.Optional(Type.Integer({ minimum: 1024 * 1024 })),
+          /** Batches sent but not yet confirmed by the district, at most (default 8). */
+          window: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+          /** Send a batch again when the district has not confirmed it after this long (default 30 s). */
+          ackTimeoutMs: Type.Optional(Type.Integer({ minimum: 1000 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    /** After an outage, backlog drains behind live data within this share of the uplink. */
+    backfill: Type.Optional(
+      Type.Object(
+        {
+          /** The school's uplink capacity, bit/s (default 20 Mbit/s). */
+          uplinkBps: Type.Number({ exclusiveMinimum: 0 }),
+          /** Share of it the backlog may use, 0..1 (default 0.25). */
+          share: Type.Number({ exclusiveMinimum: 0, maximum: 1 }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     /** Extra folders of device profiles on top of the built-in ones. */
     profileDirs: Type.Optional(Type.Array(Type.String())),
     batch: Type.Optional(

@@ -6,7 +6,7 @@
  */
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { Aedes, type Client, type PublishPacket } from 'aedes';
-import { localTopics, parseLocalCommandTopic, parseLocalStateTopic, type Reading } from '@schoolops/device-profiles';
+import { LIMITS, localTopics, parseLocalCommandTopic, parseLocalStateTopic, type Reading } from '@schoolops/device-profiles';
 import type { Logger } from 'pino';
 import type { DeviceIntake } from './device-intake.ts';
 
@@ -22,11 +22,15 @@ export async function startLocalBroker(opts: {
   host: string;
   port: number;
   intake: DeviceIntake;
-  onReading: (reading: Reading) => void;
+  /** Resolves once the reading is durably queued; the device's PUBACK waits for it. */
+  onReading: (reading: Reading) => Promise<void>;
   logger: Logger;
 }): Promise<LocalBroker> {
   const { intake, logger } = opts;
-  const broker = await Aedes.createBroker({ drainTimeout: 10_000 });
+  // Above the device payload limit on purpose: a message between the two is refused as
+  // 'oversized' and the device stays connected; only a far larger one closes the connection
+  // (maxPacketSize comes from our aedes patch, broker/patches/).
+  const broker = await Aedes.createBroker({ drainTimeout: 10_000, maxPacketSize: 16 * LIMITS.devicePayloadBytes });
 
   broker.authorizePublish = (client: Client | null, packet: PublishPacket, callback: (error?: Error | null) => void) => {
     if (!client) return callback(null); // the agent's own publishes (commands to devices)
@@ -37,8 +41,15 @@ export async function startLocalBroker(opts: {
       return callback(new Error('devices may not publish commands'));
     }
     const result = intake.accept(parseLocalStateTopic(topic), topic, packet.payload as Buffer);
-    if (result.ok) opts.onReading(result.reading);
-    callback(null);
+    if (!result.ok) return callback(null); // counted by the intake; acknowledged, never routed
+    opts.onReading(result.reading).then(
+      () => callback(null),
+      (error: Error) => {
+        // Not on disk (disk full, store closed): no PUBACK, so the device keeps it and resends.
+        logger.error({ err: error.message, device: result.reading.deviceId }, 'could not queue a reading; the device will resend it');
+        callback(error);
+      },
+    );
   };
 
   broker.authorizeSubscribe = (client, subscription, callback) => {

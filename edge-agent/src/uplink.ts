@@ -1,18 +1,24 @@
 /**
- * The gateway's link to the district broker: batches readings into TelemetryBatch
- * envelopes stamped (gatewayId, bootId, seq), publishes them at QoS 1 under the school's
- * credentials, keeps a retained online/offline status (the offline form is the MQTT last
- * will), sends health reports, and hands district commands to the agent.
+ * The gateway's link to the district broker. It sends batches from the disk queue and
+ * deletes one only when the district says it has stored it (BatchAck): the broker's PUBACK
+ * only means the broker has the message, and a cloud that was down would never see it.
  *
- * The queue here lives in memory: mqtt.js keeps unacknowledged QoS 1 publishes and resends
- * them after a reconnect, but not across an agent restart. Durable store-and-forward is
- * the next step (issue 3) and replaces `pending`/`inFlight` with an on-disk queue.
+ * Order and priority:
+ *  - live batches (sealed while connected) go first, in order;
+ *  - backlog (sealed while the link was down, or by an earlier run) drains in order behind
+ *    them, within a byte budget (a share of the school's uplink), its readings flagged
+ *    `hist` so the district raises no fresh alarms on old data;
+ *  - at most `window` batches are unacknowledged at once; an unacknowledged batch is sent
+ *    again after a reconnect or after `ackTimeoutMs` (the district dedups by bootId/seq).
+ *
+ * It also keeps a retained online/offline status (the offline form is the MQTT last will)
+ * and hands district commands to the agent.
  */
 import { readFileSync } from 'node:fs';
 import mqtt, { type MqttClient } from 'mqtt';
 import {
+  BatchAck,
   DeviceCommand,
-  LIMITS,
   WIRE_VERSION,
   decode,
   districtTopics,
@@ -20,10 +26,17 @@ import {
   parseDistrictTopic,
   type GatewayHealth,
   type GatewayStatus,
-  type Reading,
   type TelemetryBatch,
 } from '@schoolops/device-profiles';
 import type { Logger } from 'pino';
+import type { DiskOutbox, QueuedBatch } from './outbox.ts';
+
+export interface BackfillBudget {
+  /** The school's uplink capacity, bit/s. */
+  uplinkBps: number;
+  /** Share of it backlog may use while live data flows, 0..1. */
+  share: number;
+}
 
 export interface UplinkOptions {
   gatewayId: string;
@@ -33,8 +46,10 @@ export interface UplinkOptions {
   username: string;
   password: string;
   caFile?: string;
-  maxReadings: number;
-  maxDelayMs: number;
+  outbox: DiskOutbox;
+  backfill: BackfillBudget;
+  window: number;
+  ackTimeoutMs: number;
   deviceCount: number;
   agentVersion: string;
   logger: Logger;
@@ -43,10 +58,12 @@ export interface UplinkOptions {
 
 export class Uplink {
   private readonly client: MqttClient;
-  private pending: Reading[] = [];
-  private timer: NodeJS.Timeout | undefined;
-  private seq = 0;
-  private inFlightReadings = 0;
+  /** index -> time it was last sent */
+  private readonly inFlight = new Map<number, number>();
+  private budgetBytes = 0;
+  private budgetAt = Date.now();
+  private pumpTimer: NodeJS.Timeout | undefined;
+  private readonly ackTimer: NodeJS.Timeout;
   forwardedBatches = 0;
   connected = false;
   private closing = false;
@@ -67,19 +84,25 @@ export class Uplink {
     });
     this.client.on('connect', () => {
       this.connected = true;
-      opts.logger.info({ url: opts.url }, 'connected to district broker');
+      opts.logger.info({ url: opts.url, queued: opts.outbox.size }, 'connected to district broker');
       this.client.publish(districtTopics.status(opts.schoolId), encode(this.status('online')), { qos: 1, retain: true });
       this.client.subscribe(districtTopics.schoolDownlink(opts.schoolId), { qos: 1 }, (error, granted) => {
         if (error || granted?.some((g) => g.qos === 128))
-          opts.logger.error({ err: error?.message, granted }, 'district refused the command subscription');
+          opts.logger.error({ err: error?.message, granted }, 'district refused the downlink subscription');
       });
+      // Whatever was in flight may never have arrived: send it again (the district dedups).
+      this.inFlight.clear();
+      this.pump();
     });
     this.client.on('close', () => {
-      if (this.connected && !this.closing) opts.logger.warn('lost connection to district broker; readings queue until it is back');
+      if (this.connected && !this.closing) opts.logger.warn('lost connection to district broker; readings queue on disk until it is back');
       this.connected = false;
     });
-    this.client.on('error', (error) => opts.logger.error({ err: error.message }, 'district connection error'));
+    this.client.on('error', (error) => {
+      if (!this.closing) opts.logger.error({ err: error.message }, 'district connection error');
+    });
     this.client.on('message', (topic, payload) => this.handleDownlink(topic, payload));
+    this.ackTimer = setInterval(() => this.resendExpired(), Math.max(1000, opts.ackTimeoutMs / 4));
   }
 
   private status(state: GatewayStatus['state']): GatewayStatus {
@@ -87,31 +110,94 @@ export class Uplink {
     return { v: WIRE_VERSION, gatewayId, schoolId, bootId, state, ts: Date.now(), agentVersion, deviceCount };
   }
 
-  /** Readings waiting to be sent or waiting for the district's acknowledgement. */
-  get queueDepth(): number {
-    return this.pending.length + this.inFlightReadings;
-  }
-
-  enqueue(reading: Reading): void {
-    this.pending.push(reading);
-    if (this.pending.length >= Math.min(this.opts.maxReadings, LIMITS.batchReadings)) this.flush();
-    else this.timer ??= setTimeout(() => this.flush(), this.opts.maxDelayMs);
-  }
-
-  flush(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    while (this.pending.length > 0) {
-      const readings = this.pending.splice(0, Math.min(this.opts.maxReadings, LIMITS.batchReadings));
-      const { gatewayId, schoolId, bootId } = this.opts;
-      const batch: TelemetryBatch = { v: WIRE_VERSION, gatewayId, schoolId, bootId, seq: this.seq++, sentAt: Date.now(), readings };
-      this.inFlightReadings += readings.length;
-      this.client.publish(districtTopics.telemetry(schoolId), encode(batch), { qos: 1 }, (error) => {
-        this.inFlightReadings -= readings.length;
-        if (error) this.opts.logger.error({ err: error.message, seq: batch.seq }, 'telemetry batch not delivered');
-        else this.forwardedBatches++;
-      });
+  /** A batch was just queued, or an ack freed a slot: send what may be sent. */
+  pump(): void {
+    clearTimeout(this.pumpTimer);
+    this.pumpTimer = undefined;
+    if (!this.connected || this.closing) return;
+    this.refillBudget();
+    // Live first, then backlog within its budget; each in the order it was sealed.
+    for (const backlog of [false, true]) {
+      for (const entry of this.opts.outbox.queued()) {
+        if (this.inFlight.size >= this.opts.window) return;
+        if (entry.backlog !== backlog || this.inFlight.has(entry.index)) continue;
+        if (backlog) {
+          if (this.budgetBytes < entry.bytes) {
+            // Wait until the budget covers this batch, then go on in order.
+            const waitMs = Math.ceil(((entry.bytes - this.budgetBytes) / this.bytesPerSecond()) * 1000);
+            this.pumpTimer = setTimeout(() => this.pump(), Math.min(Math.max(waitMs, 5), 5_000));
+            return;
+          }
+          this.budgetBytes -= entry.bytes;
+        }
+        this.send(entry);
+      }
     }
+  }
+
+  private bytesPerSecond(): number {
+    return Math.max(1, (this.opts.backfill.uplinkBps * this.opts.backfill.share) / 8);
+  }
+
+  private refillBudget(): void {
+    const now = Date.now();
+    const rate = this.bytesPerSecond();
+    // At most one second of budget banks up, so a quiet spell does not become a burst.
+    this.budgetBytes = Math.min(Math.max(rate, 64 * 1024), this.budgetBytes + ((now - this.budgetAt) / 1000) * rate);
+    this.budgetAt = now;
+  }
+
+  private send(entry: QueuedBatch): void {
+    this.inFlight.set(entry.index, Date.now());
+    const batch: TelemetryBatch = entry.backlog
+      ? { ...entry.batch, readings: entry.batch.readings.map((r) => ({ ...r, hist: true })) }
+      : entry.batch;
+    this.client.publish(districtTopics.telemetry(this.opts.schoolId), encode(batch), { qos: 1 }, (error) => {
+      if (error && !this.closing) this.opts.logger.warn({ err: error.message, seq: batch.seq }, 'batch not handed to the broker; will resend');
+    });
+  }
+
+  private resendExpired(): void {
+    const expired = Date.now() - this.opts.ackTimeoutMs;
+    let any = false;
+    for (const [index, sentAt] of this.inFlight)
+      if (sentAt < expired) {
+        this.inFlight.delete(index);
+        any = true;
+      }
+    if (any) {
+      this.opts.logger.warn('district did not confirm some batches in time; sending them again');
+      this.pump();
+    }
+  }
+
+  private async handleAck(ack: BatchAck): Promise<void> {
+    if (ack.gatewayId !== this.opts.gatewayId) return;
+    const entry = this.opts.outbox.get(ack.bootId, ack.seq);
+    if (!entry) return; // already removed (an ack for a resent copy)
+    if (ack.result === 'rejected') this.opts.logger.error({ bootId: ack.bootId, seq: ack.seq }, 'district rejected a batch; dropping it');
+    this.inFlight.delete(entry.index);
+    await this.opts.outbox.remove(ack.bootId, ack.seq);
+    this.forwardedBatches++;
+    this.pump();
+  }
+
+  private handleDownlink(topic: string, payload: Buffer): void {
+    const parsed = parseDistrictTopic(topic);
+    if (parsed?.direction !== 'down') return;
+    if (parsed.rest[0] === 'ack') {
+      const ack = decode(BatchAck, payload);
+      if (ack.ok) void this.handleAck(ack.value).catch((error: Error) => this.opts.logger.error({ err: error.message }, 'could not apply an ack'));
+      else this.opts.logger.warn({ problem: ack.message }, 'ignoring malformed ack');
+      return;
+    }
+    if (parsed.rest[0] !== 'command') return;
+    const command = decode(DeviceCommand, payload);
+    if (!command.ok) {
+      this.opts.logger.warn({ topic, problem: command.message }, 'ignoring malformed command');
+      return;
+    }
+    this.opts.onCommand(command.value);
   }
 
   publishHealth(health: Omit<GatewayHealth, 'v' | 'gatewayId' | 'schoolId' | 'bootId'>): void {
@@ -121,21 +207,11 @@ export class Uplink {
     this.client.publish(districtTopics.health(schoolId), encode(body), { qos: 0 });
   }
 
-  private handleDownlink(topic: string, payload: Buffer): void {
-    const parsed = parseDistrictTopic(topic);
-    if (parsed?.direction !== 'down' || parsed.rest[0] !== 'command') return;
-    const command = decode(DeviceCommand, payload);
-    if (!command.ok) {
-      this.opts.logger.warn({ topic, problem: command.message }, 'ignoring malformed command');
-      return;
-    }
-    this.opts.onCommand(command.value);
-  }
-
-  /** Send what is queued, announce a clean offline, and disconnect. */
+  /** Announce a clean offline and disconnect. What is queued stays on disk for the next run. */
   async close(): Promise<void> {
     this.closing = true;
-    this.flush();
+    clearTimeout(this.pumpTimer);
+    clearInterval(this.ackTimer);
     if (this.connected) {
       await new Promise<void>((resolve) =>
         this.client.publish(districtTopics.status(this.opts.schoolId), encode(this.status('offline')), { qos: 1, retain: true }, () =>

@@ -1,4 +1,7 @@
+import { mkdtempSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Aedes } from 'aedes';
 import mqtt, { type MqttClient } from 'mqtt';
 import { pino } from 'pino';
@@ -62,6 +65,9 @@ describe('edge agent', () => {
         const batch = check(TelemetryBatch, body);
         if (!batch.ok) throw new Error(`agent sent an invalid batch: ${batch.path} ${batch.message}`);
         batches.push(batch.value);
+        // Play the district: confirm the batch is stored, so the gateway may delete it.
+        const { gatewayId, bootId, seq } = batch.value;
+        cloud.publish(districtTopics.ack(SCHOOL), JSON.stringify({ v: 1, gatewayId, bootId, seq, result: 'stored' }), { qos: 1 });
       } else if (topic === districtTopics.status(SCHOOL)) statuses.push(check(GatewayStatus, body).ok ? body : null);
       else if (topic === districtTopics.health(SCHOOL)) healths.push(check(GatewayHealth, body).ok ? body : null);
     });
@@ -71,11 +77,12 @@ describe('edge agent', () => {
       schoolId: SCHOOL,
       district: { url: `mqtt://127.0.0.1:${district.port}`, username: `gw-${SCHOOL}`, password: 'not-checked-here' },
       local: { host: '127.0.0.1', port: 0 },
+      dataDir: mkdtempSync(join(tmpdir(), 'edge-queue-')),
       devices: [
         { id: 'p101', profileId: 'epson-eb-x51', roomId: 'r101' },
         { id: 'lab1', profileId: 'schoolops-lab-controller', roomId: 'lab-hoa' },
       ],
-      batch: { maxReadings: 50, maxDelayMs: 100 },
+      batch: { maxReadings: 50, maxDelayMs: 20 },
       healthIntervalMs: 1000,
     });
     agent = await startEdgeAgent(config, { logger: silent });
@@ -146,7 +153,8 @@ describe('edge agent', () => {
   });
 
   it('reports its rejections to the district in its health message', async () => {
-    const health = await waitFor(() => healths.filter(Boolean).find((h) => h.rejected.bad_topic === 1 && h.rejected.out_of_range === 2), 'health');
+    // A report taken while a batch awaits the district's ack shows it queued: wait for an idle one.
+    const health = await waitFor(() => healths.filter(Boolean).find((h) => h.rejected.bad_topic === 1 && h.rejected.out_of_range === 2 && h.queueDepth === 0), 'health');
     expect(health).toMatchObject({ devicesConfigured: 2, devicesReporting: 2, queueDepth: 0 });
     expect(health.accepted).toBeGreaterThanOrEqual(130);
   });
@@ -178,6 +186,7 @@ describe('edge agent config', () => {
     district: { url: 'mqtt://127.0.0.1:1', username: 'gw-a', password: 'x' },
     local: { host: '127.0.0.1', port: 0 },
     devices: [],
+    dataDir: '/tmp/q',
   };
   it('names the offending field of a bad config', () => {
     expect(() => parseEdgeConfig({ ...base, district: { ...base.district, url: 'http://x' } }, 'gw.json')).toThrow(
@@ -188,5 +197,45 @@ describe('edge agent config', () => {
     );
     const twice = { id: 'd1', profileId: 'epson-eb-x51', roomId: 'r' };
     expect(() => parseEdgeConfig({ ...base, devices: [twice, twice] }, 'gw.json')).toThrow(/\/devices\/1\/id: duplicate device id "d1"/);
+  });
+});
+
+describe('edge agent disk queue', () => {
+  it('keeps unconfirmed batches across a restart and knows a device resending what it stored', async () => {
+    const district = await startPlainBroker(); // nobody confirms anything: the queue only grows
+    const dataDir = mkdtempSync(join(tmpdir(), 'edge-queue-'));
+    const config = parseEdgeConfig({
+      v: 1,
+      gatewayId: 'gw-q',
+      schoolId: 'q',
+      district: { url: `mqtt://127.0.0.1:${district.port}`, username: 'gw-q', password: 'x' },
+      local: { host: '127.0.0.1', port: 0 },
+      dataDir,
+      devices: [{ id: 'q.lab', profileId: 'schoolops-lab-controller', roomId: 'lab' }],
+      batch: { maxReadings: 50, maxDelayMs: 10 },
+    });
+    const sample = (n: number) => JSON.stringify({ ts: 1_700_000_000_000 + n, values: { humidity: 40 + n }, n });
+    try {
+      const first = await startEdgeAgent(config, { logger: silent });
+      const device = await connect(first.localPort, 'q.lab');
+      for (let n = 1; n <= 3; n++) await device.publishAsync(localTopics.deviceState('q.lab'), sample(n), { qos: 1 });
+      await device.endAsync();
+      expect(first.outbox.size.readings).toBe(3); // each PUBACK came after its reading was on disk
+      await first.close();
+
+      const second = await startEdgeAgent(config, { logger: silent });
+      expect(second.outbox.size.readings).toBe(3);
+      expect([...second.outbox.queued()].every((entry) => entry.backlog)).toBe(true);
+      const again = await connect(second.localPort, 'q.lab');
+      await again.publishAsync(localTopics.deviceState('q.lab'), sample(3), { qos: 1 }); // a resend
+      await again.publishAsync(localTopics.deviceState('q.lab'), sample(4), { qos: 1 });
+      await again.endAsync();
+      expect(second.repeats()).toBe(1);
+      expect(second.outbox.size.readings).toBe(4);
+      await second.close();
+    } finally {
+      await new Promise<void>((r) => district.broker.close(() => r()));
+      district.server.close();
+    }
   });
 });

@@ -124,7 +124,7 @@ describe('simulated district, end to end', () => {
   it('counts each kind of bad device input, visibly in the API, and loses nothing else', async () => {
     const s = school(1);
     const lab = s.devices.find((d) => kindOf.get(d.id) === 'lab')!;
-    const gatewayPort = district.gateways.get(s.id)!.ready.localPort;
+    const gatewayPort = district.localPort(s.id);
     const before = await api<DeviceView>(`/api/devices/${lab.id}`);
     // A rogue client on the school LAN, using the lab controller's device id.
     const rogue = await mqtt.connectAsync(`mqtt://127.0.0.1:${gatewayPort}`, { clientId: `rogue-${lab.id}`, protocolVersion: 4 });
@@ -203,9 +203,7 @@ describe('simulated district, end to end', () => {
 
   it("marks a school offline by its gateway's last will when the gateway dies", async () => {
     const s = school(2);
-    const gateway = district.gateways.get(s.id)!;
-    gateway.child.kill('SIGKILL');
-    await gateway.exited;
+    await district.kill(s.id);
     // keepalive 30 s: the broker notices within 1.5x keepalive and publishes the will.
     const offline = await waitFor(async () => {
       const list = await api<SchoolSummary[]>('/api/schools');

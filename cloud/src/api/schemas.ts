@@ -46,9 +46,17 @@ export const GatewayView = Type.Object({
 });
 export type GatewayView = Static<typeof GatewayView>;
 
+export const LinkState = Type.Object(
+  {
+    state: Type.Union([Type.Literal('live'), Type.Literal('catching-up'), Type.Literal('offline'), Type.Literal('unknown')]),
+    backlog: Type.Union([Type.Integer({ description: 'readings queued at the gateway while the link was down' }), Type.Null()]),
+  },
+  { description: 'live: online, nothing waiting; catching-up: online, draining a backlog; offline' },
+);
+
 export const SchoolDetail = Type.Intersect([
   SchoolSummary,
-  Type.Object({ gatewayId: Type.String(), gateway: GatewayView, rooms: Type.Integer(), classes: Type.Integer() }),
+  Type.Object({ gatewayId: Type.String(), gateway: GatewayView, link: LinkState, rooms: Type.Integer(), classes: Type.Integer() }),
 ]);
 
 export const RoomView = Type.Object({
@@ -110,7 +118,33 @@ export const IngestStatsBody = Type.Object({
   duplicateBatches: Type.Integer(),
   readings: Type.Integer(),
   rejected: Counters,
-  gateways: Type.Array(Type.Object({ schoolId: Type.String(), state: Type.String(), rejected: Counters, queueDepth: Type.Union([Type.Integer(), Type.Null()]) })),
+  gateways: Type.Array(
+    Type.Object({
+      schoolId: Type.String(),
+      state: Type.String(),
+      link: LinkState,
+      rejected: Counters,
+      queueDepth: Type.Union([Type.Integer(), Type.Null()]),
+    }),
+  ),
   broker: Type.Union([Type.Object({ ts: Ms, startedAt: Ms, clientsConnected: Type.Integer(), refused: Counters }), Type.Null()]),
   storage: Type.Object({ rows: Type.Integer() }),
+});
+
+export const DeliveryQuerystring = Type.Object({
+  since: Type.String({ description: 'only samples with sample time at or after this: ISO 8601 or ms epoch' }),
+});
+
+export const DeliveryReport = Type.Object({
+  since: Ms,
+  devices: Type.Array(
+    Type.Object({
+      deviceId: Type.String(),
+      samples: Type.Integer({ description: 'samples stored' }),
+      distinct: Type.Integer({ description: 'distinct device sample counters among them' }),
+      minN: Type.Integer(),
+      maxN: Type.Integer(),
+      outOfOrder: Type.Integer({ description: 'stored after a higher counter of the same stream (live or backlog)' }),
+    }),
+  ),
 });

@@ -41,6 +41,7 @@ export const schoolRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, {
         ...live.summary(school.id)!,
         gatewayId: school.gatewayId,
         gateway: live.gateway(school.id),
+        link: live.link(school.id),
         rooms: school.rooms.length,
         classes: school.classes.length,
       };

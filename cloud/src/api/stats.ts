@@ -1,7 +1,7 @@
 /** Counters that make bad input visible: what ingest, the gateways and the broker refused. */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { ApiContext } from './context.ts';
-import { IngestStatsBody } from './schemas.ts';
+import { DeliveryQuerystring, DeliveryReport, ErrorBody, IngestStatsBody } from './schemas.ts';
 
 export const statsRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { district, live, ingest, store }) => {
   app.get(
@@ -20,11 +20,30 @@ export const statsRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { 
         return {
           schoolId,
           state: gateway.state,
+          link: live.link(schoolId),
           rejected: gateway.health?.rejected ?? {},
           queueDepth: gateway.health?.queueDepth ?? null,
         };
       }),
       storage: { rows: await store.count() },
     }),
+  );
+
+  app.get(
+    '/delivery',
+    {
+      schema: {
+        tags: ['operations'],
+        summary: 'What the district stored of numbered device samples, per device (for the delivery checker)',
+        querystring: DeliveryQuerystring,
+        response: { 200: DeliveryReport, 400: ErrorBody },
+      },
+    },
+    async (request, reply) => {
+      const text = request.query.since;
+      const since = /^\d+$/.test(text) ? Number(text) : Date.parse(text);
+      if (Number.isNaN(since)) return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: `"since" is not a time: ${text}` });
+      return { since, devices: await store.deliveryReport(since) };
+    },
   );
 };

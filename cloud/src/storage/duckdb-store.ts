@@ -34,6 +34,7 @@ import { DuckDBInstance, type DuckDBAppender, type DuckDBConnection } from '@duc
 import type { MetricValue } from '@schoolops/device-profiles';
 import {
   silentLogger,
+  type DeviceDelivery,
   type HistoryBucket,
   type HistoryQuery,
   type ReadingStore,
@@ -78,6 +79,11 @@ CREATE TABLE IF NOT EXISTS ${TABLE} (
   str       VARCHAR,           -- strings and enums
   hist      BOOLEAN  NOT NULL  -- replayed from a gateway backlog
 );
+-- Added with store-and-forward; a file from before gets them (NULL for its old rows).
+ALTER TABLE ${TABLE} ADD COLUMN IF NOT EXISTS gateway_id VARCHAR; -- the batch the row came in:
+ALTER TABLE ${TABLE} ADD COLUMN IF NOT EXISTS boot_id VARCHAR;    -- (gateway_id, boot_id, seq)
+ALTER TABLE ${TABLE} ADD COLUMN IF NOT EXISTS seq BIGINT;
+ALTER TABLE ${TABLE} ADD COLUMN IF NOT EXISTS n BIGINT;           -- the device's sample counter
 CREATE OR REPLACE VIEW ${TABLE}_v AS
   SELECT epoch_ms(ts) AS time, school_id, device_id, metric,
          CASE kind WHEN 0 THEN num::VARCHAR WHEN 1 THEN (num = 1)::VARCHAR ELSE str END AS value,
@@ -178,6 +184,17 @@ class DuckDbReadingStore implements DuckDbStore {
           a.appendVarchar(v);
         }
         a.appendBoolean(row.hist === true);
+        if (row.batch) {
+          a.appendVarchar(row.batch.gatewayId);
+          a.appendVarchar(row.batch.bootId);
+          a.appendBigInt(BigInt(row.batch.seq));
+        } else {
+          a.appendNull();
+          a.appendNull();
+          a.appendNull();
+        }
+        if (row.n === undefined) a.appendNull();
+        else a.appendBigInt(BigInt(row.n));
         a.endRow();
       }
       a.flushSync(); // commits the batch
@@ -275,6 +292,41 @@ class DuckDbReadingStore implements DuckDbStore {
     if (this.closing) throw new Error('DuckDB store is closed');
     const rows = await this.reads.use(async (c) => (await c.runAndReadAll(`SELECT count(*) FROM ${TABLE}`)).getRowsJS());
     return Number(rows[0]![0] as bigint);
+  }
+
+  async deliveryReport(since: number): Promise<DeviceDelivery[]> {
+    if (this.closing) throw new Error('DuckDB store is closed');
+    // One row per stored sample: the rows of a sample share device, n and batch.
+    const sql = `
+      WITH samples AS (
+        SELECT device_id, n, hist, min(rowid) AS arrived
+        FROM ${TABLE} WHERE n IS NOT NULL AND ts >= ?
+        GROUP BY device_id, n, hist, gateway_id, boot_id, seq
+      ), ordered AS (
+        SELECT device_id, n, max(n) OVER (PARTITION BY device_id, hist ORDER BY arrived
+                                           ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS highest_before
+        FROM samples
+      )
+      SELECT device_id, count(*), count(DISTINCT n), min(n), max(n),
+             count(*) FILTER (WHERE highest_before > n)
+      FROM ordered GROUP BY device_id ORDER BY device_id`;
+    const rows = await this.reads.use(async (c) => (await c.runAndReadAll(sql, [BigInt(Math.trunc(since))])).getRowsJS());
+    return rows.map(([deviceId, samples, distinct, minN, maxN, outOfOrder]) => ({
+      deviceId: deviceId as string,
+      samples: Number(samples as bigint),
+      distinct: Number(distinct as bigint),
+      minN: Number(minN as bigint),
+      maxN: Number(maxN as bigint),
+      outOfOrder: Number(outOfOrder as bigint),
+    }));
+  }
+
+  async storedSeqs(gatewayId: string, bootId: string): Promise<number[]> {
+    if (this.closing) throw new Error('DuckDB store is closed');
+    const rows = await this.reads.use(async (c) =>
+      (await c.runAndReadAll(`SELECT DISTINCT seq FROM ${TABLE} WHERE gateway_id = ? AND boot_id = ?`, [gatewayId, bootId])).getRowsJS(),
+    );
+    return rows.map((row) => Number(row[0] as bigint));
   }
 
   close(): Promise<void> {

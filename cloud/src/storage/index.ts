@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Reading } from '@schoolops/device-profiles';
 import { openDuckDbStore, type DuckDbStore } from './duckdb-store.ts';
 import { createInfluxSink, type InfluxSink, type InfluxSinkOptions } from './influx-sink.ts';
-import { silentLogger, type HistoryBucket, type HistoryQuery, type ReadingStore, type StorageLogger, type StoredRow } from './types.ts';
+import { silentLogger, type BatchKey, type DeviceDelivery, type HistoryBucket, type HistoryQuery, type ReadingStore, type StorageLogger, type StoredRow } from './types.ts';
 
 export * from './types.ts';
 export { openDuckDbStore, type DuckDbStore, type DuckDbStoreOptions } from './duckdb-store.ts';
@@ -37,10 +37,13 @@ export async function openStorage(config: StorageConfig): Promise<Storage> {
 }
 
 /** One uplink reading as rows: one per metric value, all at the reading's ts. */
-export function readingToRows(schoolId: string, reading: Reading): StoredRow[] {
+export function readingToRows(schoolId: string, reading: Reading, batch?: BatchKey): StoredRow[] {
   const rows: StoredRow[] = [];
   for (const [metric, value] of Object.entries(reading.values)) {
-    rows.push({ schoolId, deviceId: reading.deviceId, metric, ts: reading.ts, value, hist: reading.hist === true });
+    const row: StoredRow = { schoolId, deviceId: reading.deviceId, metric, ts: reading.ts, value, hist: reading.hist === true };
+    if (batch) row.batch = batch;
+    if (reading.n !== undefined) row.n = reading.n;
+    rows.push(row);
   }
   return rows;
 }
@@ -68,6 +71,14 @@ class FanOutStorage implements Storage {
 
   history(q: HistoryQuery): Promise<HistoryBucket[]> {
     return this.duckdb.history(q);
+  }
+
+  deliveryReport(since: number): Promise<DeviceDelivery[]> {
+    return this.duckdb.deliveryReport(since);
+  }
+
+  storedSeqs(gatewayId: string, bootId: string): Promise<number[]> {
+    return this.duckdb.storedSeqs(gatewayId, bootId);
   }
 
   count(): Promise<number> {

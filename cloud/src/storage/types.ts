@@ -15,6 +15,17 @@ export interface StoredRow {
   value: MetricValue;
   /** Replayed from a gateway's backlog (wire `Reading.hist`). Stored, not otherwise special. */
   hist?: boolean;
+  /** The uplink batch the row came in: lets ingest recognise a redelivered batch after a restart. */
+  batch?: BatchKey;
+  /** The device's own sample counter, when it sends one (lets the delivery checker count). */
+  n?: number;
+}
+
+/** Names one uplink batch for ever: (gatewayId, bootId, seq). */
+export interface BatchKey {
+  gatewayId: string;
+  bootId: string;
+  seq: number;
 }
 
 /** Somewhere raw rows go. Implementations serialize their own writes. */
@@ -70,6 +81,13 @@ export interface ReadingStore extends ReadingSink {
   history(q: HistoryQuery): Promise<HistoryBucket[]>;
   /** Total number of stored rows. */
   count(): Promise<number>;
+  /**
+   * Per device, what the district holds of the samples that carry a device counter `n`,
+   * with sample time >= since: for proving nothing was lost, duplicated or reordered.
+   */
+  deliveryReport(since: number): Promise<DeviceDelivery[]>;
+  /** The seqs of every stored batch of one gateway boot. */
+  storedSeqs(gatewayId: string, bootId: string): Promise<number[]>;
 }
 
 /** Minimal structured logger; pino's Logger satisfies it. */
@@ -86,3 +104,20 @@ export const silentLogger: StorageLogger = {
   warn() {},
   error() {},
 };
+
+/** What the district stored of one device's numbered samples. */
+export interface DeviceDelivery {
+  deviceId: string;
+  /** Samples stored (one per device sample, however many metrics it had). */
+  samples: number;
+  /** Distinct sample counters among them; samples - distinct = stored more than once. */
+  distinct: number;
+  minN: number;
+  maxN: number;
+  /**
+   * Samples stored after one with a higher counter, within the same stream (live or
+   * replayed backlog): live data is sent ahead of backlog on purpose, so only order
+   * within each stream counts.
+   */
+  outOfOrder: number;
+}

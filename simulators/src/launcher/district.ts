@@ -1,14 +1,16 @@
 /**
  * A whole simulated district on one machine: the district broker, the cloud (API, live push,
  * dashboard), one edge agent per school, and every school's simulated devices. Used by
- * `npm start` and by the end-to-end test, so the test runs exactly what a user runs.
+ * `npm start`, by the end-to-end and fault tests, so the tests run exactly what a user runs.
  */
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { loadProfiles, type Inventory } from '@schoolops/device-profiles';
 import { generateDistrict } from '../district/index.ts';
 import { startSchoolDevices, type SchoolDevices } from '../devices/index.ts';
-import { writeDistrictFiles, type DistrictFiles } from './files.ts';
+import type { PublishedCounts } from '../delivery/compare.ts';
+import { freePort, writeDistrictFiles, type DistrictFiles } from './files.ts';
 import { scriptPath, startService, stopService, type Service } from './supervisor.ts';
 
 export interface DistrictOptions {
@@ -21,8 +23,21 @@ export interface DistrictOptions {
   seed?: number;
   /** Make every simulated device report this often instead of at its profile's interval. */
   deviceIntervalMs?: number;
+  /** Gateways send a batch the district has not confirmed again after this long (default 10 s). */
+  ackTimeoutMs?: number;
   /** Progress lines for a person watching; silent when absent. */
   progress?: (line: string) => void;
+}
+
+type Ready = { type: 'ready'; port?: number; url?: string; localPort?: number; bootId?: string };
+
+/** A part of the district that runs as its own process, and how to start it again. */
+interface Part {
+  name: string;
+  script: string;
+  args: () => string[];
+  logFile: string;
+  service?: Service<Ready>;
 }
 
 export interface RunningDistrict {
@@ -30,10 +45,27 @@ export interface RunningDistrict {
   mqttPort: number;
   inventory: Inventory;
   files: DistrictFiles;
-  gateways: Map<string, Service<{ type: 'ready'; localPort: number; bootId: string }>>;
+  /** When the simulated devices started counting; the delivery checker looks from here. */
+  since: number;
   devices: Map<string, SchoolDevices>;
+  /** Samples handed over per device, over every school. */
+  published(): PublishedCounts;
+  /** 'broker', 'cloud' or a school id. */
+  pid(part: string): number;
+  /** The port a school's gateway takes its devices' MQTT on. */
+  localPort(schoolId: string): number;
+  /** kill -9, as a power cut or a crash would. */
+  kill(part: string): Promise<void>;
+  /** Start a part that was killed or stopped, on the same ports and files. */
+  start(part: string): Promise<void>;
+  /** SIGTERM and wait, as an operator's restart would. */
+  stopPart(part: string): Promise<void>;
+  /** Stop the devices only (the gateways then drain what they hold). */
+  stopDevices(): Promise<void>;
   stop(): Promise<void>;
 }
+
+const PUBLISHED_EVERY_MS = 5_000;
 
 export async function startDistrict(options: DistrictOptions): Promise<RunningDistrict> {
   const say = options.progress ?? (() => {});
@@ -46,52 +78,76 @@ export async function startDistrict(options: DistrictOptions): Promise<RunningDi
     dataDir: options.dataDir,
     inventory,
     mqttUrl: (port) => `mqtt://127.0.0.1:${port}`,
-    httpPort: options.port,
+    // Chosen now, so a restarted cloud comes back at the same address.
+    httpPort: options.port || (await freePort()),
+    ackTimeoutMs: options.ackTimeoutMs ?? 10_000,
   });
 
-  const started: Service<{ type: 'ready' }>[] = [];
-  const gateways = new Map<string, Service<{ type: 'ready'; localPort: number; bootId: string }>>();
-  const devices = new Map<string, SchoolDevices>();
+  let mqttPort = options.mqttPort;
+  const parts = new Map<string, Part>();
+  const addPart = (name: string, script: string, args: () => string[], log: string) =>
+    parts.set(name, { name, script: scriptPath(script), args, logFile: join(files.logDir, log) });
+  addPart('broker', 'broker/src/cli.ts', () => ['--port', String(mqttPort), '--host', '127.0.0.1', '--credentials', files.credentialsFile], 'broker.log');
+  addPart('cloud', 'cloud/src/cli.ts', () => ['--config', files.cloudConfigFile], 'cloud.log');
+  for (const school of inventory.schools)
+    addPart(school.id, 'edge-agent/src/cli.ts', () => ['--config', files.gatewayConfigFiles.get(school.id)!], `gateway-${school.id}.log`);
 
-  const stop = async () => {
+  const part = (name: string): Part => {
+    const found = parts.get(name);
+    if (!found) throw new Error(`no part "${name}" (broker, cloud or a school id)`);
+    return found;
+  };
+  const start = async (name: string): Promise<Service<Ready>> => {
+    const p = part(name);
+    p.service = await startService<Ready>(p.name, p.script, p.args(), p.logFile);
+    return p.service;
+  };
+
+  const devices = new Map<string, SchoolDevices>();
+  const since = Date.now();
+  const publishedFile = join(options.dataDir, 'delivery', 'published.json');
+  mkdirSync(join(options.dataDir, 'delivery'), { recursive: true });
+  const published = (): PublishedCounts => {
+    const counts: Record<string, number> = {};
+    for (const fleet of devices.values()) for (const [id, n] of fleet.published()) counts[id] = n;
+    return { since, devices: counts };
+  };
+  // For `npm run verify-delivery`: written atomically, so a reader never sees half a file.
+  const writePublished = () => {
+    writeFileSync(`${publishedFile}.tmp`, JSON.stringify(published()));
+    renameSync(`${publishedFile}.tmp`, publishedFile);
+  };
+  const publishedTimer = setInterval(writePublished, PUBLISHED_EVERY_MS);
+
+  let devicesStopped = false;
+  const stopDevices = async () => {
+    if (devicesStopped) return;
+    devicesStopped = true;
     await Promise.all([...devices.values()].map((d) => d.stop()));
+    writePublished();
+  };
+  const stop = async () => {
+    clearInterval(publishedTimer);
+    await stopDevices();
     // Gateways first so they flush to a broker that is still there, then cloud, then broker.
-    await Promise.all([...gateways.values()].map((g) => stopService(g)));
-    for (const service of started.filter((s) => !gateways.has(s.name)).reverse()) await stopService(service);
+    await Promise.all(inventory.schools.map((s) => (parts.get(s.id)?.service ? stopService(parts.get(s.id)!.service!) : undefined)));
+    for (const name of ['cloud', 'broker']) if (parts.get(name)?.service) await stopService(parts.get(name)!.service!);
   };
 
   try {
-    const broker = await startService<{ type: 'ready'; port: number }>(
-      'broker',
-      scriptPath('broker/src/cli.ts'),
-      ['--port', String(options.mqttPort), '--host', '127.0.0.1', '--credentials', files.credentialsFile],
-      join(files.logDir, 'broker.log'),
-    );
-    started.push(broker);
-    say(`District broker listening on mqtt://127.0.0.1:${broker.ready.port}`);
-    finish(broker.ready.port);
+    const broker = await start('broker');
+    mqttPort = broker.ready.port!; // restarts keep the port
+    say(`District broker listening on mqtt://127.0.0.1:${mqttPort}`);
+    finish(mqttPort);
 
-    const cloud = await startService<{ type: 'ready'; port: number; url: string }>(
-      'cloud',
-      scriptPath('cloud/src/cli.ts'),
-      ['--config', files.cloudConfigFile],
-      join(files.logDir, 'cloud.log'),
-    );
-    started.push(cloud);
+    const cloud = await start('cloud');
     say(`Cloud serving ${cloud.ready.url}`);
 
     const profiles = loadProfiles();
     const deviceLog = pino({ name: 'devices' }, pino.destination({ dest: join(files.logDir, 'devices.log'), sync: false }));
     let n = 0;
     for (const school of inventory.schools) {
-      const gateway = await startService<{ type: 'ready'; localPort: number; bootId: string }>(
-        school.id,
-        scriptPath('edge-agent/src/cli.ts'),
-        ['--config', files.gatewayConfigFiles.get(school.id)!],
-        join(files.logDir, `gateway-${school.id}.log`),
-      );
-      started.push(gateway);
-      gateways.set(school.id, gateway);
+      const gateway = await start(school.id);
       devices.set(
         school.id,
         await startSchoolDevices({
@@ -105,7 +161,31 @@ export async function startDistrict(options: DistrictOptions): Promise<RunningDi
       );
       say(`  [${++n}/${inventory.schools.length}] ${school.name.vi}: gateway up, ${school.devices.length} devices connected`);
     }
-    return { url: cloud.ready.url, mqttPort: broker.ready.port, inventory, files, gateways, devices, stop };
+    writePublished();
+    return {
+      url: cloud.ready.url!,
+      mqttPort,
+      inventory,
+      files,
+      since,
+      devices,
+      published,
+      pid: (name) => part(name).service?.child.pid ?? -1,
+      localPort: (schoolId) => part(schoolId).service?.ready.localPort ?? -1,
+      kill: async (name) => {
+        const service = part(name).service;
+        if (!service) return;
+        service.child.kill('SIGKILL');
+        await service.exited;
+      },
+      start: async (name) => void (await start(name)),
+      stopPart: async (name) => {
+        const service = part(name).service;
+        if (service) await stopService(service);
+      },
+      stopDevices,
+      stop,
+    };
   } catch (error) {
     await stop();
     throw error;

@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import type { Inventory } from '@schoolops/device-profiles';
 import { hashPassword } from '@schoolops/broker';
@@ -26,11 +27,22 @@ function writeSecret(file: string, value: string): void {
   writeFileSync(file, `${value}\n`, { mode: 0o600 });
 }
 
+/** A port free right now on 127.0.0.1 (the kernel's choice). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
 export async function writeDistrictFiles(opts: {
   dataDir: string;
   inventory: Inventory;
   mqttUrl: (port: number) => string;
   httpPort: number;
+  /** Gateways send an unconfirmed batch again after this long. */
+  ackTimeoutMs: number;
 }): Promise<{ files: DistrictFiles; finish: (brokerPort: number) => void }> {
   const dataDir = resolve(opts.dataDir);
   const dirs = { district: join(dataDir, 'district'), broker: join(dataDir, 'broker'), gateways: join(dataDir, 'gateways'), cloud: join(dataDir, 'cloud'), logs: join(dataDir, 'logs') };
@@ -39,6 +51,8 @@ export async function writeDistrictFiles(opts: {
   const inventoryFile = join(dirs.district, 'inventory.json');
   writeFileSync(inventoryFile, JSON.stringify(opts.inventory, null, 2));
 
+  const localPorts = new Map<string, number>();
+  for (const school of opts.inventory.schools) localPorts.set(school.id, await freePort());
   const cloudPassword = secret();
   const gatewayPasswords = new Map(opts.inventory.schools.map((s) => [s.id, secret()]));
   const credentialsFile = join(dirs.broker, 'credentials.json');
@@ -83,9 +97,11 @@ export async function writeDistrictFiles(opts: {
         gatewayId: school.gatewayId,
         schoolId: school.id,
         district: { url: opts.mqttUrl(brokerPort), username: school.gatewayId, passwordFile: secretFile },
-        local: { host: '127.0.0.1', port: 0 },
+        // A fixed port, so the school's devices find a gateway that restarts.
+        local: { host: '127.0.0.1', port: localPorts.get(school.id)! },
         devices: school.devices,
-        batch: { maxReadings: 200, maxDelayMs: 1000 },
+        dataDir: join(dirs.gateways, `${school.id}.queue`),
+        queue: { ackTimeoutMs: opts.ackTimeoutMs },
         healthIntervalMs: 10_000,
       };
       writeFileSync(files.gatewayConfigFiles.get(school.id)!, JSON.stringify(gateway, null, 2));
