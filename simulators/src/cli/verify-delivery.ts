@@ -1,0 +1,87 @@
+/**
+ * npm run verify-delivery: compare what the simulated devices published with what the
+ * district stored, per device: lost, duplicated and out-of-order samples.
+ *
+ *   npm run verify-delivery -- [--url http://127.0.0.1:8080] [--data-dir data] [--published FILE] [--all]
+ *
+ * It asks the running cloud (--url); when none answers it opens the cloud's database file
+ * under --data-dir itself (only while the cloud is stopped: one process may hold the file).
+ * On a real deployment, give --published a JSON file { "since": <ms>, "devices": { id: count } }
+ * from devices that number their samples (the `n` field of a device state message).
+ * Exit code: 0 nothing lost or duplicated, 1 something was, 2 the check could not run.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { openDuckDbStore } from '@schoolops/cloud';
+import { compareDelivery, type PublishedCounts, type StoredDelivery } from '../delivery/compare.ts';
+
+const HELP = `usage: npm run verify-delivery -- [--url URL] [--data-dir DIR] [--published FILE] [--all]
+  --url        the cloud's address (default http://127.0.0.1:8080)
+  --data-dir   the simulated district's data folder (default ./data)
+  --published  published counts (default <data-dir>/delivery/published.json, written by npm start)
+  --all        list every device, not only those with a problem`;
+
+async function storedFromApi(url: string, since: number): Promise<StoredDelivery[] | null> {
+  try {
+    const response = await fetch(`${url}/api/delivery?since=${since}`, { signal: AbortSignal.timeout(60_000) });
+    if (!response.ok) throw new Error(`HTTP ${response.status}: ${await response.text()}`);
+    return ((await response.json()) as { devices: StoredDelivery[] }).devices;
+  } catch (error) {
+    if ((error as { cause?: { code?: string } }).cause?.code === 'ECONNREFUSED') return null;
+    throw error;
+  }
+}
+
+async function storedFromFile(dataDir: string, since: number): Promise<StoredDelivery[]> {
+  const file = join(dataDir, 'cloud', 'readings.duckdb');
+  if (!existsSync(file)) throw new Error(`no cloud is answering and there is no database at ${file}`);
+  const store = await openDuckDbStore({ file });
+  try {
+    return await store.deliveryReport(since);
+  } finally {
+    await store.close();
+  }
+}
+
+const pad = (value: string | number, width: number) => String(value).padStart(width);
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: { url: { type: 'string' }, 'data-dir': { type: 'string' }, published: { type: 'string' }, all: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+  });
+  if (values.help) return console.log(HELP), 0;
+  const dataDir = values['data-dir'] ?? 'data';
+  const publishedFile = values.published ?? join(dataDir, 'delivery', 'published.json');
+  if (!existsSync(publishedFile)) throw new Error(`no published counts at ${publishedFile} (run npm start first, or pass --published)`);
+  const published = JSON.parse(readFileSync(publishedFile, 'utf8')) as PublishedCounts;
+
+  const url = values.url ?? 'http://127.0.0.1:8080';
+  const fromApi = await storedFromApi(url, published.since);
+  const stored = fromApi ?? (await storedFromFile(dataDir, published.since));
+  console.log(`Delivery since ${new Date(published.since).toISOString()}, district data from ${fromApi ? url : 'the database file'}`);
+
+  const verdict = compareDelivery(published, stored);
+  const shown = verdict.devices.filter((d) => values.all || d.lost || d.duplicated || d.outOfOrder);
+  if (shown.length > 0) {
+    console.log(`\n${'device'.padEnd(48)} ${pad('published', 10)} ${pad('stored', 8)} ${pad('lost', 6)} ${pad('dup', 6)} ${pad('order', 6)} ${pad('extra', 6)}`);
+    for (const d of shown)
+      console.log(`${d.deviceId.padEnd(48)} ${pad(d.published, 10)} ${pad(d.stored, 8)} ${pad(d.lost, 6)} ${pad(d.duplicated, 6)} ${pad(d.outOfOrder, 6)} ${pad(d.unexpected, 6)}`);
+  }
+  const t = verdict.totals;
+  console.log(
+    `\n${t.devices} devices: ${t.published} samples published, ${t.stored} stored; ` +
+      `${t.lost} lost, ${t.duplicated} duplicated, ${t.outOfOrder} out of order` +
+      (t.unexpected ? ` (and ${t.unexpected} newer than the published counts, which are written every few seconds)` : ''),
+  );
+  if (t.lost > 0) console.log('Samples still in transit count as lost: stop the devices and let the gateways drain before a final check.');
+  return t.lost > 0 || t.duplicated > 0 ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: Error) => {
+    console.error(`verify-delivery: ${error.message}`);
+    process.exit(2);
+  },
+);
