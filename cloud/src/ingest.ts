@@ -19,6 +19,7 @@ import {
   isUplinkChannel,
   parseDistrictTopic,
   type BatchAck,
+  type EventAck,
   type Reading,
 } from '@schoolops/device-profiles';
 import type { Logger } from 'pino';
@@ -139,7 +140,7 @@ export class Ingest {
       return this.reject('wrong_gateway', topic, `gateway ${body.gatewayId} does not speak for ${parsed.schoolId}`);
     if (parsed.rest[0] === 'status') this.live.applyStatus(body as GatewayStatus);
     else if (parsed.rest[0] === 'health') this.live.applyHealth(body as GatewayHealth);
-    else if (parsed.rest[0] === 'event') this.live.applyEvent(body as GatewayEvent);
+    else if (parsed.rest[0] === 'event') this.acceptEvent(body as GatewayEvent);
     else this.acceptBatch(body as TelemetryBatch);
   }
 
@@ -203,6 +204,23 @@ export class Ingest {
     this.acknowledge(batch, rows.length > 0 ? 'stored' : 'rejected');
     this.stats.readings += accepted.length;
     for (const reading of accepted) this.live.applyReading(batch.schoolId, reading);
+  }
+
+  /** Store the event, show it, and only then let the gateway forget it. */
+  private acceptEvent(event: GatewayEvent): void {
+    this.chain = this.chain.then(async () => {
+      try {
+        await this.store.writeEvent(event);
+      } catch (error) {
+        this.reject('store_failed', event.eventId, (error as Error).message);
+        return; // not acknowledged: the gateway sends it again
+      }
+      this.live.applyEvent(event);
+      if (event.type === 'telemetry-gap')
+        this.logger.warn({ school: event.schoolId, dropped: Object.values(event.dropped).reduce((a, b) => a + b, 0), from: event.from, to: event.to }, 'gateway dropped telemetry to stay within its disk quota');
+      const ack: EventAck = { v: WIRE_VERSION, gatewayId: event.gatewayId, eventId: event.eventId, result: 'stored' };
+      this.client?.publish(districtTopics.ack(event.schoolId), encode(ack), { qos: 1 });
+    });
   }
 
   private acknowledge(batch: TelemetryBatch, result: BatchAck['result']): void {

@@ -200,6 +200,17 @@ export const BatchAck = Type.Object(
 );
 export type BatchAck = Static<typeof BatchAck>;
 
+/** Sent by the district once it has stored a gateway event; only then does the gateway forget it. */
+export const EventAck = Type.Object(
+  { v: Type.Literal(WIRE_VERSION), gatewayId: Id, eventId: Type.String({ minLength: 1, maxLength: 64 }), result: Type.Literal('stored') },
+  { additionalProperties: false },
+);
+export type EventAck = Static<typeof EventAck>;
+
+/** What travels on districtTopics.ack. */
+export const Ack = Type.Union([BatchAck, EventAck]);
+export type Ack = Static<typeof Ack>;
+
 /** Something the gateway tells the district once, that must not be lost or thinned. */
 export const GatewayEvent = Type.Object(
   {

@@ -6,14 +6,22 @@
  * Keys (classic-level, ordered byte-wise):
  *   q!<16-digit index>   a queued batch, in the order it was sealed
  *   d!<deviceId>         the ts of the device's latest accepted sample (dedups retransmits)
+ *   e!<16-digit index>   a gateway event (a telemetry gap): never dropped, sent first
  *   m!dropped            readings dropped so far to stay within the quota
+ *
+ * Quota: when a new batch would take the queued bytes over `quotaBytes` (or the disk is
+ * full), the oldest telemetry batches are dropped, and what was dropped (readings per
+ * device, sample time range) becomes one telemetry-gap event for the district.
+ * Bytes are counted as the JSON stored; LevelDB's files on disk are usually smaller
+ * (it compresses) but lag behind deletions until it compacts.
  *
  * Nothing else is stored: the in-memory index (which batches, how big, live or backlog)
  * is rebuilt from the keys at open, so a kill -9 at any point leaves a consistent queue.
  */
 import { mkdirSync } from 'node:fs';
 import { ClassicLevel } from 'classic-level';
-import type { TelemetryBatch } from '@schoolops/device-profiles';
+import { randomBytes } from 'node:crypto';
+import { WIRE_VERSION, type GatewayEvent, type TelemetryBatch } from '@schoolops/device-profiles';
 import type { Logger } from 'pino';
 
 export interface QueuedBatch {
@@ -25,9 +33,13 @@ export interface QueuedBatch {
 }
 
 const QUEUE = 'q!';
+const EVENT = 'e!';
 const DEVICE = 'd!';
 const DROPPED = 'm!dropped';
 const indexKey = (index: number) => `${QUEUE}${String(index).padStart(16, '0')}`;
+const eventKey = (index: number) => `${EVENT}${String(index).padStart(16, '0')}`;
+
+const isDiskFull = (error: unknown) => /ENOSPC|No space left/i.test(String((error as Error)?.message ?? error));
 
 export class DiskOutbox {
   private readonly entries = new Map<number, QueuedBatch>();
@@ -38,6 +50,11 @@ export class DiskOutbox {
   /** deviceId -> ts of its latest accepted sample */
   readonly lastTs = new Map<string, number>();
   droppedReadings = 0;
+  /** Set by the uplink: batches sent and not yet confirmed are never dropped. */
+  isInFlight: (index: number) => boolean = () => false;
+  /** index -> event, in the order they were raised */
+  private readonly events = new Map<number, GatewayEvent>();
+  private nextEventIndex = 0;
 
   private constructor(
     private readonly db: ClassicLevel<string, string>,
@@ -62,6 +79,11 @@ export class DiskOutbox {
       this.nextIndex = index + 1;
     }
     for await (const [key, value] of this.db.iterator({ gte: DEVICE, lt: `${DEVICE}~` })) this.lastTs.set(key.slice(DEVICE.length), Number(value));
+    for await (const [key, value] of this.db.iterator({ gte: EVENT, lt: `${EVENT}~` })) {
+      const index = Number(key.slice(EVENT.length));
+      this.events.set(index, JSON.parse(value) as GatewayEvent);
+      this.nextEventIndex = index + 1;
+    }
     this.droppedReadings = Number((await this.db.get(DROPPED)) ?? 0);
     if (this.entries.size > 0)
       this.logger.info({ batches: this.entries.size, readings: this.queuedReadings, bytes: this.queuedBytes }, 'disk queue holds backlog from an earlier run');
@@ -88,6 +110,21 @@ export class DiskOutbox {
   async append(batch: TelemetryBatch, backlog: boolean): Promise<QueuedBatch> {
     const value = JSON.stringify(batch);
     const entry: QueuedBatch = { index: this.nextIndex++, batch, bytes: value.length, backlog };
+    if (this.queuedBytes + entry.bytes > this.quotaBytes) await this.dropOldest(this.queuedBytes + entry.bytes - this.quotaBytes, batch);
+    try {
+      await this.write(entry, value);
+    } catch (error) {
+      if (!isDiskFull(error)) throw error;
+      // The disk filled before the quota did: make room (a tenth of the queue) and try once more.
+      this.logger.error({ err: (error as Error).message }, 'disk full: dropping the oldest telemetry to make room');
+      await this.dropOldest(Math.max(entry.bytes, this.queuedBytes / 10), batch);
+      await this.write(entry, value);
+    }
+    return entry;
+  }
+
+  private async write(entry: QueuedBatch, value: string): Promise<void> {
+    const { batch } = entry;
     const latest = new Map<string, number>();
     for (const reading of batch.readings) latest.set(reading.deviceId, Math.max(latest.get(reading.deviceId) ?? 0, reading.ts));
     const ops = [
@@ -97,7 +134,76 @@ export class DiskOutbox {
     await this.db.batch(ops, { sync: true });
     for (const [deviceId, ts] of latest) this.lastTs.set(deviceId, ts);
     this.track(entry);
-    return entry;
+  }
+
+  /**
+   * Drop the oldest telemetry batches until `bytes` are freed, and record what was dropped
+   * as one telemetry-gap event (written in the same atomic write, so it cannot be lost).
+   */
+  private async dropOldest(bytes: number, from: { gatewayId: string; schoolId: string; bootId: string }): Promise<void> {
+    const victims: QueuedBatch[] = [];
+    let freed = 0;
+    for (const entry of this.entries.values()) {
+      if (freed >= bytes) break;
+      // A batch on its way may already be stored: dropping it would report a gap that is not.
+      if (this.isInFlight(entry.index)) continue;
+      victims.push(entry);
+      freed += entry.bytes;
+    }
+    if (victims.length === 0) return;
+    const dropped: Record<string, number> = {};
+    let first = Infinity;
+    let last = 0;
+    let readings = 0;
+    for (const { batch } of victims)
+      for (const reading of batch.readings) {
+        dropped[reading.deviceId] = (dropped[reading.deviceId] ?? 0) + 1;
+        first = Math.min(first, reading.ts);
+        last = Math.max(last, reading.ts);
+        readings++;
+      }
+    const event: GatewayEvent = {
+      v: WIRE_VERSION,
+      gatewayId: from.gatewayId,
+      schoolId: from.schoolId,
+      bootId: from.bootId,
+      eventId: randomBytes(12).toString('base64url'),
+      ts: Date.now(),
+      type: 'telemetry-gap',
+      dropped,
+      from: first,
+      to: last,
+    };
+    const eventIndex = this.nextEventIndex++;
+    // Deleting frees space, so this write can succeed even on a full disk.
+    await this.db.batch(
+      [
+        ...victims.map((v) => ({ type: 'del' as const, key: indexKey(v.index) })),
+        { type: 'put' as const, key: eventKey(eventIndex), value: JSON.stringify(event) },
+        { type: 'put' as const, key: DROPPED, value: String(this.droppedReadings + readings) },
+      ],
+      { sync: true },
+    );
+    for (const victim of victims) this.untrack(victim);
+    this.events.set(eventIndex, event);
+    this.droppedReadings += readings;
+    this.logger.warn({ readings, batches: victims.length, from: first, to: last, quotaBytes: this.quotaBytes }, 'disk queue full: dropped the oldest telemetry');
+  }
+
+  /** Events waiting for the district's acknowledgement, oldest first. */
+  pendingEvents(): GatewayEvent[] {
+    return [...this.events.values()];
+  }
+
+  /** The district has stored the event. */
+  async removeEvent(eventId: string): Promise<boolean> {
+    for (const [index, event] of this.events)
+      if (event.eventId === eventId) {
+        this.events.delete(index);
+        await this.db.del(eventKey(index));
+        return true;
+      }
+    return false;
   }
 
   /** The district has the batch: forget it. Returns false if it was not (or no longer) queued. */

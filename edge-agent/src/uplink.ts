@@ -17,13 +17,14 @@
 import { readFileSync } from 'node:fs';
 import mqtt, { type MqttClient } from 'mqtt';
 import {
-  BatchAck,
+  Ack,
   DeviceCommand,
   WIRE_VERSION,
   decode,
   districtTopics,
   encode,
   parseDistrictTopic,
+  type BatchAck,
   type GatewayHealth,
   type GatewayStatus,
   type TelemetryBatch,
@@ -60,6 +61,8 @@ export class Uplink {
   private readonly client: MqttClient;
   /** index -> time it was last sent */
   private readonly inFlight = new Map<number, number>();
+  /** eventId -> time it was last sent */
+  private readonly eventsInFlight = new Map<string, number>();
   private budgetBytes = 0;
   private budgetAt = Date.now();
   private pumpTimer: NodeJS.Timeout | undefined;
@@ -92,6 +95,7 @@ export class Uplink {
       });
       // Whatever was in flight may never have arrived: send it again (the district dedups).
       this.inFlight.clear();
+      this.eventsInFlight.clear();
       this.pump();
     });
     this.client.on('close', () => {
@@ -103,6 +107,7 @@ export class Uplink {
     });
     this.client.on('message', (topic, payload) => this.handleDownlink(topic, payload));
     this.ackTimer = setInterval(() => this.resendExpired(), Math.max(1000, opts.ackTimeoutMs / 4));
+    opts.outbox.isInFlight = (index) => this.inFlight.has(index);
   }
 
   private status(state: GatewayStatus['state']): GatewayStatus {
@@ -116,6 +121,12 @@ export class Uplink {
     this.pumpTimer = undefined;
     if (!this.connected || this.closing) return;
     this.refillBudget();
+    // Events (a gap in the telemetry) go before any telemetry, outside the budget.
+    for (const event of this.opts.outbox.pendingEvents()) {
+      if (this.eventsInFlight.has(event.eventId)) continue;
+      this.eventsInFlight.set(event.eventId, Date.now());
+      this.client.publish(districtTopics.event(this.opts.schoolId), encode(event), { qos: 1 });
+    }
     // Live first, then backlog within its budget; each in the order it was sealed.
     for (const backlog of [false, true]) {
       for (const entry of this.opts.outbox.queued()) {
@@ -165,14 +176,28 @@ export class Uplink {
         this.inFlight.delete(index);
         any = true;
       }
+    for (const [eventId, sentAt] of this.eventsInFlight)
+      if (sentAt < expired) {
+        this.eventsInFlight.delete(eventId);
+        any = true;
+      }
     if (any) {
       this.opts.logger.warn('district did not confirm some batches in time; sending them again');
       this.pump();
     }
   }
 
-  private async handleAck(ack: BatchAck): Promise<void> {
+  private async handleAck(ack: Ack): Promise<void> {
     if (ack.gatewayId !== this.opts.gatewayId) return;
+    if ('eventId' in ack) {
+      this.eventsInFlight.delete(ack.eventId);
+      await this.opts.outbox.removeEvent(ack.eventId);
+      return;
+    }
+    await this.handleBatchAck(ack);
+  }
+
+  private async handleBatchAck(ack: BatchAck): Promise<void> {
     const entry = this.opts.outbox.get(ack.bootId, ack.seq);
     if (!entry) return; // already removed (an ack for a resent copy)
     if (ack.result === 'rejected') this.opts.logger.error({ bootId: ack.bootId, seq: ack.seq }, 'district rejected a batch; dropping it');
@@ -186,7 +211,7 @@ export class Uplink {
     const parsed = parseDistrictTopic(topic);
     if (parsed?.direction !== 'down') return;
     if (parsed.rest[0] === 'ack') {
-      const ack = decode(BatchAck, payload);
+      const ack = decode(Ack, payload);
       if (ack.ok) void this.handleAck(ack.value).catch((error: Error) => this.opts.logger.error({ err: error.message }, 'could not apply an ack'));
       else this.opts.logger.warn({ problem: ack.message }, 'ignoring malformed ack');
       return;

@@ -21,17 +21,17 @@ afterEach(async () => {
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
 
-async function boot(): Promise<RunningDistrict> {
+async function boot(extra: { deviceIntervalMs?: number; queueQuotaBytes?: number } = {}): Promise<RunningDistrict> {
   dataDir = mkdtempSync(join(tmpdir(), 'schoolops-faults-'));
-  district = await startDistrict({ schools: 1, port: 0, mqttPort: 0, dataDir, seed: 7, deviceIntervalMs: 300, ackTimeoutMs: 3_000 });
+  district = await startDistrict({ schools: 1, port: 0, mqttPort: 0, dataDir, seed: 7, deviceIntervalMs: 300, ackTimeoutMs: 3_000, ...extra });
   await sleep(4_000); // traffic flowing before the fault
   return district;
 }
 
-async function stored(d: RunningDistrict): Promise<StoredDelivery[]> {
+async function stored(d: RunningDistrict): Promise<{ devices: StoredDelivery[]; dropped: Record<string, number> }> {
   const response = await fetch(`${d.url}/api/delivery?since=${d.since}`);
   if (!response.ok) throw new Error(`delivery report: HTTP ${response.status}`);
-  return ((await response.json()) as { devices: StoredDelivery[] }).devices;
+  return (await response.json()) as { devices: StoredDelivery[]; dropped: Record<string, number> };
 }
 
 /** Stop the devices, let the gateway drain, and run the delivery check until it settles. */
@@ -42,8 +42,9 @@ async function settle(d: RunningDistrict): Promise<DeliveryVerdict> {
   let verdict: DeliveryVerdict;
   do {
     await sleep(1_000);
-    verdict = compareDelivery(published, await stored(d).catch(() => []));
-  } while (verdict.totals.lost > 0 && Date.now() < deadline);
+    const report = await stored(d).catch(() => ({ devices: [], dropped: {} }));
+    verdict = compareDelivery(published, report.devices, report.dropped);
+  } while (verdict.totals.lost > verdict.totals.dropped && Date.now() < deadline);
   return verdict;
 }
 
@@ -87,4 +88,29 @@ describe('store-and-forward under faults', () => {
     await sleep(4_000);
     expectNothingLost(await settle(d));
   }, 120_000);
+
+  it('drops the oldest telemetry when the disk quota fills, and reports exactly what it dropped', async () => {
+    const d = await boot({ deviceIntervalMs: 100, queueQuotaBytes: 1024 * 1024 });
+    const school = d.inventory.schools[0]!.id;
+    await d.kill('broker');
+    // 1 MiB of queue holds a few seconds of this school's readings: wait until the gateway has had to drop.
+    const log = d.files.logDir;
+    const { readFileSync } = await import('node:fs');
+    const deadline = Date.now() + 60_000;
+    while (!readFileSync(join(log, `gateway-${school}.log`), 'utf8').includes('dropped the oldest telemetry')) {
+      if (Date.now() > deadline) throw new Error('the gateway never reached its quota');
+      await sleep(500);
+    }
+    await sleep(2_000);
+    await d.start('broker');
+    await sleep(3_000);
+    const verdict = await settle(d);
+    expect(verdict.totals.dropped, 'readings dropped for the quota').toBeGreaterThan(0);
+    expect(verdict.totals.duplicated).toBe(0);
+    // Every reading lost is one the gateway reported dropping, device by device.
+    expect(verdict.devices.filter((x) => x.lost !== x.dropped)).toEqual([]);
+    const events = (await (await fetch(`${d.url}/api/schools/${school}/events`)).json()) as Array<{ type: string; dropped: Record<string, number> }>;
+    expect(events.length).toBeGreaterThan(0);
+    expect(events.every((e) => e.type === 'telemetry-gap')).toBe(true);
+  }, 180_000);
 });

@@ -3,7 +3,7 @@
  * serialises with them, @fastify/swagger documents them, and TypeScript types come from them.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { DEVICE_KINDS, GatewayHealth, LocalizedText, MetricValue } from '@schoolops/device-profiles';
+import { DEVICE_KINDS, GatewayEvent, GatewayHealth, LocalizedText, MetricValue } from '@schoolops/device-profiles';
 
 const Nullable = <T extends ReturnType<typeof Type.Number>>(t: T) => Type.Union([t, Type.Null()]);
 const Ms = Type.Integer({ description: 'ms since the Unix epoch' });
@@ -135,8 +135,11 @@ export const DeliveryQuerystring = Type.Object({
   since: Type.String({ description: 'only samples with sample time at or after this: ISO 8601 or ms epoch' }),
 });
 
+export const GatewayEventBody = GatewayEvent;
+
 export const DeliveryReport = Type.Object({
   since: Ms,
+  dropped: Type.Record(Type.String(), Type.Integer(), { description: 'readings gateways reported dropping to stay within their disk quota, per device' }),
   devices: Type.Array(
     Type.Object({
       deviceId: Type.String(),

@@ -2,10 +2,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { ApiContext } from './context.ts';
-import { DeviceParams, DeviceView, District, ErrorBody, RoomView, SchoolDetail, SchoolParams, SchoolSummary } from './schemas.ts';
+import { DeviceParams, DeviceView, District, ErrorBody, GatewayEventBody, RoomView, SchoolDetail, SchoolParams, SchoolSummary } from './schemas.ts';
 import type { DeviceEntry } from '../inventory.ts';
 
-export const schoolRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { district, live }) => {
+export const schoolRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { district, live, store }) => {
   const deviceView = (entry: DeviceEntry): DeviceView => ({
     id: entry.record.id,
     schoolId: entry.school.id,
@@ -71,6 +71,22 @@ export const schoolRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, {
     async (request, reply) => {
       if (!district.schools.has(request.params.schoolId)) return reply.code(404).send(notFound(`school "${request.params.schoolId}"`));
       return district.devicesOf(request.params.schoolId).map(deviceView);
+    },
+  );
+
+  app.get(
+    '/schools/:schoolId/events',
+    {
+      schema: {
+        tags: ['schools'],
+        summary: "The school gateway's events (telemetry gaps), newest first",
+        params: SchoolParams,
+        response: { 200: Type.Array(GatewayEventBody), 404: ErrorBody },
+      },
+    },
+    async (request, reply) => {
+      if (!district.schools.has(request.params.schoolId)) return reply.code(404).send(notFound(`school "${request.params.schoolId}"`));
+      return store.events({ schoolId: request.params.schoolId });
     },
   );
 

@@ -31,7 +31,7 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { DuckDBInstance, type DuckDBAppender, type DuckDBConnection } from '@duckdb/node-api';
-import type { MetricValue } from '@schoolops/device-profiles';
+import type { GatewayEvent, MetricValue } from '@schoolops/device-profiles';
 import {
   silentLogger,
   type DeviceDelivery,
@@ -84,6 +84,15 @@ ALTER TABLE ${TABLE} ADD COLUMN IF NOT EXISTS gateway_id VARCHAR; -- the batch t
 ALTER TABLE ${TABLE} ADD COLUMN IF NOT EXISTS boot_id VARCHAR;    -- (gateway_id, boot_id, seq)
 ALTER TABLE ${TABLE} ADD COLUMN IF NOT EXISTS seq BIGINT;
 ALTER TABLE ${TABLE} ADD COLUMN IF NOT EXISTS n BIGINT;           -- the device's sample counter
+-- Gateway events (telemetry gaps, ...): few, kept whole as JSON, each stored once.
+CREATE TABLE IF NOT EXISTS events (
+  event_id   VARCHAR PRIMARY KEY,
+  school_id  VARCHAR NOT NULL,
+  gateway_id VARCHAR NOT NULL,
+  ts         BIGINT  NOT NULL,
+  type       VARCHAR NOT NULL,
+  body       VARCHAR NOT NULL
+);
 CREATE OR REPLACE VIEW ${TABLE}_v AS
   SELECT epoch_ms(ts) AS time, school_id, device_id, metric,
          CASE kind WHEN 0 THEN num::VARCHAR WHEN 1 THEN (num = 1)::VARCHAR ELSE str END AS value,
@@ -319,6 +328,33 @@ class DuckDbReadingStore implements DuckDbStore {
       maxN: Number(maxN as bigint),
       outOfOrder: Number(outOfOrder as bigint),
     }));
+  }
+
+  writeEvent(event: GatewayEvent): Promise<void> {
+    if (this.closing) return Promise.reject(new Error('DuckDB store is closed'));
+    return this.enqueue(async () => {
+      await this.writer.run('INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?, ?, ?)', [
+        event.eventId,
+        event.schoolId,
+        event.gatewayId,
+        BigInt(event.ts),
+        event.type,
+        JSON.stringify(event),
+      ]);
+    });
+  }
+
+  async events(q: { schoolId?: string; since?: number; limit?: number }): Promise<GatewayEvent[]> {
+    if (this.closing) throw new Error('DuckDB store is closed');
+    const params: (string | bigint)[] = [BigInt(Math.trunc(q.since ?? 0))];
+    let where = 'ts >= ?';
+    if (q.schoolId) {
+      where += ' AND school_id = ?';
+      params.push(q.schoolId);
+    }
+    const sql = `SELECT body FROM events WHERE ${where} ORDER BY ts DESC LIMIT ${Math.max(1, Math.min(10_000, Math.trunc(q.limit ?? 100)))}`;
+    const rows = await this.reads.use(async (c) => (await c.runAndReadAll(sql, params)).getRowsJS());
+    return rows.map((row) => JSON.parse(row[0] as string) as GatewayEvent);
   }
 
   async storedSeqs(gatewayId: string, bootId: string): Promise<number[]> {

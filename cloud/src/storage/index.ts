@@ -4,7 +4,7 @@
  * fails or loses a DuckDB write (its own losses are counted in influx.stats()).
  */
 import { join } from 'node:path';
-import type { Reading } from '@schoolops/device-profiles';
+import type { GatewayEvent, Reading } from '@schoolops/device-profiles';
 import { openDuckDbStore, type DuckDbStore } from './duckdb-store.ts';
 import { createInfluxSink, type InfluxSink, type InfluxSinkOptions } from './influx-sink.ts';
 import { silentLogger, type BatchKey, type DeviceDelivery, type HistoryBucket, type HistoryQuery, type ReadingStore, type StorageLogger, type StoredRow } from './types.ts';
@@ -71,6 +71,14 @@ class FanOutStorage implements Storage {
 
   history(q: HistoryQuery): Promise<HistoryBucket[]> {
     return this.duckdb.history(q);
+  }
+
+  writeEvent(event: GatewayEvent): Promise<void> {
+    return this.duckdb.writeEvent(event);
+  }
+
+  events(q: { schoolId?: string; since?: number; limit?: number }): Promise<GatewayEvent[]> {
+    return this.duckdb.events(q);
   }
 
   deliveryReport(since: number): Promise<DeviceDelivery[]> {

@@ -3,7 +3,7 @@
  * ReadingStore for history. One device sample (a wire `Reading`) becomes one StoredRow per
  * metric value, all with the sample's ts.
  */
-import type { MetricValue } from '@schoolops/device-profiles';
+import type { GatewayEvent, MetricValue } from '@schoolops/device-profiles';
 
 /** One metric value of one device sample. */
 export interface StoredRow {
@@ -86,6 +86,10 @@ export interface ReadingStore extends ReadingSink {
    * with sample time >= since: for proving nothing was lost, duplicated or reordered.
    */
   deliveryReport(since: number): Promise<DeviceDelivery[]>;
+  /** Store a gateway event once (an event id already stored is ignored). */
+  writeEvent(event: GatewayEvent): Promise<void>;
+  /** Gateway events, newest first; `schoolId` narrows to one school. */
+  events(q: { schoolId?: string; since?: number; limit?: number }): Promise<GatewayEvent[]>;
   /** The seqs of every stored batch of one gateway boot. */
   storedSeqs(gatewayId: string, bootId: string): Promise<number[]>;
 }

@@ -29,6 +29,8 @@ export interface DeviceVerdict {
   outOfOrder: number;
   /** Numbers above what the device says it published (another run's data, or a bad count). */
   unexpected: number;
+  /** Of the lost, how many its gateway reported dropping to stay within its disk quota. */
+  dropped: number;
 }
 
 export interface DeliveryVerdict {
@@ -36,7 +38,7 @@ export interface DeliveryVerdict {
   totals: Omit<DeviceVerdict, 'deviceId'> & { devices: number };
 }
 
-export function compareDelivery(published: PublishedCounts, stored: StoredDelivery[]): DeliveryVerdict {
+export function compareDelivery(published: PublishedCounts, stored: StoredDelivery[], dropped: Record<string, number> = {}): DeliveryVerdict {
   const byDevice = new Map(stored.map((s) => [s.deviceId, s]));
   const ids = new Set([...Object.keys(published.devices), ...byDevice.keys()]);
   const devices: DeviceVerdict[] = [...ids].sort().map((deviceId) => {
@@ -52,10 +54,11 @@ export function compareDelivery(published: PublishedCounts, stored: StoredDelive
       duplicated: (s?.samples ?? 0) - distinct,
       outOfOrder: s?.outOfOrder ?? 0,
       unexpected,
+      dropped: dropped[deviceId] ?? 0,
     };
   });
-  const totals = { devices: devices.length, published: 0, stored: 0, lost: 0, duplicated: 0, outOfOrder: 0, unexpected: 0 };
+  const totals = { devices: devices.length, published: 0, stored: 0, lost: 0, duplicated: 0, outOfOrder: 0, unexpected: 0, dropped: 0 };
   for (const d of devices)
-    for (const key of ['published', 'stored', 'lost', 'duplicated', 'outOfOrder', 'unexpected'] as const) totals[key] += d[key];
+    for (const key of ['published', 'stored', 'lost', 'duplicated', 'outOfOrder', 'unexpected', 'dropped'] as const) totals[key] += d[key];
   return { devices, totals };
 }

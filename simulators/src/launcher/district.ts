@@ -25,6 +25,8 @@ export interface DistrictOptions {
   deviceIntervalMs?: number;
   /** Gateways send a batch the district has not confirmed again after this long (default 10 s). */
   ackTimeoutMs?: number;
+  /** Most bytes each gateway's disk queue may hold (default: the agent's 2 GiB). */
+  queueQuotaBytes?: number;
   /** Progress lines for a person watching; silent when absent. */
   progress?: (line: string) => void;
 }
@@ -81,6 +83,7 @@ export async function startDistrict(options: DistrictOptions): Promise<RunningDi
     // Chosen now, so a restarted cloud comes back at the same address.
     httpPort: options.port || (await freePort()),
     ackTimeoutMs: options.ackTimeoutMs ?? 10_000,
+    ...(options.queueQuotaBytes ? { queueQuotaBytes: options.queueQuotaBytes } : {}),
   });
 
   let mqttPort = options.mqttPort;

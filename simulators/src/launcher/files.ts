@@ -43,6 +43,8 @@ export async function writeDistrictFiles(opts: {
   httpPort: number;
   /** Gateways send an unconfirmed batch again after this long. */
   ackTimeoutMs: number;
+  /** Most bytes each gateway's disk queue may hold (default: the agent's own). */
+  queueQuotaBytes?: number;
 }): Promise<{ files: DistrictFiles; finish: (brokerPort: number) => void }> {
   const dataDir = resolve(opts.dataDir);
   const dirs = { district: join(dataDir, 'district'), broker: join(dataDir, 'broker'), gateways: join(dataDir, 'gateways'), cloud: join(dataDir, 'cloud'), logs: join(dataDir, 'logs') };
@@ -101,7 +103,7 @@ export async function writeDistrictFiles(opts: {
         local: { host: '127.0.0.1', port: localPorts.get(school.id)! },
         devices: school.devices,
         dataDir: join(dirs.gateways, `${school.id}.queue`),
-        queue: { ackTimeoutMs: opts.ackTimeoutMs },
+        queue: { ackTimeoutMs: opts.ackTimeoutMs, ...(opts.queueQuotaBytes ? { quotaBytes: opts.queueQuotaBytes } : {}) },
         healthIntervalMs: 10_000,
       };
       writeFileSync(files.gatewayConfigFiles.get(school.id)!, JSON.stringify(gateway, null, 2));
