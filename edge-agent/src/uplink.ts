@@ -95,6 +95,9 @@ export class Uplink {
       });
       // Whatever was in flight may never have arrived: send it again (the district dedups).
       this.inFlight.clear();
+      // The backfill budget starts empty: an outage does not earn a burst.
+      this.budgetBytes = 0;
+      this.budgetAt = Date.now();
       this.eventsInFlight.clear();
       this.pump();
     });
@@ -133,9 +136,11 @@ export class Uplink {
         if (this.inFlight.size >= this.opts.window) return;
         if (entry.backlog !== backlog || this.inFlight.has(entry.index)) continue;
         if (backlog) {
-          if (this.budgetBytes < entry.bytes) {
+          // A batch larger than a second's budget goes once the bucket is full, and leaves it in debt.
+          const needed = Math.min(entry.bytes, this.bytesPerSecond());
+          if (this.budgetBytes < needed) {
             // Wait until the budget covers this batch, then go on in order.
-            const waitMs = Math.ceil(((entry.bytes - this.budgetBytes) / this.bytesPerSecond()) * 1000);
+            const waitMs = Math.ceil(((needed - this.budgetBytes) / this.bytesPerSecond()) * 1000);
             this.pumpTimer = setTimeout(() => this.pump(), Math.min(Math.max(waitMs, 5), 5_000));
             return;
           }
@@ -154,7 +159,7 @@ export class Uplink {
     const now = Date.now();
     const rate = this.bytesPerSecond();
     // At most one second of budget banks up, so a quiet spell does not become a burst.
-    this.budgetBytes = Math.min(Math.max(rate, 64 * 1024), this.budgetBytes + ((now - this.budgetAt) / 1000) * rate);
+    this.budgetBytes = Math.min(rate, this.budgetBytes + ((now - this.budgetAt) / 1000) * rate);
     this.budgetAt = now;
   }
 

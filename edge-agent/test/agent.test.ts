@@ -14,6 +14,7 @@ import {
   districtTopics,
   localTopics,
   type Reading,
+  type TelemetryBatch as TelemetryBatchBody,
 } from '@schoolops/device-profiles';
 import { parseEdgeConfig, startEdgeAgent, type EdgeAgent } from '../src/index.ts';
 
@@ -238,4 +239,69 @@ describe('edge agent disk queue', () => {
       district.server.close();
     }
   });
+});
+
+describe('edge agent backfill', () => {
+  it('sends live data first, drains the backlog within its budget, and flags it historical', async () => {
+    // The district is down when the gateway starts: everything it accepts is backlog.
+    const probe = createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    const agent = await startEdgeAgent(
+      parseEdgeConfig({
+        v: 1,
+        gatewayId: 'gw-bf',
+        schoolId: 'bf',
+        district: { url: `mqtt://127.0.0.1:${port}`, username: 'gw-bf', password: 'x' },
+        local: { host: '127.0.0.1', port: 0 },
+        dataDir: mkdtempSync(join(tmpdir(), 'edge-queue-')),
+        devices: [{ id: 'bf.lab', profileId: 'schoolops-lab-controller', roomId: 'lab' }],
+        batch: { maxReadings: 1, maxDelayMs: 5 },
+        backfill: { uplinkBps: 8 * 1500, share: 1 }, // 1,500 bytes/s: about 8 small batches a second
+      }),
+      { logger: silent },
+    );
+    const device = await connect(agent.localPort, 'bf.lab');
+    const t0 = 1_700_000_000_000;
+    for (let n = 1; n <= 40; n++)
+      await device.publishAsync(localTopics.deviceState('bf.lab'), JSON.stringify({ ts: t0 + n, values: { humidity: 50 }, n }), { qos: 1 });
+    expect(agent.outbox.backlogReadings()).toBe(40);
+
+    // The district comes back, and plays the cloud: records arrival order and confirms each batch.
+    const broker = await Aedes.createBroker();
+    const server = createServer(broker.handle);
+    await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+    const arrived: Array<{ n: number; hist: boolean; at: number }> = [];
+    const cloud = await connect(port, 'cloud-bf');
+    await cloud.subscribeAsync(districtTopics.telemetry('bf'), { qos: 1 });
+    cloud.on('message', (_topic, payload) => {
+      const batch = JSON.parse(payload.toString()) as TelemetryBatchBody;
+      for (const r of batch.readings) arrived.push({ n: r.n!, hist: r.hist === true, at: Date.now() });
+      cloud.publish(districtTopics.ack('bf'), JSON.stringify({ v: 1, gatewayId: 'gw-bf', bootId: batch.bootId, seq: batch.seq, result: 'stored' }), { qos: 1 });
+    });
+    await waitFor(() => agent.uplink.connected, 'the gateway to reconnect');
+    const liveAt = Date.now();
+    await device.publishAsync(localTopics.deviceState('bf.lab'), JSON.stringify({ ts: t0 + 1000, values: { humidity: 51 }, n: 41 }), { qos: 1 });
+    try {
+      await waitFor(() => arrived.length >= 41, 'all 41 readings', 20_000);
+      const live = arrived.find((a) => a.n === 41)!;
+      const backlog = arrived.filter((a) => a.n <= 40);
+      expect(live.hist).toBe(false);
+      expect(backlog.every((a) => a.hist)).toBe(true);
+      expect(backlog.map((a) => a.n)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1)); // replayed in order
+      expect(live.at - liveAt).toBeLessThan(1_000); // the live reading did not wait behind the backlog
+      expect(arrived.indexOf(live)).toBeLessThan(40);
+      // ~200 bytes a batch at 1,500 bytes/s: 40 batches take several seconds, not a burst.
+      const drainMs = backlog.at(-1)!.at - backlog[0]!.at;
+      expect(drainMs).toBeGreaterThan(3_000);
+      await waitFor(() => agent.outbox.size.readings === 0, 'the queue to empty');
+    } finally {
+      await device.endAsync();
+      await agent.close();
+      await cloud.endAsync();
+      await new Promise<void>((r) => broker.close(() => r()));
+      server.close();
+    }
+  }, 60_000);
 });
