@@ -1,5 +1,6 @@
 /** Counters that make bad input visible: what ingest, the gateways and the broker refused. */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { droppedSince } from '../storage/index.ts';
 import type { ApiContext } from './context.ts';
 import { DeliveryQuerystring, DeliveryReport, ErrorBody, IngestStatsBody } from './schemas.ts';
 
@@ -43,11 +44,7 @@ export const statsRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { 
       const text = request.query.since;
       const since = /^\d+$/.test(text) ? Number(text) : Date.parse(text);
       if (Number.isNaN(since)) return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: `"since" is not a time: ${text}` });
-      const dropped: Record<string, number> = {};
-      for (const event of await store.events({ limit: 10_000 }))
-        if (event.type === 'telemetry-gap' && event.to >= since)
-          for (const [deviceId, count] of Object.entries(event.dropped)) dropped[deviceId] = (dropped[deviceId] ?? 0) + count;
-      return { since, dropped, devices: await store.deliveryReport(since) };
+      return { since, dropped: await droppedSince(store, since), devices: await store.deliveryReport(since) };
     },
   );
 };

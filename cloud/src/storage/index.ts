@@ -36,6 +36,15 @@ export async function openStorage(config: StorageConfig): Promise<Storage> {
   return new FanOutStorage(duckdb, influx, logger);
 }
 
+/** Readings gateways reported dropping (telemetry-gap events) since a sample time, per device. */
+export async function droppedSince(store: Pick<ReadingStore, 'events'>, since: number): Promise<Record<string, number>> {
+  const dropped: Record<string, number> = {};
+  for (const event of await store.events({ limit: 10_000 }))
+    if (event.type === 'telemetry-gap' && event.to >= since)
+      for (const [deviceId, count] of Object.entries(event.dropped)) dropped[deviceId] = (dropped[deviceId] ?? 0) + count;
+  return dropped;
+}
+
 /** One uplink reading as rows: one per metric value, all at the reading's ts. */
 export function readingToRows(schoolId: string, reading: Reading, batch?: BatchKey): StoredRow[] {
   const rows: StoredRow[] = [];

@@ -13,7 +13,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { openDuckDbStore } from '@schoolops/cloud';
+import { droppedSince, openDuckDbStore } from '@schoolops/cloud';
 import { compareDelivery, type PublishedCounts, type StoredDelivery } from '../delivery/compare.ts';
 
 const HELP = `usage: npm run verify-delivery -- [--url URL] [--data-dir DIR] [--published FILE] [--all]
@@ -43,11 +43,7 @@ async function storedFromFile(dataDir: string, since: number): Promise<Stored> {
   if (!existsSync(file)) throw new Error(`no cloud is answering and there is no database at ${file}`);
   const store = await openDuckDbStore({ file });
   try {
-    const dropped: Record<string, number> = {};
-    for (const event of await store.events({ limit: 10_000 }))
-      if (event.type === 'telemetry-gap' && event.to >= since)
-        for (const [deviceId, count] of Object.entries(event.dropped)) dropped[deviceId] = (dropped[deviceId] ?? 0) + count;
-    return { devices: await store.deliveryReport(since), dropped };
+    return { devices: await store.deliveryReport(since), dropped: await droppedSince(store, since) };
   } finally {
     await store.close();
   }

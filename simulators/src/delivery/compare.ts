@@ -4,6 +4,8 @@
  * never arrived, duplicated when it was stored more than once, out of order when it was
  * stored after a higher number of the same stream (live or replayed backlog).
  */
+import type { DeviceDelivery } from '@schoolops/cloud';
+
 export interface PublishedCounts {
   /** Samples counted from this time (the sample times the district is asked about). */
   since: number;
@@ -11,14 +13,8 @@ export interface PublishedCounts {
   devices: Record<string, number>;
 }
 
-export interface StoredDelivery {
-  deviceId: string;
-  samples: number;
-  distinct: number;
-  minN: number;
-  maxN: number;
-  outOfOrder: number;
-}
+/** What the district stored of one device's numbered samples (GET /api/delivery). */
+export type StoredDelivery = DeviceDelivery;
 
 export interface DeviceVerdict {
   deviceId: string;
