@@ -36,7 +36,7 @@
  *
  * Uses only ephemeral ports (0) on 127.0.0.1 and stops only the processes it started.
  */
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, cpSync, mkdirSync, openSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { Session } from 'node:inspector/promises';
@@ -44,6 +44,8 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { ClassicLevel } from 'classic-level';
 import { pino, type Logger } from 'pino';
 import { hashPassword } from '@schoolops/broker';
@@ -63,7 +65,7 @@ import { DEFAULTS } from '../src/agent.ts';
 import { DiskOutbox } from '../src/outbox.ts';
 import { compareDelivery, type StoredDelivery } from '../../simulators/src/delivery/compare.ts';
 import { scriptPath, stopService } from '../../simulators/src/launcher/supervisor.ts';
-import { formatSummary, summarizeFile, summarizeProfile } from './cpuprofile.ts';
+import { formatSummary, summarizeProfile } from './cpuprofile.ts';
 
 // ---------------------------------------------------------------------------------------
 // Options
@@ -110,11 +112,16 @@ const SCHOOL_ID = 'thcs-bench';
 const GATEWAY_ID = 'gw-thcs-bench';
 const PROFILE_ID = `bench-env-sensor-${METRICS}`;
 const DEVICES_PER_ROOM = 20;
+/** Disk queue quota for the bench: far above any backlog it builds, so nothing is dropped. */
+const QUOTA_BYTES = 64 * 1024 ** 3;
 
 // ---------------------------------------------------------------------------------------
 // Small helpers
 // ---------------------------------------------------------------------------------------
 
+/** A full GC before reading the heap, so "heap after" is what the agent really retains. */
+setFlagsFromString('--expose-gc');
+const collectGarbage = runInNewContext('gc') as () => void;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const stamp = () => new Date().toISOString().slice(11, 19);
 const say = (line: string) => console.log(`${stamp()} ${line}`);
@@ -317,18 +324,15 @@ async function fillQueue(dir: string, devices: DeviceRecord[], sims: MetricSim[]
   };
 
   const sealer = new SealEmulator(randomBytes(12).toString('base64url'));
-  // The queue must hold the whole backlog: raise the quota above the default when needed.
-  const probe: TelemetryBatch[] = [];
-  const quotaBytes = DEFAULTS.quotaBytes;
-  const outbox = await DiskOutbox.open({ dir, quotaBytes: Math.max(quotaBytes, 64 * 1024 ** 3), logger });
+  // A quota far above the backlog: nothing may be dropped (the agent gets the same quota).
+  const outbox = await DiskOutbox.open({ dir, quotaBytes: QUOTA_BYTES, logger });
 
   const t0 = performance.now();
   let lastProgress = t0;
   let batches = 0;
   for (let k = 0; k < SAMPLES_PER_DEVICE; k++) {
     const tick = start + k * INTERVAL_MS;
-    const sealed: TelemetryBatch[] = probe;
-    sealed.length = 0;
+    const sealed: TelemetryBatch[] = [];
     for (const dev of perDevice) {
       const ts = tick + dev.offset;
       const values: Record<string, number> = {};
@@ -390,7 +394,6 @@ interface Child {
  * difference is the extra node flags, for --cpu-prof.
  */
 async function startChild(name: string, script: string, childArgs: string[], logFile: string, execArgv: string[] = []): Promise<Child> {
-  const { openSync, closeSync } = await import('node:fs');
   const log = openSync(logFile, 'a');
   const child = fork(scriptPath(script), childArgs, {
     execArgv: ['--import', 'tsx', ...execArgv],
@@ -504,7 +507,7 @@ async function drain(root: string, window: number, backlogDir: string, setup: Di
       local: { host: '127.0.0.1', port: 0 },
       devices,
       dataDir: queueDir,
-      queue: { window, quotaBytes: 64 * 1024 ** 3 },
+      queue: { window, quotaBytes: QUOTA_BYTES },
       backfill: { uplinkBps: 10e9, share: 1 },
       profileDirs: [setup.profileDir],
       healthIntervalMs: 10_000,
@@ -521,13 +524,16 @@ async function drain(root: string, window: number, backlogDir: string, setup: Di
     await session.post('Profiler.start');
   }
   const cpu0 = { agent: process.cpuUsage(), broker: cpuSecondsOf(broker.child.pid!), cloud: cpuSecondsOf(cloud.child.pid!), machine: machineCpu() };
+  collectGarbage();
+  const heapBeforeOpenMb = process.memoryUsage().heapUsed / 1e6;
   const elu0 = performance.eventLoopUtilization();
   const tOpen = performance.now();
   const agent = await startEdgeAgent(edgeConfig, { logger: agentLog });
   const openMs = performance.now() - tOpen;
-  const agentHeapAfterOpenMb = process.memoryUsage().heapUsed / 1e6;
+  collectGarbage();
+  const agentHeapAfterOpenMb = process.memoryUsage().heapUsed / 1e6 - heapBeforeOpenMb;
   const queued = agent.outbox.size.readings;
-  say(`  agent up: opened a queue of ${int(queued)} samples in ${secs(openMs)} (heap ${agentHeapAfterOpenMb.toFixed(0)} MB); draining with window ${window}`);
+  say(`  agent up: opened a queue of ${int(queued)} samples in ${secs(openMs)} (+${agentHeapAfterOpenMb.toFixed(0)} MB heap); draining with window ${window}`);
 
   // Drain: poll the queue depth often (for the end time), print progress every PROGRESS_MS.
   const t0 = performance.now();
@@ -699,7 +705,7 @@ Fill (${HOURS} h backlog, DiskOutbox.append(batch, backlog = true), one synced L
     const v = r.verdict;
     console.log(`
 Drain, window ${window} (backfill { uplinkBps: 10e9, share: 1 })${r.completed ? '' : `  -- TIMED OUT after ${secs(r.drainMs)}`}
-  agent start (reads the queue) ${secs(r.openMs)}; heap after ${r.agentHeapAfterOpenMb.toFixed(0)} MB
+  agent start (reads the queue) ${secs(r.openMs)}; the loaded queue holds ${r.agentHeapAfterOpenMb.toFixed(0)} MB of the agent's heap (${((r.agentHeapAfterOpenMb * 1e6) / TOTAL_SAMPLES).toFixed(0)} B/sample)
   drain time                   ${secs(r.drainMs)}   (${int(r.drainedSamples)} samples)
   samples/s                    ${int(s)}
   metric values/s              ${int(s * METRICS)}
@@ -739,5 +745,4 @@ Drain, window ${window} (backfill { uplinkBps: 10e9, share: 1 })${r.completed ? 
 } finally {
   cleanup();
 }
-// Unused import guard for summarizeFile (kept for the CLI of cpuprofile.ts).
-void summarizeFile;
+process.exit(0);
