@@ -540,7 +540,9 @@ async function drain(root: string, window: number, backlogDir: string, setup: Di
   let last = { at: t0, left: queued, broker: cpu0.broker, cloud: cpu0.cloud, agent: process.cpuUsage() };
   let nextProgress = t0 + PROGRESS_MS;
   let completed = false;
+  let agentPeakRss = process.memoryUsage.rss();
   while (performance.now() - t0 < TIMEOUT_MS) {
+    agentPeakRss = Math.max(agentPeakRss, process.memoryUsage.rss());
     if (agent.outbox.size.readings === 0) {
       completed = true;
       break;
@@ -613,7 +615,7 @@ async function drain(root: string, window: number, backlogDir: string, setup: Di
   }
   const deliveryMs = performance.now() - tDelivery;
 
-  const peakRss = { agent: process.memoryUsage().rss / 1e6, broker: peakRssMb(broker.child.pid!), cloud: peakRssMb(cloud.child.pid!) };
+  const peakRss = { agent: agentPeakRss / 1e6, broker: peakRssMb(broker.child.pid!), cloud: peakRssMb(cloud.child.pid!) };
   await agent.close();
   await stopService(cloud, 60_000);
   await stopService(broker);
@@ -712,7 +714,7 @@ Drain, window ${window} (backfill { uplinkBps: 10e9, share: 1 })${r.completed ? 
   multiple of real time        ${r.completed ? `${((HOURS * 3_600_000) / r.drainMs).toFixed(0)}x` : `${((r.drainedSamples / TOTAL_SAMPLES) * ((HOURS * 3_600_000) / r.drainMs)).toFixed(0)}x (rate so far)`}  (${HOURS} h / drain time)
   CPU during drain             agent ${r.cpu.agent.toFixed(1)} s (${((100 * r.cpu.agent) / (r.drainMs / 1000)).toFixed(0)}%), broker ${r.cpu.broker.toFixed(1)} s (${((100 * r.cpu.broker) / (r.drainMs / 1000)).toFixed(0)}%), cloud ${r.cpu.cloud.toFixed(1)} s (${((100 * r.cpu.cloud) / (r.drainMs / 1000)).toFixed(0)}%) of one core; machine busy ${((100 * r.cpu.machineBusy) / r.cpu.machineTotal).toFixed(0)}% of 2 cores (${(r.cpu.machineBusy - r.cpu.agent - r.cpu.broker - r.cpu.cloud).toFixed(1)} s by other processes)
   agent event loop busy        ${(100 * r.agentElu).toFixed(0)}%
-  peak RSS                     agent (this process) ${r.peakRss.agent.toFixed(0)} MB, broker ${r.peakRss.broker.toFixed(0)} MB, cloud ${r.peakRss.cloud.toFixed(0)} MB
+  peak RSS during drain        agent (this process) ${r.peakRss.agent.toFixed(0)} MB, broker ${r.peakRss.broker.toFixed(0)} MB, cloud ${r.peakRss.cloud.toFixed(0)} MB
   cloud: /api/ingest/stats     ${r.stats ? `readings ${int(r.stats.readings)}, batches ${int(r.stats.batches)}, duplicate batches ${int(r.stats.duplicateBatches)}, rejected ${int(r.stats.rejected)}, rows ${int(r.stats.rows)}` : 'n/a'}
   cloud: /api/delivery?since=0 ${v ? `${v.devices} devices, ${int(v.published)} samples expected, ${int(v.stored)} stored: ${int(v.lost)} lost, ${int(v.duplicated)} duplicated, ${int(v.outOfOrder)} out of order` : 'n/a'} (${secs(r.deliveryMs)} for both queries)
   verdict                      ${r.completed && v && v.lost === 0 && v.duplicated === 0 && r.stats?.readings === TOTAL_SAMPLES && r.stats.rows === TOTAL_VALUES ? 'every sample arrived exactly once' : 'NOT every sample arrived exactly once'}

@@ -12,6 +12,10 @@
  * Quota: when a new batch would take the queued bytes over `quotaBytes` (or the disk is
  * full), the oldest telemetry batches are dropped, and what was dropped (readings per
  * device, sample time range) becomes one telemetry-gap event for the district.
+ * A disk that fills anyway (ENOSPC) is survived with a ballast file kept beside the
+ * database: LevelDB's write error is sticky and even deleting needs log space, so the
+ * ballast is freed, the database reopened, the oldest telemetry dropped (gap event as above)
+ * and the write tried again; the ballast comes back once there is room.
  * Bytes are counted as the JSON stored; LevelDB's files on disk are usually smaller
  * (it compresses) but lag behind deletions until it compacts.
  *
@@ -19,6 +23,8 @@
  * is rebuilt from the keys at open, so a kill -9 at any point leaves a consistent queue.
  */
 import { mkdirSync } from 'node:fs';
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { randomBytes } from 'node:crypto';
 import { WIRE_VERSION, type GatewayEvent, type TelemetryBatch } from '@schoolops/device-profiles';
@@ -39,6 +45,9 @@ const DROPPED = 'm!dropped';
 const indexKey = (index: number) => `${QUEUE}${String(index).padStart(16, '0')}`;
 const eventKey = (index: number) => `${EVENT}${String(index).padStart(16, '0')}`;
 
+/** Space kept in reserve so a full disk can still be cleaned up. */
+const BALLAST_BYTES = 4 * 1024 * 1024;
+
 const isDiskFull = (error: unknown) => /ENOSPC|No space left/i.test(String((error as Error)?.message ?? error));
 
 export class DiskOutbox {
@@ -56,19 +65,57 @@ export class DiskOutbox {
   private readonly events = new Map<number, GatewayEvent>();
   private nextEventIndex = 0;
 
+  /** Resolves when the database may be used (it is being reopened after a full disk otherwise). */
+  private ready: Promise<void> = Promise.resolve();
+
   private constructor(
-    private readonly db: ClassicLevel<string, string>,
+    private db: ClassicLevel<string, string>,
+    private readonly dir: string,
     readonly quotaBytes: number,
     private readonly logger: Logger,
   ) {}
 
   static async open(opts: { dir: string; quotaBytes: number; logger: Logger }): Promise<DiskOutbox> {
     mkdirSync(opts.dir, { recursive: true });
-    const db = new ClassicLevel<string, string>(opts.dir, { keyEncoding: 'utf8', valueEncoding: 'utf8' });
+    const db = DiskOutbox.database(opts.dir);
     await db.open();
-    const outbox = new DiskOutbox(db, opts.quotaBytes, opts.logger);
+    const outbox = new DiskOutbox(db, opts.dir, opts.quotaBytes, opts.logger);
     await outbox.load();
+    await outbox.restoreBallast();
     return outbox;
+  }
+
+  private static database(dir: string): ClassicLevel<string, string> {
+    return new ClassicLevel<string, string>(join(dir, 'leveldb'), { keyEncoding: 'utf8', valueEncoding: 'utf8' });
+  }
+
+  private get ballastFile(): string {
+    return join(this.dir, 'ballast');
+  }
+
+  /** Best effort: a disk too full for the ballast is not an error, only less reserve. */
+  private async restoreBallast(): Promise<void> {
+    try {
+      await writeFile(this.ballastFile, Buffer.alloc(BALLAST_BYTES), { flag: 'wx' });
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOSPC') await rm(this.ballastFile, { force: true });
+      else if (code !== 'EEXIST') throw error;
+    }
+  }
+
+  /** Free the reserve and reopen the database, which clears LevelDB's sticky write error. */
+  private async recoverFromFullDisk(): Promise<void> {
+    let done!: () => void;
+    this.ready = new Promise((resolve) => (done = resolve));
+    try {
+      await rm(this.ballastFile, { force: true });
+      await this.db.close();
+      this.db = DiskOutbox.database(this.dir);
+      await this.db.open();
+    } finally {
+      done();
+    }
   }
 
   private async load(): Promise<void> {
@@ -115,10 +162,15 @@ export class DiskOutbox {
       await this.write(entry, value);
     } catch (error) {
       if (!isDiskFull(error)) throw error;
-      // The disk filled before the quota did: make room (a tenth of the queue) and try once more.
-      this.logger.error({ err: (error as Error).message }, 'disk full: dropping the oldest telemetry to make room');
+      // The disk filled before the quota did: free the reserve, reopen, make room (a tenth of
+      // the queue, compacted so the space really comes back) and try once more. If that fails
+      // too, the device keeps its reading (no PUBACK) and the next append tries again.
+      this.logger.error({ err: (error as Error).message, queued: this.size }, 'disk full: dropping the oldest telemetry to make room');
+      await this.recoverFromFullDisk();
       await this.dropOldest(Math.max(entry.bytes, this.queuedBytes / 10), batch);
+      await this.db.compactRange(QUEUE, `${QUEUE}~`);
       await this.write(entry, value);
+      await this.restoreBallast();
     }
     return entry;
   }
@@ -131,6 +183,7 @@ export class DiskOutbox {
       { type: 'put' as const, key: indexKey(entry.index), value },
       ...[...latest].map(([deviceId, ts]) => ({ type: 'put' as const, key: `${DEVICE}${deviceId}`, value: String(ts) })),
     ];
+    await this.ready;
     await this.db.batch(ops, { sync: true });
     for (const [deviceId, ts] of latest) this.lastTs.set(deviceId, ts);
     this.track(entry);
@@ -200,6 +253,7 @@ export class DiskOutbox {
     for (const [index, event] of this.events)
       if (event.eventId === eventId) {
         this.events.delete(index);
+        await this.ready;
         await this.db.del(eventKey(index));
         return true;
       }
@@ -212,6 +266,7 @@ export class DiskOutbox {
     if (index === undefined) return false;
     const entry = this.entries.get(index)!;
     this.untrack(entry);
+    await this.ready;
     await this.db.del(indexKey(index));
     return true;
   }
@@ -237,6 +292,7 @@ export class DiskOutbox {
   }
 
   async close(): Promise<void> {
+    await this.ready;
     await this.db.close();
   }
 }
