@@ -8,8 +8,8 @@
  *  1. Fill: a DiskOutbox (the gateway's LevelDB disk queue) filled directly with the backlog,
  *     sealed into TelemetryBatches the way the Batcher seals them (at most maxReadings per
  *     batch, or what arrived within maxDelayMs), one synced write per batch. Prints the time
- *     to fill, the JSON bytes the queue counts, the LevelDB folder's size on disk (as written,
- *     and after a full compaction), and bytes per metric value and per sample.
+ *     to fill, the JSON bytes the queue counts, LevelDB's files on disk (as written, and after
+ *     a full compaction), and bytes per metric value and per sample.
  *  2. Drain: a real district broker and cloud started as child processes (as the simulated
  *     district starts them: credentials with scrypt hashes, an inventory with this school,
  *     a bench device profile loaded through `profileDirs`), then the real edge agent
@@ -23,26 +23,30 @@
  *
  *   node --import tsx edge-agent/bench/backlog.bench.ts [--hours 24] [--devices 200] [--metrics 10]
  *        [--interval-s 10] [--window 8[,32,64]] [--spread-ms 100] [--max-readings 200]
- *        [--max-delay-ms 200] [--progress-s 5] [--timeout-min 30] [--profile] [--keep]
+ *        [--max-delay-ms 200] [--progress-s 5] [--timeout-min 30] [--no-delay all|broker,cloud,agent] [--profile] [--keep]
  *
  *  --window      the agent's queue.window (batches in flight); a list drains the same backlog
  *                once per value, each with a fresh broker, cloud and DuckDB file
  *  --spread-ms   how the devices' report times spread over each interval: 100 (default) is a
  *                gateway polling its devices on one tick, so a 10-s tick fills one batch;
  *                10000 is devices on their own clocks, so maxDelayMs seals small batches
+ *  --no-delay    experiment: TCP_NODELAY (Nagle off) on every socket of these processes
+ *                (all, or some of broker,cloud,agent), through ./nodelay.ts, without touching
+ *                their sources
  *  --profile     CPU-profile the broker, the cloud (node --cpu-prof) and the agent
  *                (inspector) during the drain and print where the time went
  *  --keep        keep the temporary folder (queue, DuckDB, logs, profiles)
  *
  * Uses only ephemeral ports (0) on 127.0.0.1 and stops only the processes it started.
  */
-import { closeSync, cpSync, mkdirSync, openSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, cpSync, existsSync, mkdirSync, openSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { Session } from 'node:inspector/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -84,6 +88,7 @@ const { values: args } = parseArgs({
     'progress-s': { type: 'string' },
     'timeout-min': { type: 'string' },
     profile: { type: 'boolean' },
+    'no-delay': { type: 'string' },
     keep: { type: 'boolean' },
   },
 });
@@ -103,7 +108,14 @@ const MAX_DELAY_MS = args['max-delay-ms'] === undefined ? DEFAULTS.maxDelayMs : 
 const PROGRESS_MS = num('progress-s', 5) * 1000;
 const TIMEOUT_MS = num('timeout-min', 30) * 60_000;
 const PROFILE = args.profile === true;
+/** Processes whose sockets get TCP_NODELAY (--no-delay all | broker,cloud,agent). */
+const NO_DELAY = new Set(args['no-delay'] === 'all' ? ['broker', 'cloud', 'agent'] : (args['no-delay']?.split(',') ?? []));
+if ([...NO_DELAY].some((p) => !['broker', 'cloud', 'agent'].includes(p))) throw new Error('--no-delay: all, or some of broker,cloud,agent');
+const NO_DELAY_MODULE = fileURLToPath(new URL('./nodelay.ts', import.meta.url));
+if (NO_DELAY.has('agent')) await import(NO_DELAY_MODULE);
 if (WINDOWS.some((w) => !(w >= 1 && w <= 1000))) throw new Error('--window: integers from 1 to 1000, comma-separated');
+if (!(SPREAD_MS >= 0 && SPREAD_MS <= INTERVAL_MS)) throw new Error('--spread-ms: from 0 to the interval');
+if (!(MAX_DELAY_MS >= 0)) throw new Error('--max-delay-ms: 0 or more');
 
 const SAMPLES_PER_DEVICE = Math.floor((HOURS * 3_600_000) / INTERVAL_MS);
 const TOTAL_SAMPLES = SAMPLES_PER_DEVICE * DEVICES;
@@ -137,6 +149,41 @@ function folderBytes(dir: string): number {
     total += entry.isDirectory() ? folderBytes(path) : statSync(path).size;
   }
   return total;
+}
+
+/**
+ * The LevelDB folder inside a DiskOutbox folder. The outbox keeps its database in
+ * `<dir>/leveldb` beside a ballast file (for a full disk); older versions used `<dir>` itself.
+ */
+function levelDbDir(queueDir: string): string {
+  const nested = join(queueDir, 'leveldb');
+  return existsSync(join(nested, 'CURRENT')) ? nested : queueDir;
+}
+
+interface QueueDisk {
+  /** Every file of the queue folder. */
+  total: number;
+  /** LevelDB's own files (tables, log, manifest). */
+  leveldb: number;
+}
+
+function queueDisk(queueDir: string): QueueDisk {
+  const db = levelDbDir(queueDir);
+  const total = folderBytes(queueDir);
+  // Old layout: the database is the folder; anything else in it (a ballast) is not LevelDB's.
+  const leveldb = db === queueDir ? total - (existsSync(join(queueDir, 'ballast')) ? statSync(join(queueDir, 'ballast')).size : 0) : folderBytes(db);
+  return { total, leveldb };
+}
+
+/** Full manual compaction of a queue's LevelDB (never creates a database where there is none). */
+async function compactQueue(queueDir: string): Promise<void> {
+  const db = new ClassicLevel<string, string>(levelDbDir(queueDir), { keyEncoding: 'utf8', valueEncoding: 'utf8', createIfMissing: false });
+  await db.open();
+  try {
+    await db.compactRange('\u0000', '\uffff');
+  } finally {
+    await db.close();
+  }
 }
 
 /** CPU seconds (user + system, all threads) of a process we started, from /proc. */
@@ -299,9 +346,8 @@ interface FillResult {
   batches: number;
   jsonBytes: number;
   fillMs: number;
-  diskBytes: number;
-  compactedBytes: number | null;
-  start: number;
+  disk: QueueDisk;
+  compacted: QueueDisk;
 }
 
 async function fillQueue(dir: string, devices: DeviceRecord[], sims: MetricSim[], logger: Logger): Promise<FillResult> {
@@ -359,22 +405,16 @@ async function fillQueue(dir: string, devices: DeviceRecord[], sims: MetricSim[]
   const { bytes: jsonBytes } = outbox.size;
   if (outbox.size.readings !== TOTAL_SAMPLES) throw new Error(`queue holds ${outbox.size.readings} readings, expected ${TOTAL_SAMPLES}`);
   await outbox.close();
-  const diskBytes = folderBytes(dir);
+  const disk = queueDisk(dir);
 
   // The same data after a full LevelDB compaction (on a copy: the drain starts from the queue
   // as a gateway would have it, with only LevelDB's own background compactions done).
-  let compactedBytes: number | null = null;
   const copy = `${dir}.compacted`;
   cpSync(dir, copy, { recursive: true });
-  const db = new ClassicLevel<string, string>(copy, { keyEncoding: 'utf8', valueEncoding: 'utf8' });
-  await db.open();
-  if (typeof db.compactRange === 'function') {
-    await db.compactRange('\u0000', '\uffff');
-    await db.close();
-    compactedBytes = folderBytes(copy);
-  } else await db.close();
+  await compactQueue(copy);
+  const compacted = queueDisk(copy);
   rmSync(copy, { recursive: true, force: true });
-  return { batches, jsonBytes, fillMs, diskBytes, compactedBytes, start };
+  return { batches, jsonBytes, fillMs, disk, compacted };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -409,6 +449,15 @@ async function startChild(name: string, script: string, childArgs: string[], log
     void exited.then((code) => (clearTimeout(timer), reject(new Error(`${name} exited (code ${code}) before ready; see ${logFile}`))));
   });
   return { name, child, exited, ready };
+}
+
+/** The main thread's profile among those `node --cpu-prof` wrote into a folder: the largest. */
+function mainThreadProfile(dir: string): string {
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.cpuprofile'))
+    .map((f) => join(dir, f))
+    .sort((a, b) => statSync(b).size - statSync(a).size);
+  return files[0] ?? join(dir, '(none written)');
 }
 
 /** Children we started, so an interrupted run stops exactly those (by pid). */
@@ -460,8 +509,8 @@ interface DrainResult {
   stats: { readings: number; batches: number; duplicateBatches: number; rejected: number; rows: number } | null;
   verdict: ReturnType<typeof compareDelivery>['totals'] | null;
   deliveryMs: number;
-  queueBytesAfter: number;
-  queueBytesAfterCompaction: number | null;
+  queueAfter: QueueDisk;
+  queueAfterCompaction: QueueDisk;
   duckdbBytes: number;
   profiles: string[];
 }
@@ -474,7 +523,12 @@ async function drain(root: string, window: number, backlogDir: string, setup: Di
   mkdirSync(prof, { recursive: true });
   const queueDir = join(runDir, 'queue');
   cpSync(backlogDir, queueDir, { recursive: true });
-  const profArgs = (name: string) => (PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${prof}`, `--cpu-prof-name=${name}.cpuprofile`] : []);
+  // One folder per process: under tsx the module loader is a second thread with its own
+  // profile; the main thread's is the largest file (see mainThreadProfile).
+  const profArgs = (name: string) => [
+    ...(PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${join(prof, name)}`] : []),
+    ...(NO_DELAY.has(name) ? ['--import', NO_DELAY_MODULE] : []),
+  ];
 
   const broker = await startChild(
     'broker',
@@ -620,15 +674,11 @@ async function drain(root: string, window: number, backlogDir: string, setup: Di
   await stopService(cloud, 60_000);
   await stopService(broker);
   agentLog.flush();
-  const queueBytesAfter = folderBytes(queueDir);
-  let queueBytesAfterCompaction: number | null = null;
-  const db = new ClassicLevel<string, string>(queueDir, { keyEncoding: 'utf8', valueEncoding: 'utf8' });
-  await db.open();
-  await db.compactRange('\u0000', '\uffff');
-  await db.close();
-  queueBytesAfterCompaction = folderBytes(queueDir);
+  const queueAfter = queueDisk(queueDir);
+  await compactQueue(queueDir);
+  const queueAfterCompaction = queueDisk(queueDir);
   const duckdbBytes = folderBytes(join(runDir, 'cloud'));
-  if (PROFILE) for (const name of ['broker', 'cloud']) profiles.push(join(prof, `${name}.cpuprofile`));
+  if (PROFILE) for (const name of ['broker', 'cloud']) profiles.push(mainThreadProfile(join(prof, name)));
   return {
     window,
     openMs,
@@ -642,8 +692,8 @@ async function drain(root: string, window: number, backlogDir: string, setup: Di
     stats,
     verdict,
     deliveryMs,
-    queueBytesAfter,
-    queueBytesAfterCompaction,
+    queueAfter,
+    queueAfterCompaction,
     duckdbBytes,
     profiles,
   };
@@ -677,7 +727,7 @@ try {
   say(
     `backlog bench: ${HOURS} h x ${DEVICES} devices x ${METRICS} metrics every ${INTERVAL_MS / 1000} s = ${int(TOTAL_SAMPLES)} samples, ` +
       `${int(TOTAL_VALUES)} metric values; batches of <= ${MAX_READINGS} readings (maxDelayMs ${MAX_DELAY_MS}, device spread ${SPREAD_MS} ms); ` +
-      `windows ${WINDOWS.join(', ')}; folder ${root}; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`,
+      `windows ${WINDOWS.join(', ')}${NO_DELAY.size ? `; TCP_NODELAY on every socket of ${[...NO_DELAY].join(', ')}` : ''}; folder ${root}; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`,
   );
 
   // 1. Fill
@@ -691,10 +741,8 @@ Fill (${HOURS} h backlog, DiskOutbox.append(batch, backlog = true), one synced L
   samples ${int(TOTAL_SAMPLES)}   metric values ${int(TOTAL_VALUES)}   batches ${int(fill.batches)} (${(TOTAL_SAMPLES / fill.batches).toFixed(1)} samples each)
   time to fill                 ${secs(fill.fillMs)}  (${int(TOTAL_SAMPLES / (fill.fillMs / 1000))} samples/s, ${int(fill.batches / (fill.fillMs / 1000))} synced batch writes/s)
   JSON the queue counts        ${mb(fill.jsonBytes)}  ${perSample(fill.jsonBytes)} B/sample  ${perValue(fill.jsonBytes)} B/value
-  LevelDB folder on disk       ${mb(fill.diskBytes)}  ${perSample(fill.diskBytes)} B/sample  ${perValue(fill.diskBytes)} B/value` +
-    (fill.compactedBytes === null
-      ? ''
-      : `\n  after compactRange (a copy)  ${mb(fill.compactedBytes)}  ${perSample(fill.compactedBytes)} B/sample  ${perValue(fill.compactedBytes)} B/value`) +
+  LevelDB files on disk        ${mb(fill.disk.leveldb)}  ${perSample(fill.disk.leveldb)} B/sample  ${perValue(fill.disk.leveldb)} B/value   (whole queue folder ${mb(fill.disk.total)}, with the outbox's ballast)
+  after compactRange (a copy)  ${mb(fill.compacted.leveldb)}  ${perSample(fill.compacted.leveldb)} B/sample  ${perValue(fill.compacted.leveldb)} B/value` +
     '\n');
 
   // 2. Drain, once per window
@@ -712,13 +760,13 @@ Drain, window ${window} (backfill { uplinkBps: 10e9, share: 1 })${r.completed ? 
   samples/s                    ${int(s)}
   metric values/s              ${int(s * METRICS)}
   multiple of real time        ${r.completed ? `${((HOURS * 3_600_000) / r.drainMs).toFixed(0)}x` : `${((r.drainedSamples / TOTAL_SAMPLES) * ((HOURS * 3_600_000) / r.drainMs)).toFixed(0)}x (rate so far)`}  (${HOURS} h / drain time)
-  CPU during drain             agent ${r.cpu.agent.toFixed(1)} s (${((100 * r.cpu.agent) / (r.drainMs / 1000)).toFixed(0)}%), broker ${r.cpu.broker.toFixed(1)} s (${((100 * r.cpu.broker) / (r.drainMs / 1000)).toFixed(0)}%), cloud ${r.cpu.cloud.toFixed(1)} s (${((100 * r.cpu.cloud) / (r.drainMs / 1000)).toFixed(0)}%) of one core; machine busy ${((100 * r.cpu.machineBusy) / r.cpu.machineTotal).toFixed(0)}% of 2 cores (${(r.cpu.machineBusy - r.cpu.agent - r.cpu.broker - r.cpu.cloud).toFixed(1)} s by other processes)
+  CPU during drain             agent ${r.cpu.agent.toFixed(1)} s (${((100 * r.cpu.agent) / (r.drainMs / 1000)).toFixed(0)}%), broker ${r.cpu.broker.toFixed(1)} s (${((100 * r.cpu.broker) / (r.drainMs / 1000)).toFixed(0)}%), cloud ${r.cpu.cloud.toFixed(1)} s (${((100 * r.cpu.cloud) / (r.drainMs / 1000)).toFixed(0)}%) of one core; machine busy ${((100 * r.cpu.machineBusy) / r.cpu.machineTotal).toFixed(0)}% of 2 cores (${Math.max(0, r.cpu.machineBusy - r.cpu.agent - r.cpu.broker - r.cpu.cloud).toFixed(1)} s by other processes)
   agent event loop busy        ${(100 * r.agentElu).toFixed(0)}%
   peak RSS during drain        agent (this process) ${r.peakRss.agent.toFixed(0)} MB, broker ${r.peakRss.broker.toFixed(0)} MB, cloud ${r.peakRss.cloud.toFixed(0)} MB
   cloud: /api/ingest/stats     ${r.stats ? `readings ${int(r.stats.readings)}, batches ${int(r.stats.batches)}, duplicate batches ${int(r.stats.duplicateBatches)}, rejected ${int(r.stats.rejected)}, rows ${int(r.stats.rows)}` : 'n/a'}
   cloud: /api/delivery?since=0 ${v ? `${v.devices} devices, ${int(v.published)} samples expected, ${int(v.stored)} stored: ${int(v.lost)} lost, ${int(v.duplicated)} duplicated, ${int(v.outOfOrder)} out of order` : 'n/a'} (${secs(r.deliveryMs)} for both queries)
   verdict                      ${r.completed && v && v.lost === 0 && v.duplicated === 0 && r.stats?.readings === TOTAL_SAMPLES && r.stats.rows === TOTAL_VALUES ? 'every sample arrived exactly once' : 'NOT every sample arrived exactly once'}
-  queue folder after drain     ${mb(r.queueBytesAfter)} (LevelDB keeps deleted batches until it compacts); after compactRange ${r.queueBytesAfterCompaction === null ? 'n/a' : mb(r.queueBytesAfterCompaction)}
+  queue LevelDB after drain    ${mb(r.queueAfter.leveldb)} (deleted batches stay on disk until LevelDB compacts); after compactRange ${mb(r.queueAfterCompaction.leveldb)}
   DuckDB folder                ${mb(r.duckdbBytes)} (${(r.duckdbBytes / TOTAL_VALUES).toFixed(2)} B/value)
 `);
     for (const file of r.profiles) {
