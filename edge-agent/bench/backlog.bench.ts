@@ -68,6 +68,7 @@ import { parseEdgeConfig, startEdgeAgent, type EdgeConfig } from '@schoolops/edg
 import { DEFAULTS } from '../src/agent.ts';
 import { DiskOutbox } from '../src/outbox.ts';
 import { compareDelivery, type StoredDelivery } from '../../simulators/src/delivery/compare.ts';
+import { mulberry32 } from '../../simulators/src/district/random.ts';
 import { scriptPath, stopService } from '../../simulators/src/launcher/supervisor.ts';
 import { formatSummary, summarizeProfile } from './cpuprofile.ts';
 
@@ -215,17 +216,6 @@ function machineCpu(): { busy: number; total: number } {
   return { busy: (total - idle) / 100, total: total / 100 };
 }
 
-/** Deterministic PRNG (mulberry32), so every run builds the same backlog. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // ---------------------------------------------------------------------------------------
 // The bench device profile, the school and its devices
@@ -351,7 +341,7 @@ interface FillResult {
 }
 
 async function fillQueue(dir: string, devices: DeviceRecord[], sims: MetricSim[], logger: Logger): Promise<FillResult> {
-  const rand = prng(20261123);
+  const rand = mulberry32(20261123); // deterministic: every run builds the same backlog
   const DAY = 86_400_000;
   // Each device: its own offset within the tick, daily phase and baseline drift per metric.
   const perDevice = devices.map((device, d) => ({
