@@ -174,6 +174,9 @@ export class Uplink {
   }
 
   private resendExpired(): void {
+    // Nothing can be resent while the link is down, and a batch sent before the cut may be
+    // stored already: it stays in flight (so the quota never drops it) until the reconnect.
+    if (!this.connected) return;
     const expired = Date.now() - this.opts.ackTimeoutMs;
     let any = false;
     for (const [index, sentAt] of this.inFlight)
