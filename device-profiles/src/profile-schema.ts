@@ -87,8 +87,16 @@ export const ProtocolDef = Type.Union([
   Type.Object(
     {
       type: Type.Literal('mqtt'),
-      /** Device's own field -> metric name, when the device's payload does not use our names. */
-      map: Type.Optional(Type.Record(Type.String(), Type.String({ pattern: METRIC_NAME }))),
+      /**
+       * For devices that publish their own JSON rather than ours: dotted path in the device's
+       * payload ('session.touches') -> metric name. Fields not listed are ignored. Without a
+       * map the device publishes SchoolOps' DeviceStateMessage ({ts, values, n}).
+       */
+      map: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z0-9_$-]+(\\.[A-Za-z0-9_$-]+)*$' }), Type.String({ pattern: METRIC_NAME }))),
+      /** Dotted path of the sample time (ms since epoch) in the device's payload; else receive time. */
+      timestamp: Type.Optional(Type.String({ minLength: 1 })),
+      /** Dotted path of the device's own message counter, kept as the reading's `n`. */
+      counter: Type.Optional(Type.String({ minLength: 1 })),
     },
     { additionalProperties: false },
   ),

@@ -51,10 +51,16 @@ function semanticProblems(profile: DeviceProfile): Omit<ProfileProblem, 'file'>[
     else if ((rule.op === 'gt' || rule.op === 'lt') && metric.type !== 'number' && metric.type !== 'integer')
       problems.push({ path: `/health/rules/${i}/op`, reason: `"${rule.op}" needs a numeric metric, "${rule.metric}" is ${metric.type}` });
   });
-  const mapped =
-    profile.protocol.type === "opcua" ? profile.protocol.nodes : {};
-  for (const name of Object.keys(mapped))
-    if (!byName.has(name)) problems.push({ path: `/protocol`, reason: `maps "${name}", which is not a metric` });
+  const protocol = profile.protocol;
+  if (protocol.type === 'opcua') {
+    for (const name of Object.keys(protocol.nodes))
+      if (!byName.has(name)) problems.push({ path: `/protocol/nodes/${name}`, reason: `reads "${name}", which is not a metric` });
+    for (const name of Object.keys(protocol.deadband ?? {}))
+      if (!protocol.nodes[name]) problems.push({ path: `/protocol/deadband/${name}`, reason: `"${name}" is not one of the nodes read` });
+  }
+  if (protocol.type === 'mqtt')
+    for (const [field, name] of Object.entries(protocol.map ?? {}))
+      if (!byName.has(name)) problems.push({ path: `/protocol/map/${field}`, reason: `maps to "${name}", which is not a metric` });
   return problems;
 }
 

@@ -211,12 +211,16 @@ export type EventAck = Static<typeof EventAck>;
 export const Ack = Type.Union([BatchAck, EventAck]);
 export type Ack = Static<typeof Ack>;
 
-/** Something the gateway tells the district once, that must not be lost or thinned. */
-export const GatewayEvent = Type.Object(
+const EventIdentity = {
+  ...GatewayIdentity,
+  eventId: Type.String({ minLength: 1, maxLength: 64 }),
+  ts: Type.Integer({ minimum: 0 }),
+};
+
+/** Readings the gateway had to drop to stay within its disk quota. */
+export const TelemetryGapEvent = Type.Object(
   {
-    ...GatewayIdentity,
-    eventId: Type.String({ minLength: 1, maxLength: 64 }),
-    ts: Type.Integer({ minimum: 0 }),
+    ...EventIdentity,
     type: Type.Literal('telemetry-gap'),
     /** Readings dropped to stay within the disk quota, per device. */
     dropped: Type.Record(Type.String(), Type.Integer({ minimum: 0 })),
@@ -226,6 +230,56 @@ export const GatewayEvent = Type.Object(
   },
   { additionalProperties: false },
 );
+export type TelemetryGapEvent = Static<typeof TelemetryGapEvent>;
+
+/**
+ * How a gateway's driver is getting on with a device it polls or subscribes to.
+ * unreachable: nothing answered (refused, timed out, no route, connection dropped);
+ * faulty: something answered but not as it should (bad credentials, garbage, a protocol error).
+ */
+export const DEVICE_LINK_STATES = ['ok', 'unreachable', 'faulty'] as const;
+export type DeviceLinkState = (typeof DEVICE_LINK_STATES)[number];
+
+export const DEVICE_FAULT_REASONS = [
+  /** Connection refused: nothing listens on the device's port. */
+  'refused',
+  /** No answer within the driver's timeout. */
+  'timeout',
+  /** No route to the device (EHOSTUNREACH, ENETUNREACH, DNS failure of the device's name). */
+  'no_route',
+  /** The device closed or reset the connection mid-exchange. */
+  'closed',
+  /** Credentials refused (PJLink ERRA, SNMPv3 authentication, OPC UA BadUserAccessDenied). */
+  'auth_failed',
+  /** The answer did not parse or broke the protocol. */
+  'protocol_error',
+  /** The device answered that it cannot serve the request now (PJLink ERR3, SNMP noSuchObject). */
+  'device_error',
+] as const;
+export type DeviceFaultReason = (typeof DEVICE_FAULT_REASONS)[number];
+
+/**
+ * A device's link changed: sent when a driver first fails with a reason, when the reason
+ * changes, and when the device answers again (state 'ok'). Not sent for devices that are fine
+ * at gateway start: a reading newer than the last problem means the device is answering.
+ */
+export const DeviceStatusEvent = Type.Object(
+  {
+    ...EventIdentity,
+    type: Type.Literal('device-status'),
+    deviceId: Id,
+    state: Type.Union(DEVICE_LINK_STATES.map((s) => Type.Literal(s))),
+    reason: Type.Optional(Type.Union(DEVICE_FAULT_REASONS.map((r) => Type.Literal(r)))),
+    detail: Type.Optional(Type.String({ maxLength: 512 })),
+    /** Consecutive failed attempts when this was sent. */
+    failures: Type.Integer({ minimum: 0 }),
+  },
+  { additionalProperties: false },
+);
+export type DeviceStatusEvent = Static<typeof DeviceStatusEvent>;
+
+/** Something the gateway tells the district once, that must not be lost or thinned. */
+export const GatewayEvent = Type.Union([TelemetryGapEvent, DeviceStatusEvent]);
 export type GatewayEvent = Static<typeof GatewayEvent>;
 
 /** Why the edge agent or ingest refused a reading. Counted, logged, visible in the API. */
@@ -264,6 +318,8 @@ export const GatewayHealth = Type.Object(
     droppedReadings: Type.Optional(Type.Integer({ minimum: 0 })),
     devicesConfigured: Type.Integer({ minimum: 0 }),
     devicesReporting: Type.Integer({ minimum: 0 }),
+    /** Devices the gateway's drivers cannot reach, or reach but get wrong answers from. */
+    devicesWithProblems: Type.Optional(Type.Object({ unreachable: Type.Integer({ minimum: 0 }), faulty: Type.Integer({ minimum: 0 }) }, { additionalProperties: false })),
   },
   { additionalProperties: false },
 );

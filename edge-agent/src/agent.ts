@@ -6,10 +6,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { pino, type Logger } from 'pino';
-import { BUILTIN_PROFILES_DIR, loadProfiles, type DeviceCommand } from '@schoolops/device-profiles';
+import { BUILTIN_PROFILES_DIR, WIRE_VERSION, loadProfiles, type DeviceCommand, type DeviceStatusEvent } from '@schoolops/device-profiles';
 import { Batcher } from './batcher.ts';
 import { districtPassword, type EdgeConfig } from './config.ts';
 import { DeviceIntake } from './device-intake.ts';
+import { DriverHost, drivers, type DeviceStatus } from './drivers/index.ts';
 import { startLocalBroker } from './local-broker.ts';
 import { DiskOutbox } from './outbox.ts';
 import { Uplink } from './uplink.ts';
@@ -33,6 +34,8 @@ export interface EdgeAgent {
   intake: DeviceIntake;
   outbox: DiskOutbox;
   uplink: Uplink;
+  /** The protocol drivers' runners, one per polled or subscribed device. */
+  driven: DriverHost;
   /** Device messages that repeated a reading already stored (resent after a gateway restart). */
   repeats(): number;
   close(): Promise<void>;
@@ -89,13 +92,59 @@ export async function startEdgeAgent(config: EdgeConfig, options: { logger?: Log
     logger,
   });
 
+  // Devices the gateway reaches through a protocol driver (PJLink, SNMP, probes, OPC UA).
+  const driven = new DriverHost({
+    devices: config.devices.map((record) => ({ record, profile: intake.devices.get(record.id)!.profile })),
+    drivers,
+    logger,
+    ...(config.pollIntervalMs ? { intervalMs: config.pollIntervalMs } : {}),
+    onValues: (deviceId, values, ts) => {
+      const result = intake.acceptValues(deviceId, values, ts);
+      if (result.ok)
+        batcher.add(result.reading).catch((error: unknown) => logger.error({ device: deviceId, error: String(error) }, 'could not queue a polled reading'));
+    },
+    onStatus: (deviceId, status) => void raiseDeviceStatus(deviceId, status),
+  });
+
+  async function raiseDeviceStatus(deviceId: string, status: DeviceStatus): Promise<void> {
+    const event: DeviceStatusEvent = {
+      v: WIRE_VERSION,
+      gatewayId: config.gatewayId,
+      schoolId: config.schoolId,
+      bootId,
+      eventId: randomBytes(12).toString('base64url'),
+      ts: status.since,
+      type: 'device-status',
+      deviceId,
+      state: status.state,
+      failures: status.failures,
+      ...(status.reason ? { reason: status.reason } : {}),
+      ...(status.detail ? { detail: status.detail.slice(0, 512) } : {}),
+    };
+    try {
+      await outbox.addEvent(event);
+      uplink.pump();
+    } catch (error) {
+      logger.error({ device: deviceId, error: String(error) }, 'could not queue a device status event');
+    }
+  }
+
   async function deliverCommand(command: DeviceCommand): Promise<void> {
     const device = intake.devices.get(command.deviceId);
     if (!device) return logger.warn({ command }, 'command for a device this gateway does not have');
     if (!device.profile.commands.some((c) => c.name === command.name))
       return logger.warn({ command }, `profile ${device.profile.id} has no command "${command.name}"`);
+    if (driven.has(command.deviceId)) {
+      try {
+        await driven.command(command.deviceId, command.name, command.params ?? {});
+        logger.info({ command: command.name, device: command.deviceId }, 'command carried out');
+      } catch (error) {
+        logger.warn({ command: command.name, device: command.deviceId, error: String(error) }, 'command failed');
+      }
+      return;
+    }
     if (device.profile.protocol.type !== 'mqtt')
-      return logger.warn({ command }, `no ${device.profile.protocol.type} driver yet: command not delivered`);
+      return logger.warn({ command }, `no ${device.profile.protocol.type} driver: command not delivered`);
     await local.sendToDevice(command.deviceId, Buffer.from(JSON.stringify(command)));
     logger.info({ command: command.name, device: command.deviceId }, 'command forwarded to device');
   }
@@ -115,11 +164,13 @@ export async function startEdgeAgent(config: EdgeConfig, options: { logger?: Log
       droppedReadings: outbox.droppedReadings,
       devicesConfigured: intake.devices.size,
       devicesReporting: intake.reportingWithin(3 * 60_000),
+      devicesWithProblems: driven.problems(),
     });
   const healthTimer = setInterval(sendHealth, config.healthIntervalMs ?? DEFAULTS.healthIntervalMs);
 
+  driven.start();
   logger.info(
-    { devices: config.devices.length, localPort: local.port, district: config.district.url, queued: outbox.size },
+    { devices: config.devices.length, driven: driven.runners.size, localPort: local.port, district: config.district.url, queued: outbox.size },
     'edge agent started',
   );
 
@@ -129,10 +180,12 @@ export async function startEdgeAgent(config: EdgeConfig, options: { logger?: Log
     intake,
     outbox,
     uplink,
+    driven,
     repeats: () => repeats,
     close: async () => {
       clearInterval(healthTimer);
       sendHealth();
+      await driven.stop();
       await local.close();
       await batcher.flush();
       await uplink.close();

@@ -7,6 +7,20 @@ import { readFileSync } from 'node:fs';
 import { Type, type Static } from '@sinclair/typebox';
 import { DeviceRecord, FileError, Id, LIMITS, checkOrThrow, readJsonFile } from '@schoolops/device-profiles';
 
+/**
+ * A device as the gateway knows it: the district's record plus what only the gateway needs
+ * to reach it (credentials, probe targets), checked against its driver's options schema.
+ */
+export const EdgeDevice = Type.Object(
+  {
+    ...DeviceRecord.properties,
+    /** Driver options: see the protocol sections of the README (e.g. PJLink password, SNMP community). */
+    options: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  },
+  { additionalProperties: false },
+);
+export type EdgeDevice = Static<typeof EdgeDevice>;
+
 export const EdgeConfig = Type.Object(
   {
     v: Type.Literal(1),
@@ -34,7 +48,9 @@ export const EdgeConfig = Type.Object(
       },
       { additionalProperties: false },
     ),
-    devices: Type.Array(DeviceRecord),
+    devices: Type.Array(EdgeDevice),
+    /** Poll every driven device this often instead of its profile's report interval (tests, demos). */
+    pollIntervalMs: Type.Optional(Type.Integer({ minimum: 100 })),
     /** Where the gateway keeps its disk queue. */
     dataDir: Type.String({ minLength: 1 }),
     queue: Type.Optional(

@@ -11,6 +11,7 @@ import {
   decode,
   type DeviceProfile,
   type DeviceRecord,
+  type MetricValues,
   type ProfileRegistry,
   type Reading,
   type RejectReason,
@@ -79,17 +80,68 @@ export class DeviceIntake {
       return { ok: false, reason: 'oversized', detail: `${payload.byteLength} bytes > ${LIMITS.devicePayloadBytes}` };
     const device = this.devices.get(deviceId);
     if (!device) return { ok: false, reason: 'unknown_device', detail: `no device "${deviceId}" in this school` };
+    const protocol = device.profile.protocol;
+    if (protocol.type === 'mqtt' && protocol.map) return this.evaluateMapped(deviceId, device.profile, protocol, payload);
     const decoded = decode(DeviceStateMessage, payload);
     if (!decoded.ok)
       return 'malformed' in decoded
         ? { ok: false, reason: 'malformed_json', detail: decoded.message }
         : { ok: false, reason: 'bad_schema', detail: `${decoded.path || '/'}: ${decoded.message}` };
     const message = decoded.value;
-    const problem = checkValues(device.profile, message.values);
+    return this.evaluateValues(deviceId, device.profile, message.values, message.ts ?? this.now(), message.n);
+  }
+
+  /** A device that publishes its own JSON: pick the fields its profile maps. */
+  private evaluateMapped(
+    deviceId: string,
+    profile: DeviceProfile,
+    protocol: Extract<DeviceProfile['protocol'], { type: 'mqtt' }>,
+    payload: Uint8Array,
+  ): IntakeResult {
+    let body: unknown;
+    try {
+      body = JSON.parse(Buffer.from(payload).toString('utf8'));
+    } catch (error) {
+      return { ok: false, reason: 'malformed_json', detail: (error as Error).message };
+    }
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) return { ok: false, reason: 'bad_schema', detail: '/: must be an object' };
+    const values: MetricValues = {};
+    for (const [path, metric] of Object.entries(protocol.map ?? {})) {
+      const value = pick(body, path);
+      if (value === undefined) continue; // a device may leave out what did not change
+      if (typeof value !== 'number' && typeof value !== 'boolean' && typeof value !== 'string')
+        return { ok: false, reason: 'wrong_type', detail: `${path} -> ${metric}: ${JSON.stringify(value)?.slice(0, 80)}` };
+      values[metric] = value;
+    }
+    if (Object.keys(values).length === 0) return { ok: false, reason: 'bad_schema', detail: 'none of the fields the profile maps is present' };
+    const ts = protocol.timestamp === undefined ? undefined : pick(body, protocol.timestamp);
+    if (ts !== undefined && !(Number.isSafeInteger(ts) && (ts as number) >= 0))
+      return { ok: false, reason: 'bad_schema', detail: `${protocol.timestamp}: not a time in ms` };
+    const n = protocol.counter === undefined ? undefined : pick(body, protocol.counter);
+    if (n !== undefined && !(Number.isSafeInteger(n) && (n as number) >= 0))
+      return { ok: false, reason: 'bad_schema', detail: `${protocol.counter}: not a counter` };
+    return this.evaluateValues(deviceId, profile, values, (ts as number | undefined) ?? this.now(), n as number | undefined);
+  }
+
+  private evaluateValues(deviceId: string, profile: DeviceProfile, values: MetricValues, ts: number, n?: number): IntakeResult {
+    const problem = checkValues(profile, values);
     if (problem) return { ok: false, reason: problem.reason, detail: `${problem.metric}: ${problem.detail}` };
-    const reading: Reading = { deviceId, ts: message.ts ?? this.now(), values: message.values };
-    if (message.n !== undefined) reading.n = message.n;
+    const reading: Reading = { deviceId, ts, values };
+    if (n !== undefined) reading.n = n;
     return { ok: true, reading };
+  }
+
+  /** Values a protocol driver read from a device: checked against its profile like any message. */
+  acceptValues(deviceId: string, values: MetricValues, ts: number): IntakeResult {
+    const device = this.devices.get(deviceId);
+    const result: IntakeResult = device
+      ? this.evaluateValues(deviceId, device.profile, values, ts)
+      : { ok: false, reason: 'unknown_device', detail: `no device "${deviceId}" in this school` };
+    if (result.ok) {
+      this.accepted++;
+      this.lastSeen.set(deviceId, this.now());
+    } else this.reject(deviceId, result.reason, result.detail);
+    return result;
   }
 
   /** Devices heard from within the given window. */
@@ -99,4 +151,14 @@ export class DeviceIntake {
     for (const seen of this.lastSeen.values()) if (seen >= since) count++;
     return count;
   }
+}
+
+/** The value at a dotted path ('session.touches') of a parsed JSON object. */
+function pick(body: unknown, path: string): unknown {
+  let at: unknown = body;
+  for (const key of path.split('.')) {
+    if (typeof at !== 'object' || at === null || !Object.hasOwn(at, key)) return undefined;
+    at = (at as Record<string, unknown>)[key];
+  }
+  return at;
 }

@@ -6,7 +6,7 @@
  * Keys (classic-level, ordered byte-wise):
  *   q!<16-digit index>   a queued batch, in the order it was sealed
  *   d!<deviceId>         the ts of the device's latest accepted sample (dedups retransmits)
- *   e!<16-digit index>   a gateway event (a telemetry gap): never dropped, sent first
+ *   e!<16-digit index>   a gateway event (telemetry gap, device status): never dropped, sent first
  *   m!dropped            readings dropped so far to stay within the quota
  *
  * Quota: when a new batch would take the queued bytes over `quotaBytes` (or the disk is
@@ -241,6 +241,14 @@ export class DiskOutbox {
     this.events.set(eventIndex, event);
     this.droppedReadings += readings;
     this.logger.warn({ readings, batches: victims.length, from: first, to: last, quotaBytes: this.quotaBytes }, 'disk queue full: dropped the oldest telemetry');
+  }
+
+  /** Keep an event until the district confirms it (durable before this resolves). */
+  async addEvent(event: GatewayEvent): Promise<void> {
+    const eventIndex = this.nextEventIndex++;
+    await this.ready;
+    await this.db.put(eventKey(eventIndex), JSON.stringify(event), { sync: true });
+    this.events.set(eventIndex, event);
   }
 
   /** Events waiting for the district's acknowledgement, oldest first. */

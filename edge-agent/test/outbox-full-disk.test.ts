@@ -48,7 +48,7 @@ describe('disk queue on a full disk', () => {
     expect(outbox.droppedReadings, 'the disk filled, so something was dropped').toBeGreaterThan(0);
     expect(outbox.size.readings + outbox.droppedReadings).toBe(written);
     const gaps = outbox.pendingEvents();
-    const reported = gaps.flatMap((e) => Object.values(e.dropped)).reduce((a, b) => a + b, 0);
+    const reported = gaps.flatMap((e) => (e.type === 'telemetry-gap' ? Object.values(e.dropped) : [])).reduce((a, b) => a + b, 0);
     expect(reported).toBe(outbox.droppedReadings);
     // The newest batches are the ones kept.
     expect([...outbox.queued()].at(-1)!.batch.seq).toBe(batches - 1);

@@ -1,0 +1,13 @@
+/**
+ * Which driver speaks which protocol. MQTT-native devices have no driver: they publish to
+ * the gateway's local broker themselves (local-broker.ts, device-intake.ts).
+ */
+import type { Driver, ProtocolType } from './types.ts';
+
+const DRIVERS: Driver<any, any>[] = [];
+
+export const drivers: ReadonlyMap<ProtocolType, Driver> = new Map(DRIVERS.map((d) => [d.protocol, d as Driver]));
+
+export * from './types.ts';
+export { DeviceRunner, type DeviceStatus } from './runner.ts';
+export { DriverHost } from './host.ts';

@@ -1,0 +1,213 @@
+/**
+ * One DeviceRunner per driven device: it owns the device's poll loop (or push handle),
+ * its timeout, its backoff and its status. Every device has its own loop and timers, so a
+ * device that hangs until its timeout delays nobody but itself.
+ *
+ * Schedule: the first poll comes at a random point within the first few seconds (a school's
+ * devices are not polled in lockstep), then one per interval at a fixed rate. After a
+ * failure the next attempt waits interval x 2^(failures-1), at most `maxBackoffMs` (4
+ * intervals, at most 5 minutes, never less than one interval), with 10 % jitter. Polls and
+ * commands to one device never overlap: many devices accept one control connection at a time.
+ */
+import type { DeviceFaultReason, DeviceLinkState, MetricValue, MetricValues } from '@schoolops/device-profiles';
+import type { Logger } from 'pino';
+import { classifyError, isUnreachable, type DeviceHandle, type Driver, type DriverContext, type DriverDevice } from './types.ts';
+
+export interface DeviceStatus {
+  state: DeviceLinkState;
+  reason?: DeviceFaultReason;
+  detail?: string;
+  /** Consecutive failed attempts. */
+  failures: number;
+  /** When the state (or reason) last changed, ms since epoch. */
+  since: number;
+}
+
+export interface RunnerOptions {
+  driver: Driver;
+  device: DriverDevice;
+  logger: Logger;
+  intervalMs: number;
+  /** Values read from the device. */
+  onValues(deviceId: string, values: MetricValues, ts: number): void;
+  /** The device's status changed (a new problem, a different reason, or recovery). */
+  onStatus(deviceId: string, status: DeviceStatus): void;
+  /** Spread of the first poll (default: min(interval, 5 s)). */
+  firstPollWithinMs?: number;
+  now?: () => number;
+}
+
+const MAX_BACKOFF_MS = 5 * 60_000;
+const DEFAULT_TIMEOUT_MS = 5_000;
+const COMMAND_TIMEOUT_MS = 10_000;
+
+export class DeviceRunner {
+  private readonly abort = new AbortController();
+  private handle: DeviceHandle | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private chain: Promise<unknown> = Promise.resolve();
+  private nextDue = 0;
+  private stopped = false;
+  readonly status: DeviceStatus;
+  polls = 0;
+  failures = 0;
+
+  constructor(private readonly opts: RunnerOptions) {
+    this.status = { state: 'ok', failures: 0, since: this.now() };
+  }
+
+  get deviceId(): string {
+    return this.opts.device.record.id;
+  }
+
+  private now(): number {
+    return (this.opts.now ?? Date.now)();
+  }
+
+  /** 4 intervals, at most 5 minutes, at least one interval. */
+  get maxBackoffMs(): number {
+    return Math.max(this.opts.intervalMs, Math.min(4 * this.opts.intervalMs, MAX_BACKOFF_MS));
+  }
+
+  get timeoutMs(): number {
+    return this.opts.driver.pollTimeoutMs?.(this.opts.device) ?? Math.min(DEFAULT_TIMEOUT_MS, Math.max(500, this.opts.intervalMs / 2));
+  }
+
+  start(): void {
+    const ctx: DriverContext = {
+      device: this.opts.device,
+      logger: this.opts.logger,
+      signal: this.abort.signal,
+      report: (values, ts) => this.opts.onValues(this.deviceId, values, ts ?? this.now()),
+      ok: () => this.succeeded(),
+      fail: (error) => this.failed(error),
+    };
+    try {
+      this.handle = this.opts.driver.open(ctx);
+    } catch (error) {
+      // Configuration that can never work (no host): say so once, do not retry.
+      this.failed(error);
+      return;
+    }
+    if (this.opts.driver.mode === 'poll') {
+      const spread = this.opts.firstPollWithinMs ?? Math.min(this.opts.intervalMs, 5_000);
+      this.nextDue = this.now() + Math.random() * spread;
+      this.schedule(this.nextDue - this.now());
+    }
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => void this.tick(), Math.max(0, delayMs));
+    this.timer.unref?.();
+  }
+
+  private async tick(): Promise<void> {
+    this.timer = null;
+    const ok = await this.exclusive(() => this.pollOnce());
+    if (this.stopped) return;
+    const now = this.now();
+    if (ok) {
+      // Fixed rate: the next poll is one interval after the previous was due, not after it ended.
+      this.nextDue += this.opts.intervalMs;
+      if (this.nextDue < now) this.nextDue = now + this.opts.intervalMs; // fell behind (a long timeout): do not burst
+    } else {
+      const backoff = Math.min(this.opts.intervalMs * 2 ** Math.max(0, this.status.failures - 1), this.maxBackoffMs);
+      this.nextDue = now + backoff * (0.9 + Math.random() * 0.2);
+    }
+    this.schedule(this.nextDue - now);
+  }
+
+  /** Read the device once now (also used after a command, so its effect shows at once). */
+  private async pollOnce(): Promise<boolean> {
+    const handle = this.handle;
+    if (!handle?.poll || this.stopped) return false;
+    const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.timeoutMs)]);
+    this.polls++;
+    try {
+      const values = await withSignal(handle.poll(signal), signal);
+      if (this.stopped) return false;
+      if (Object.keys(values).length > 0) this.opts.onValues(this.deviceId, values, this.now());
+      this.succeeded();
+      return true;
+    } catch (error) {
+      if (this.stopped) return false;
+      this.failed(error);
+      return false;
+    }
+  }
+
+  private succeeded(): void {
+    if (this.status.state === 'ok') {
+      this.status.failures = 0;
+      return;
+    }
+    this.set({ state: 'ok', failures: 0, since: this.now() });
+  }
+
+  private failed(error: unknown): void {
+    if (this.stopped) return;
+    this.failures++;
+    const { reason, detail } = classifyError(error);
+    const state: DeviceLinkState = isUnreachable(reason) ? 'unreachable' : 'faulty';
+    const failures = this.status.failures + 1;
+    if (this.status.state === state && this.status.reason === reason) {
+      this.status.failures = failures;
+      this.status.detail = detail;
+      return;
+    }
+    this.set({ state, reason, detail, failures, since: this.now() });
+  }
+
+  private set(status: DeviceStatus): void {
+    const before = this.status.state;
+    Object.assign(this.status, { reason: undefined, detail: undefined }, status);
+    const log = { device: this.deviceId, state: status.state, reason: status.reason, detail: status.detail };
+    if (status.state === 'ok') this.opts.logger.info(log, `device answers again (was ${before})`);
+    else this.opts.logger.warn(log, `device ${status.state}: ${status.reason}`);
+    this.opts.onStatus(this.deviceId, { ...this.status });
+  }
+
+  /** Run a profile command on the device, then read it again so the change shows. */
+  async command(name: string, params: Record<string, MetricValue>): Promise<void> {
+    const handle = this.handle;
+    if (!handle?.command) throw new Error(`the ${this.opts.driver.protocol} driver cannot send commands`);
+    const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(COMMAND_TIMEOUT_MS)]);
+    await this.exclusive(() => withSignal(handle.command!(name, params, signal), signal));
+    if (this.opts.driver.mode === 'poll') void this.exclusive(() => this.pollOnce());
+  }
+
+  /** One operation on the device at a time. */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(fn, fn);
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.abort.abort();
+    await this.chain;
+    await this.handle?.close().catch((error: unknown) => this.opts.logger.warn({ device: this.deviceId, error: String(error) }, 'driver close failed'));
+  }
+}
+
+/** Reject when the signal fires even if the driver's promise never settles. */
+function withSignal<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
