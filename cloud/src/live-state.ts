@@ -4,8 +4,8 @@
  * changes and 'reading' for every accepted sample; the live push and the API read it.
  */
 import { EventEmitter } from 'node:events';
-import type { GatewayEvent, GatewayHealth, GatewayStatus, MetricValue, Reading } from '@schoolops/device-profiles';
-import type { GatewayView, SchoolSummary } from './api/schemas.ts';
+import type { DeviceStatusEvent, GatewayEvent, GatewayHealth, GatewayStatus, MetricValue, Reading } from '@schoolops/device-profiles';
+import type { DeviceStatusView, GatewayView, SchoolSummary } from './api/schemas.ts';
 import { computeFigures } from './figures.ts';
 import type { DistrictIndex } from './inventory.ts';
 
@@ -24,6 +24,8 @@ export interface LiveEvents {
 export class LiveState extends EventEmitter<LiveEvents> {
   private readonly latest = new Map<string, DeviceLatest>();
   private readonly gateways = new Map<string, GatewayView>();
+  /** deviceId -> the latest device-status event its gateway sent */
+  private readonly deviceEvents = new Map<string, DeviceStatusEvent>();
 
   constructor(
     private readonly district: DistrictIndex,
@@ -75,6 +77,10 @@ export class LiveState extends EventEmitter<LiveEvents> {
   readonly events = new Map<string, GatewayEvent[]>();
 
   applyEvent(event: GatewayEvent): void {
+    if (event.type === 'device-status') {
+      const before = this.deviceEvents.get(event.deviceId);
+      if (!before || event.ts >= before.ts) this.deviceEvents.set(event.deviceId, event);
+    }
     const list = this.events.get(event.schoolId) ?? [];
     if (!list.some((e) => e.eventId === event.eventId)) list.push(event);
     this.events.set(event.schoolId, list.slice(-100));
@@ -106,6 +112,21 @@ export class LiveState extends EventEmitter<LiveEvents> {
     return this.now() - latest.ts <= reportIntervalSeconds * 1000 * offlineAfterMissed;
   }
 
+  /**
+   * How the device is doing: a problem its gateway's driver reported (unreachable, faulty)
+   * wins; otherwise ok while it reports, silent once it stopped, unknown if never heard.
+   * Only the running gateway boot's reports count: a new boot re-discovers its problems
+   * within one poll, and a device fixed while the gateway restarted must not stay red.
+   */
+  deviceStatus(deviceId: string): DeviceStatusView {
+    const entry = this.district.devices.get(deviceId);
+    const event = this.deviceEvents.get(deviceId);
+    if (event && event.state !== 'ok' && entry && this.gateway(entry.school.id).bootId === event.bootId)
+      return { state: event.state, reason: event.reason ?? null, detail: event.detail ?? null, since: event.ts };
+    if (this.isReporting(deviceId)) return { state: 'ok', reason: null, detail: null, since: event?.ts ?? null };
+    return { state: this.latest.has(deviceId) ? 'silent' : 'unknown', reason: null, detail: null, since: this.latest.get(deviceId)?.ts ?? null };
+  }
+
   summary(schoolId: string): SchoolSummary | null {
     const school = this.district.schools.get(schoolId);
     if (!school) return null;
@@ -120,7 +141,14 @@ export class LiveState extends EventEmitter<LiveEvents> {
       ward: school.ward,
       online: gateway.state === 'online',
       lastSeen: gateway.lastSeen,
-      devices: { total: devices.length, reporting: reporting.length },
+      devices: {
+        total: devices.length,
+        reporting: reporting.length,
+        problems: devices.filter((d) => {
+          const state = this.deviceStatus(d.record.id).state;
+          return state === 'unreachable' || state === 'faulty';
+        }).length,
+      },
       rejected,
       figures: computeFigures(reporting.map((d) => ({ kind: d.profile.kind, values: this.latest.get(d.record.id)!.values }))),
     };

@@ -31,7 +31,11 @@ export const SchoolSummary = Type.Object({
   ward: Type.String(),
   online: Type.Boolean({ description: "the school gateway's retained status is online" }),
   lastSeen: Type.Union([Ms, Type.Null()]),
-  devices: Type.Object({ total: Type.Integer(), reporting: Type.Integer() }),
+  devices: Type.Object({
+    total: Type.Integer(),
+    reporting: Type.Integer(),
+    problems: Type.Integer({ description: "devices the gateway's drivers report unreachable or faulty" }),
+  }),
   rejected: Type.Integer({ description: 'device messages the gateway rejected since it started' }),
   figures: Figures,
 });
@@ -70,6 +74,19 @@ export const RoomView = Type.Object({
 
 export const Latest = Type.Object({ ts: Ms, values: Type.Record(Type.String(), MetricValue) });
 
+export const DeviceStatusView = Type.Object(
+  {
+    state: Type.Union(['ok', 'unreachable', 'faulty', 'silent', 'unknown'].map((s) => Type.Literal(s)), {
+      description:
+        "ok: answering; unreachable: the gateway's driver gets no answer; faulty: it answers wrongly (bad credentials, garbage); silent: no reading for offlineAfterMissed intervals; unknown: never heard",
+    }),
+    reason: Type.Union([Type.String({ description: 'refused, timeout, no_route, closed, auth_failed, protocol_error, device_error' }), Type.Null()]),
+    detail: Type.Union([Type.String(), Type.Null()]),
+    since: Type.Union([Ms, Type.Null()]),
+  },
+);
+export type DeviceStatusView = { state: 'ok' | 'unreachable' | 'faulty' | 'silent' | 'unknown'; reason: string | null; detail: string | null; since: number | null };
+
 export const DeviceView = Type.Object({
   id: Type.String(),
   schoolId: Type.String(),
@@ -80,6 +97,7 @@ export const DeviceView = Type.Object({
   model: Type.String(),
   name: LocalizedText,
   reporting: Type.Boolean(),
+  status: DeviceStatusView,
   latest: Type.Union([Latest, Type.Null()]),
 });
 export type DeviceView = Static<typeof DeviceView>;

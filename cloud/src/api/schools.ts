@@ -16,6 +16,7 @@ export const schoolRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, {
     model: entry.profile.model,
     name: entry.record.name ?? entry.profile.name,
     reporting: live.isReporting(entry.record.id),
+    status: live.deviceStatus(entry.record.id),
     latest: live.deviceLatest(entry.record.id),
   });
   const notFound = (what: string) => ({ statusCode: 404, error: 'Not Found', message: `no ${what}` });
@@ -79,7 +80,7 @@ export const schoolRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, {
     {
       schema: {
         tags: ['schools'],
-        summary: "The school gateway's events (telemetry gaps), newest first",
+        summary: "The school gateway's events (telemetry gaps, device status changes), newest first",
         params: SchoolParams,
         response: { 200: Type.Array(GatewayEventBody), 404: ErrorBody },
       },
