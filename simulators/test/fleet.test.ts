@@ -2,22 +2,26 @@ import net, { type AddressInfo, type Socket } from 'node:net';
 import { Aedes } from 'aedes';
 import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  DeviceStateMessage,
-  checkValues,
-  decode,
-  loadProfiles,
-  localTopics,
-  parseLocalStateTopic,
-  type School,
-} from '@schoolops/device-profiles';
+import { pino } from 'pino';
+import { checkValues, loadProfiles, localTopics, parseLocalStateTopic, type Reading, type School } from '@schoolops/device-profiles';
+import { DeviceIntake } from '@schoolops/edge-agent';
 import { classById, currentLesson, generateDistrict } from '../src/district/index.ts';
-import { startSchoolDevices, type FleetLogger, type SchoolDevices } from '../src/devices/index.ts';
+import { isServed, startSchoolDevices, type FleetLogger, type SchoolDevices } from '../src/devices/index.ts';
 
 const profiles = loadProfiles();
 const district = generateDistrict({ seed: 9, schools: 3 });
 /** The smallest school keeps the test light: still 60-odd devices, each its own client. */
 const school: School = district.schools.reduce((a, b) => (b.devices.length < a.devices.length ? b : a));
+/** Devices that publish over MQTT themselves; the others are served through their own protocol. */
+const publishing = school.devices.filter((d) => !isServed(profiles.get(d.profileId)!));
+const served = school.devices.filter((d) => isServed(profiles.get(d.profileId)!));
+
+/** Read a device's message as the gateway does (its own JSON through the profile's map, or ours). */
+const intake = new DeviceIntake(school.devices, profiles, pino({ level: 'silent' }));
+function readingOf(topic: string, payload: Uint8Array): Reading | string {
+  const result = intake.accept(parseLocalStateTopic(topic), topic, payload);
+  return result.ok ? result.reading : `${topic}: ${result.reason} ${result.detail}`;
+}
 
 interface TestBroker {
   port: number;
@@ -80,15 +84,10 @@ describe('startSchoolDevices', () => {
     const received = new Map<string, number[]>();
     const problems: string[] = [];
     subscriber.on('message', (topic, payload) => {
-      const deviceId = parseLocalStateTopic(topic);
-      if (!deviceId) return void problems.push(`unexpected topic ${topic}`);
-      const decoded = decode(DeviceStateMessage, payload);
-      if (!decoded.ok) return void problems.push(`${deviceId}: ${decoded.message}`);
-      const profileId = school.devices.find((d) => d.id === deviceId)?.profileId;
-      const problem = checkValues(profiles.get(profileId ?? '')!, decoded.value.values);
-      if (problem) problems.push(`${deviceId}: ${problem.metric} ${problem.detail}`);
-      if (!(decoded.value.ts! > Date.now() - 60_000)) problems.push(`${deviceId}: ts ${decoded.value.ts}`);
-      received.set(deviceId, [...(received.get(deviceId) ?? []), decoded.value.n!]);
+      const reading = readingOf(topic, payload);
+      if (typeof reading === 'string') return void problems.push(reading);
+      if (!(reading.ts > Date.now() - 60_000)) problems.push(`${reading.deviceId}: ts ${reading.ts}`);
+      received.set(reading.deviceId, [...(received.get(reading.deviceId) ?? []), reading.n!]);
     });
 
     const logger = quiet();
@@ -102,7 +101,8 @@ describe('startSchoolDevices', () => {
     });
     cleanups.push(() => devices.stop());
 
-    const ids = school.devices.map((d) => d.id);
+    const ids = publishing.map((d) => d.id);
+    expect(ids.length).toBeGreaterThan(20);
     await until('three samples from every device', () => ids.every((id) => (received.get(id)?.length ?? 0) >= 3));
     // Devices are their own MQTT clients, each under its own id.
     expect(b.broker.connectedClients).toBe(ids.length + 1);
@@ -138,7 +138,7 @@ describe('startSchoolDevices', () => {
     });
     const devices = await startSchoolDevices({ school, profiles, brokerUrl: `mqtt://127.0.0.1:${b.port}`, seed: 2, intervalMs: 1000, logger: quiet() });
     cleanups.push(() => devices.stop());
-    await until('a first sample from every device', () => firsts.size === school.devices.length);
+    await until('a first sample from every device', () => firsts.size === publishing.length);
     const times = [...firsts.values()].sort((x, y) => x - y);
     // Spread over most of the 1 s interval, not bunched in one instant.
     expect(times.at(-1)! - times[0]!).toBeGreaterThan(500);
@@ -152,15 +152,14 @@ describe('startSchoolDevices', () => {
     cleanups.push(b.close);
     // Monday 09:00 in Ho Chi Minh City: period 3.
     const at = new Date('2025-03-10T02:00:00Z');
-    const latest = new Map<string, DeviceStateMessage>();
+    const latest = new Map<string, Reading>();
     b.broker.on('publish', (packet, client) => {
-      const id = client ? parseLocalStateTopic(packet.topic) : null;
-      const decoded = id ? decode(DeviceStateMessage, packet.payload as Buffer) : null;
-      if (id && decoded?.ok) latest.set(id, decoded.value);
+      const reading = client ? readingOf(packet.topic, packet.payload as Buffer) : null;
+      if (reading && typeof reading !== 'string') latest.set(reading.deviceId, reading);
     });
     const devices = await startSchoolDevices({ school, profiles, brokerUrl: `mqtt://127.0.0.1:${b.port}`, seed: 3, intervalMs: 200, clock: () => at, logger: quiet() });
     cleanups.push(() => devices.stop());
-    await until('a sample from every device', () => latest.size === school.devices.length);
+    await until('a sample from every device', () => latest.size === publishing.length);
     let lessons = 0;
     for (const device of school.devices.filter((d) => d.profileId === 'hikvision-ds-2cd2143')) {
       const sample = latest.get(device.id)!;
@@ -184,19 +183,18 @@ describe('startSchoolDevices', () => {
     let duplicates = 0;
     const watch = (broker: Aedes) =>
       broker.on('publish', (packet, client) => {
-        const id = client ? parseLocalStateTopic(packet.topic) : null;
-        const decoded = id ? decode(DeviceStateMessage, packet.payload as Buffer) : null;
-        if (!id || !decoded?.ok) return;
-        const ns = seen.get(id) ?? new Set<number>();
-        if (ns.has(decoded.value.n!)) duplicates++;
-        ns.add(decoded.value.n!);
-        seen.set(id, ns);
+        const reading = client ? readingOf(packet.topic, packet.payload as Buffer) : null;
+        if (!reading || typeof reading === 'string') return;
+        const ns = seen.get(reading.deviceId) ?? new Set<number>();
+        if (ns.has(reading.n!)) duplicates++;
+        ns.add(reading.n!);
+        seen.set(reading.deviceId, ns);
       });
     watch(b.broker);
     const logger = quiet();
     const devices = await startSchoolDevices({ school, profiles, brokerUrl: `mqtt://127.0.0.1:${port}`, seed: 4, intervalMs: 200, logger });
     cleanups.push(() => devices.stop());
-    const ids = school.devices.map((d) => d.id);
+    const ids = publishing.map((d) => d.id);
     await until('samples from every device', () => ids.every((id) => (seen.get(id)?.size ?? 0) >= 2));
 
     await b.close();
@@ -223,6 +221,29 @@ describe('startSchoolDevices', () => {
     expect(logger.lines.some((l) => l.includes('reconnected'))).toBe(true);
     // Re-sent after a lost PUBACK: allowed by QoS 1, and rare.
     expect(duplicates).toBeLessThan(ids.length);
+  });
+
+  it('serves protocol devices on request instead of publishing them', async () => {
+    const b = await startBroker();
+    cleanups.push(b.close);
+    let at = new Date('2025-03-10T02:00:00Z');
+    const devices = await startSchoolDevices({ school, profiles, brokerUrl: `mqtt://127.0.0.1:${b.port}`, seed: 5, intervalMs: 200, clock: () => at, logger: quiet() });
+    cleanups.push(() => devices.stop());
+    expect([...devices.served.keys()].sort()).toEqual(served.map((d) => d.id).sort());
+    expect(new Set(served.map((d) => profiles.get(d.profileId)!.protocol.type))).toEqual(new Set(['pjlink', 'snmp', 'probe', 'opcua']));
+    await until('publishing devices connected', () => b.broker.connectedClients === publishing.length);
+    for (const device of devices.served.values()) {
+      const values = device.read();
+      expect(checkValues(device.profile, values), device.record.id).toBeNull();
+      expect(Object.keys(values).length, device.record.id).toBeGreaterThan(0);
+    }
+    // One protocol poll asks many times: within a second the answer is the same sample.
+    const router = [...devices.served.values()].find((d) => d.profile.protocol.type === 'snmp')!;
+    const first = router.read();
+    expect(router.read()).toEqual(first);
+    at = new Date(at.getTime() + 60_000);
+    expect(router.read().uptimeS).toBeGreaterThan(first.uptimeS as number);
+    expect([...devices.published().keys()].sort()).toEqual(publishing.map((d) => d.id).sort());
   });
 
   it('refuses a school whose devices name unknown profiles', async () => {

@@ -1,11 +1,17 @@
 /**
- * One school's simulated devices, publishing to the school gateway's local MQTT broker.
+ * One school's simulated devices.
  *
- * This is the only file here that does I/O: every device is its own mqtt.js client (as
- * an MQTT-native device would be), with its own timer that asks the device's value model
- * for a sample and publishes it on localTopics.deviceState at QoS 1. Devices start at a
- * random offset within their interval so a school does not report in lockstep, and
- * mqtt.js reconnects on its own when the gateway restarts.
+ * Devices that speak MQTT themselves (boards; cameras until they get their own protocol)
+ * are each their own mqtt.js client (as an MQTT-native device would be), with their own timer
+ * that asks the device's value model for a sample and publishes it on
+ * localTopics.deviceState at QoS 1. A board publishes its own JSON (the profile's field map
+ * says where each metric is); the others publish SchoolOps' DeviceStateMessage. Devices
+ * start at a random offset within their interval so a school does not report in lockstep,
+ * and mqtt.js reconnects on its own when the gateway restarts.
+ *
+ * Devices the gateway polls or subscribes to (PJLink, SNMP, probes, OPC UA) do not publish:
+ * their value model is sampled when their protocol simulator (simulators/src/protocols/)
+ * is asked, through `served`.
  */
 import mqtt, { type MqttClient } from 'mqtt';
 import {
@@ -14,6 +20,7 @@ import {
   type DeviceProfile,
   type DeviceRecord,
   type DeviceStateMessage,
+  type MetricValues,
   type ProfileRegistry,
   type School,
 } from '@schoolops/device-profiles';
@@ -43,7 +50,21 @@ export interface SchoolDevicesOptions {
   logger?: FleetLogger;
 }
 
+/** A device reached through its own protocol: its simulator asks it for values. */
+export interface ServedDevice {
+  record: DeviceRecord;
+  profile: DeviceProfile;
+  /** The device's current values (sampled at most once a second; cached in between). */
+  read(): MetricValues;
+}
+
+/** Protocols whose devices the gateway polls or subscribes to; the rest publish over MQTT. */
+const SERVED_PROTOCOLS: ReadonlySet<string> = new Set(['pjlink', 'snmp', 'probe', 'opcua']);
+export const isServed = (profile: DeviceProfile) => SERVED_PROTOCOLS.has(profile.protocol.type);
+
 export interface SchoolDevices {
+  /** Devices served through their own protocol, by id. */
+  served: Map<string, ServedDevice>;
   /**
    * Samples handed to mqtt.js per device id, including samples still waiting in its
    * queue for the gateway to come back. Equals the `n` of the device's latest sample.
@@ -64,6 +85,8 @@ export const MAX_UNACKED = 1000;
 const FIRST_SAMPLE_SPREAD_MS = 5000;
 /** How long stop() waits for in-flight samples to be acknowledged before closing anyway. */
 const STOP_DRAIN_MS = 2000;
+/** A served device's values are sampled again only after this long (one protocol poll asks many times). */
+const READ_CACHE_MS = 1000;
 
 /**
  * Counting, for the delivery checker (issue 3) that compares these counts with what the
@@ -99,7 +122,7 @@ class SimulatedDevice {
     private readonly profile: DeviceProfile,
     private readonly model: ValueModel<unknown>,
     private readonly school: School,
-    readonly client: MqttClient,
+    readonly client: MqttClient | null,
     seed: number,
     private readonly clock: () => Date,
     private readonly logger: FleetLogger,
@@ -134,23 +157,41 @@ class SimulatedDevice {
     return { now, activity, schoolLoad, rng: this.rng };
   }
 
-  private tick(): void {
-    if (this.stopped) return;
-    const now = this.clock();
+  private lastSample: { at: number; values: MetricValues } | null = null;
+
+  /** Advance the value model to now; null when the values do not fit the profile (a simulator bug). */
+  private sample(now: Date): MetricValues | null {
     const { state, values } = this.model.sample(this.state, this.context(now));
     this.state = state;
     const problem = checkValues(this.profile, values);
     if (problem) {
       this.logger.error({ deviceId: this.record.id, ...problem }, 'simulated value does not fit the profile; sample dropped');
-      return;
+      return null;
     }
+    return values;
+  }
+
+  /** For a served device: its values now, sampled at most once per READ_CACHE_MS. */
+  read(): MetricValues {
+    const now = this.clock();
+    if (!this.lastSample || Math.abs(now.getTime() - this.lastSample.at) >= READ_CACHE_MS) {
+      const values = this.sample(now);
+      if (values) this.lastSample = { at: now.getTime(), values };
+    }
+    return { ...(this.lastSample?.values ?? {}) };
+  }
+
+  private tick(): void {
+    if (this.stopped || !this.client) return;
+    const now = this.clock();
+    const values = this.sample(now);
+    if (!values) return;
     if (this.unacked >= MAX_UNACKED) {
       if (this.refused++ === 0) this.logger.warn({ deviceId: this.record.id, waiting: this.unacked }, 'gateway unreachable for long; dropping new samples');
       return;
     }
     const n = this.published + 1;
-    const message: DeviceStateMessage = { ts: now.getTime(), values, n };
-    this.client.publish(this.topic, JSON.stringify(message), { qos: 1 }, (error) => {
+    this.client.publish(this.topic, JSON.stringify(payloadOf(this.profile, now.getTime(), values, n)), { qos: 1 }, (error) => {
       if (error) this.failed++;
       else this.acknowledged++;
     });
@@ -167,6 +208,26 @@ class SimulatedDevice {
     clearInterval(this.timer);
     this.timer = undefined;
   }
+}
+
+/**
+ * What the device puts on the wire: its own JSON when its profile maps fields (a board),
+ * built by placing each metric at its mapped path; else SchoolOps' DeviceStateMessage.
+ */
+export function payloadOf(profile: DeviceProfile, ts: number, values: MetricValues, n: number): unknown {
+  const protocol = profile.protocol;
+  if (protocol.type !== 'mqtt' || !protocol.map) return { ts, values, n } satisfies DeviceStateMessage;
+  const body: Record<string, unknown> = {};
+  const put = (path: string, value: unknown) => {
+    const keys = path.split('.');
+    let at = body;
+    for (const key of keys.slice(0, -1)) at = (at[key] ??= {}) as Record<string, unknown>;
+    at[keys.at(-1)!] = value;
+  };
+  for (const [path, metric] of Object.entries(protocol.map)) if (values[metric] !== undefined) put(path, values[metric]);
+  if (protocol.timestamp) put(protocol.timestamp, ts);
+  if (protocol.counter) put(protocol.counter, n);
+  return body;
 }
 
 function consoleLogger(): FleetLogger {
@@ -193,9 +254,18 @@ export async function startSchoolDevices(opts: SchoolDevicesOptions): Promise<Sc
     throw new Error(`school ${school.id}: no profile for ${missing.map((d) => `${d.id} (${d.profileId})`).join(', ')}`);
   }
 
+  const served = new Map<string, ServedDevice>();
+  for (const record of school.devices) {
+    const profile = profiles.get(record.profileId)!;
+    if (!isServed(profile)) continue;
+    const device = new SimulatedDevice(record, profile, modelFor(profile), school, null, seed, clock, logger);
+    served.set(record.id, { record, profile, read: () => device.read() });
+  }
+
+  const publishing = school.devices.filter((record) => !served.has(record.id));
   let connected = 0;
   let everAllConnected = false;
-  const devices = school.devices.map((record) => {
+  const devices = publishing.map((record) => {
     const profile = profiles.get(record.profileId)!;
     const client = mqtt.connect(brokerUrl, {
       clientId: record.id,
@@ -210,7 +280,7 @@ export async function startSchoolDevices(opts: SchoolDevicesOptions): Promise<Sc
     client.on('connect', () => {
       isConnected = true;
       connected++;
-      if (connected === school.devices.length) {
+      if (connected === publishing.length) {
         logger.info({ schoolId: school.id, devices: connected, brokerUrl }, everAllConnected ? 'all devices reconnected to the gateway' : 'all devices connected to the gateway');
         everAllConnected = true;
       }
@@ -218,7 +288,7 @@ export async function startSchoolDevices(opts: SchoolDevicesOptions): Promise<Sc
     client.on('close', () => {
       if (!isConnected) return;
       isConnected = false;
-      if (connected-- === school.devices.length && !device.stopped) logger.warn({ schoolId: school.id, brokerUrl }, 'devices lost the gateway; reconnecting');
+      if (connected-- === publishing.length && !device.stopped) logger.warn({ schoolId: school.id, brokerUrl }, 'devices lost the gateway; reconnecting');
     });
     // Without a listener an 'error' event would throw; connection errors end in 'close' and a reconnect.
     client.on('error', (error) => logger.debug({ deviceId: record.id, err: error.message }, 'device connection error'));
@@ -229,6 +299,7 @@ export async function startSchoolDevices(opts: SchoolDevicesOptions): Promise<Sc
 
   let stopping: Promise<void> | undefined;
   return {
+    served,
     published: () => new Map(devices.map((d) => [d.record.id, d.published])),
     acknowledged: () => new Map(devices.map((d) => [d.record.id, d.acknowledged])),
     stop: () =>
@@ -236,10 +307,10 @@ export async function startSchoolDevices(opts: SchoolDevicesOptions): Promise<Sc
         for (const device of devices) device.halt();
         // Give samples already on their way a moment to be acknowledged, then close.
         const deadline = Date.now() + STOP_DRAIN_MS;
-        while (Date.now() < deadline && devices.some((d) => d.unacked > 0 && d.client.connected)) {
+        while (Date.now() < deadline && devices.some((d) => d.unacked > 0 && d.client!.connected)) {
           await new Promise((resolve) => setTimeout(resolve, 20));
         }
-        await Promise.all(devices.map((d) => new Promise<void>((resolve) => d.client.end(true, {}, () => resolve()))));
+        await Promise.all(devices.map((d) => new Promise<void>((resolve) => d.client!.end(true, {}, () => resolve()))));
       })()),
   };
 }
