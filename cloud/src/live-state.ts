@@ -6,6 +6,7 @@
 import { EventEmitter } from 'node:events';
 import type { DeviceStatusEvent, GatewayEvent, GatewayHealth, GatewayStatus, MetricValue, Reading } from '@schoolops/device-profiles';
 import type { DeviceStatusView, GatewayView, SchoolSummary } from './api/schemas.ts';
+import { AlarmBook, type ActiveAlarm } from './alarms.ts';
 import { computeFigures } from './figures.ts';
 import type { DistrictIndex } from './inventory.ts';
 
@@ -26,6 +27,7 @@ export class LiveState extends EventEmitter<LiveEvents> {
   private readonly gateways = new Map<string, GatewayView>();
   /** deviceId -> the latest device-status event its gateway sent */
   private readonly deviceEvents = new Map<string, DeviceStatusEvent>();
+  private readonly alarmBook = new AlarmBook();
 
   constructor(
     private readonly district: DistrictIndex,
@@ -52,6 +54,8 @@ export class LiveState extends EventEmitter<LiveEvents> {
   }
 
   applyReading(schoolId: string, reading: Reading): void {
+    const entry = this.district.devices.get(reading.deviceId);
+    if (entry) this.alarmBook.apply(reading.deviceId, entry.profile, reading.ts, reading.values);
     const current = this.latest.get(reading.deviceId);
     // A replayed or late sample must not overwrite something newer.
     if (!current || reading.ts >= current.ts) {
@@ -127,6 +131,21 @@ export class LiveState extends EventEmitter<LiveEvents> {
     return { state: this.latest.has(deviceId) ? 'silent' : 'unknown', reason: null, detail: null, since: this.latest.get(deviceId)?.ts ?? null };
   }
 
+  /** The device's profile health rules that are raised now. */
+  alarms(deviceId: string): ActiveAlarm[] {
+    const entry = this.district.devices.get(deviceId);
+    return entry ? this.alarmBook.active(deviceId, entry.profile) : [];
+  }
+
+  /** Every raised alarm in a school, most severe first, then oldest first. */
+  schoolAlarms(schoolId: string): ActiveAlarm[] {
+    const rank = { critical: 0, warning: 1, info: 2 };
+    return this.district
+      .devicesOf(schoolId)
+      .flatMap((d) => this.alarms(d.record.id))
+      .sort((a, b) => rank[a.severity] - rank[b.severity] || a.since - b.since);
+  }
+
   summary(schoolId: string): SchoolSummary | null {
     const school = this.district.schools.get(schoolId);
     if (!school) return null;
@@ -150,8 +169,15 @@ export class LiveState extends EventEmitter<LiveEvents> {
         }).length,
       },
       rejected,
+      alarms: this.alarmCounts(devices.map((d) => d.record.id)),
       figures: computeFigures(reporting.map((d) => ({ kind: d.profile.kind, values: this.latest.get(d.record.id)!.values }))),
     };
+  }
+
+  private alarmCounts(deviceIds: string[]): { critical: number; warning: number; info: number } {
+    const counts = { critical: 0, warning: 0, info: 0 };
+    for (const id of deviceIds) for (const alarm of this.alarms(id)) counts[alarm.severity]++;
+    return counts;
   }
 
   summaries(): SchoolSummary[] {

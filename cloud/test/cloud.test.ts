@@ -204,4 +204,37 @@ describe('cloud', () => {
       expect.arrayContaining(['/api/schools', '/api/schools/{schoolId}/devices', '/api/devices/{deviceId}/history', '/api/ingest/stats']),
     );
   });
+  it("shows a device problem its gateway reports, and the device's raised health rules", async () => {
+    const now = Date.now();
+    await gateway.publishAsync(districtTopics.status('a'), JSON.stringify({ v: 1, gatewayId: 'gw-a', schoolId: 'a', bootId: 'boot-one-1', state: 'online', ts: now }), { qos: 1 });
+    await gateway.publishAsync(districtTopics.telemetry('a'), batch(49, [{ deviceId: 'a.proj', ts: now - 1000, values: { power: 'on', lampHours: 1000 } }]), { qos: 1 });
+    const event = (eventId: string, over: Record<string, unknown>) =>
+      JSON.stringify({ v: 1, gatewayId: 'gw-a', schoolId: 'a', bootId: 'boot-one-1', eventId, ts: Date.now(), type: 'device-status', deviceId: 'a.proj', failures: 1, ...over });
+    await gateway.publishAsync(districtTopics.event('a'), event('ev-1', { state: 'faulty', reason: 'auth_failed', detail: 'PJLink ERRA' }), { qos: 1 });
+    const faulty = await waitFor(async () => {
+      const { body } = await get('/api/devices/a.proj');
+      return body.status.state === 'faulty' && body;
+    }, 'the device to show faulty');
+    expect(faulty.status).toMatchObject({ reason: 'auth_failed', detail: 'PJLink ERRA' });
+    expect((await get('/api/schools')).body.find((s: any) => s.id === 'a').devices.problems).toBe(1);
+    // An event of an earlier boot of the gateway no longer counts.
+    await gateway.publishAsync(districtTopics.event('a'), event('ev-0', { bootId: 'boot-zero-0', state: 'unreachable', reason: 'timeout', ts: Date.now() + 1 }), { qos: 1 });
+    await gateway.publishAsync(districtTopics.event('a'), event('ev-2', { state: 'ok', failures: 0, ts: Date.now() + 2 }), { qos: 1 });
+    await waitFor(async () => (await get('/api/devices/a.proj')).body.status.state === 'ok', 'the device to recover');
+    expect((await get('/api/schools/a/events')).body.filter((e: any) => e.type === 'device-status')).toHaveLength(3);
+
+    await gateway.publishAsync(districtTopics.telemetry('a'), batch(50, [{ deviceId: 'a.proj', ts: now, values: { errorLamp: 'error', lampHours: 5400 } }]), { qos: 1 });
+    const alarms = await waitFor(async () => {
+      const { body } = await get('/api/schools/a/alarms');
+      return body.length === 2 && body;
+    }, 'two alarms');
+    expect(alarms.map((a: any) => [a.deviceId, a.ruleId, a.severity])).toEqual([
+      ['a.proj', 'lamp-error', 'critical'],
+      ['a.proj', 'lamp-end-of-life', 'warning'],
+    ]);
+    expect(alarms[0].message.vi).toBe('Bóng đèn máy chiếu hỏng');
+    expect((await get('/api/schools')).body.find((s: any) => s.id === 'a').alarms).toEqual({ critical: 1, warning: 1, info: 0 });
+    await gateway.publishAsync(districtTopics.telemetry('a'), batch(51, [{ deviceId: 'a.proj', ts: now + 1000, values: { errorLamp: 'ok', lampHours: 3 } }]), { qos: 1 });
+    await waitFor(async () => (await get('/api/devices/a.proj')).body.alarms.length === 0, 'the alarms to clear after a lamp change');
+  });
 });

@@ -10,7 +10,8 @@ function school(id: string, vi: string, patch: Partial<SchoolSummary> = {}): Sch
     ward: 'Phường 1',
     online: true,
     lastSeen: 1_000,
-    devices: { total: 10, reporting: 10 },
+    devices: { total: 10, reporting: 10, problems: 0 },
+    alarms: { critical: 0, warning: 0, info: 0 },
     rejected: 0,
     figures: {
       inBps: 1_000_000,

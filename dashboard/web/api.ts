@@ -41,7 +41,10 @@ export interface SchoolSummary {
   online: boolean;
   /** ms since epoch of the last message from the school's gateway; null if never seen. */
   lastSeen: number | null;
-  devices: { total: number; reporting: number };
+  /** problems: devices the gateway's drivers report unreachable or faulty. */
+  devices: { total: number; reporting: number; problems: number };
+  /** Devices' health rules raised now, by severity. */
+  alarms: { critical: number; warning: number; info: number };
   /** Readings the cloud refused (invalid against the device profile). */
   rejected: number;
   figures: SchoolFigures;

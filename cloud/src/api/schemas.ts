@@ -37,6 +37,7 @@ export const SchoolSummary = Type.Object({
     problems: Type.Integer({ description: "devices the gateway's drivers report unreachable or faulty" }),
   }),
   rejected: Type.Integer({ description: 'device messages the gateway rejected since it started' }),
+  alarms: Type.Object({ critical: Type.Integer(), warning: Type.Integer(), info: Type.Integer() }, { description: "devices' health rules raised now, by severity" }),
   figures: Figures,
 });
 export type SchoolSummary = Static<typeof SchoolSummary>;
@@ -87,6 +88,16 @@ export const DeviceStatusView = Type.Object(
 );
 export type DeviceStatusView = { state: 'ok' | 'unreachable' | 'faulty' | 'silent' | 'unknown'; reason: string | null; detail: string | null; since: number | null };
 
+export const AlarmView = Type.Object({
+  deviceId: Type.String(),
+  ruleId: Type.String({ description: "the rule's id in the device's profile" }),
+  metric: Type.String(),
+  severity: Type.Union([Type.Literal('critical'), Type.Literal('warning'), Type.Literal('info')]),
+  message: LocalizedText,
+  since: Type.Integer({ description: 'sample time (ms) at which the condition started to hold' }),
+  value: MetricValue,
+});
+
 export const DeviceView = Type.Object({
   id: Type.String(),
   schoolId: Type.String(),
@@ -98,6 +109,7 @@ export const DeviceView = Type.Object({
   name: LocalizedText,
   reporting: Type.Boolean(),
   status: DeviceStatusView,
+  alarms: Type.Array(AlarmView),
   latest: Type.Union([Latest, Type.Null()]),
 });
 export type DeviceView = Static<typeof DeviceView>;

@@ -2,7 +2,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { ApiContext } from './context.ts';
-import { DeviceParams, DeviceView, District, ErrorBody, GatewayEventBody, RoomView, SchoolDetail, SchoolParams, SchoolSummary } from './schemas.ts';
+import { AlarmView, DeviceParams, DeviceView, District, ErrorBody, GatewayEventBody, RoomView, SchoolDetail, SchoolParams, SchoolSummary } from './schemas.ts';
 import type { DeviceEntry } from '../inventory.ts';
 
 export const schoolRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { district, live, store }) => {
@@ -17,6 +17,7 @@ export const schoolRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, {
     name: entry.record.name ?? entry.profile.name,
     reporting: live.isReporting(entry.record.id),
     status: live.deviceStatus(entry.record.id),
+    alarms: live.alarms(entry.record.id),
     latest: live.deviceLatest(entry.record.id),
   });
   const notFound = (what: string) => ({ statusCode: 404, error: 'Not Found', message: `no ${what}` });
@@ -72,6 +73,22 @@ export const schoolRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, {
     async (request, reply) => {
       if (!district.schools.has(request.params.schoolId)) return reply.code(404).send(notFound(`school "${request.params.schoolId}"`));
       return district.devicesOf(request.params.schoolId).map(deviceView);
+    },
+  );
+
+  app.get(
+    '/schools/:schoolId/alarms',
+    {
+      schema: {
+        tags: ['schools'],
+        summary: "Alarms raised now by the school's devices' health rules, most severe first",
+        params: SchoolParams,
+        response: { 200: Type.Array(AlarmView), 404: ErrorBody },
+      },
+    },
+    async (request, reply) => {
+      if (!district.schools.has(request.params.schoolId)) return reply.code(404).send(notFound(`school "${request.params.schoolId}"`));
+      return live.schoolAlarms(request.params.schoolId);
     },
   );
 
