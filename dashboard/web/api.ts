@@ -42,9 +42,9 @@ export interface SchoolSummary {
   /** ms since epoch of the last message from the school's gateway; null if never seen. */
   lastSeen: number | null;
   /** problems: devices the gateway's drivers report unreachable or faulty. */
-  devices: { total: number; reporting: number; problems: number };
-  /** Devices' health rules raised now, by severity. */
-  alarms: { critical: number; warning: number; info: number };
+  devices: { total: number; reporting: number; problems?: number };
+  /** Devices' health rules raised now, by severity (absent from clouds before 0.3). */
+  alarms?: { critical: number; warning: number; info: number };
   /** Readings the cloud refused (invalid against the device profile). */
   rejected: number;
   figures: SchoolFigures;

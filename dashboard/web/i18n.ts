@@ -49,6 +49,10 @@ const vi = {
   loss: (pct: string) => `mất gói ${pct}`,
   rejected: (n: string) => `${n} bị từ chối`,
   rejectedHint: 'Số đo bị từ chối vì không hợp lệ theo hồ sơ thiết bị',
+  problems: (n: string) => `${n} mất kết nối/lỗi`,
+  problemsHint: 'Thiết bị mà gateway không kết nối được hoặc trả lời sai (sai mật khẩu, dữ liệu hỏng)',
+  alarms: (n: string) => `${n} cảnh báo`,
+  alarmsHint: (critical: string, warning: string) => `${critical} nghiêm trọng, ${warning} cảnh báo (theo quy tắc trong hồ sơ thiết bị)`,
   devicesReporting: (reporting: string, total: string) => `${reporting}/${total} thiết bị đang báo cáo`,
 
   level: {
@@ -114,6 +118,10 @@ const en: Strings = {
   loss: (pct: string) => `loss ${pct}`,
   rejected: (n: string) => `${n} rejected`,
   rejectedHint: 'Readings rejected as invalid against the device profile',
+  problems: (n: string) => `${n} unreachable/faulty`,
+  problemsHint: 'Devices the gateway cannot reach, or that answer wrongly (bad password, garbage)',
+  alarms: (n: string) => `${n} alarms`,
+  alarmsHint: (critical: string, warning: string) => `${critical} critical, ${warning} warnings (from the device profiles' health rules)`,
   devicesReporting: (reporting: string, total: string) => `${reporting} of ${total} devices reporting`,
 
   level: {

@@ -70,6 +70,8 @@ interface Row {
   lastSeen: HTMLTimeElement;
   devices: HTMLElement;
   rejected: HTMLElement;
+  problems: HTMLElement;
+  alarms: HTMLElement;
   inBps: HTMLElement;
   outBps: HTMLElement;
   latency: HTMLElement;
@@ -90,6 +92,8 @@ function createRow(id: string): Row {
     lastSeen: el('time', { class: 'ago', 'data-testid': `lastseen-${id}` }),
     devices: span('devices'),
     rejected: span('rejected', 'chip'),
+    problems: span('problems', 'chip warn'),
+    alarms: span('alarms', 'chip alarm'),
     inBps: span('inbps'),
     outBps: span('outbps'),
     latency: span('latency'),
@@ -103,7 +107,7 @@ function createRow(id: string): Row {
     el('th', { scope: 'row', class: 'c-school' }, row.name, row.meta),
     el('td', { class: 'c-status' }, row.badge),
     el('td', { class: 'c-lastseen' }, row.lastSeen),
-    el('td', { class: 'num c-devices' }, row.devices, row.rejected),
+    el('td', { class: 'num c-devices' }, row.devices, row.alarms, row.problems, row.rejected),
     el('td', { class: 'num' }, row.inBps),
     el('td', { class: 'num' }, row.outBps),
     el('td', { class: 'num c-latency' }, row.latency, row.loss),
@@ -147,6 +151,18 @@ function updateRow(row: Row, school: SchoolSummary, ctx: RenderContext, withFlas
   row.devices.classList.toggle('short', reporting < total);
   row.devices.title = t.devicesReporting(formatInteger(reporting, lang), formatInteger(total, lang));
   setFigure(row.devices, `${formatInteger(reporting, lang)}/${formatInteger(total, lang)}`, reporting, withFlash);
+
+  // Older clouds do not send these: treat them as none.
+  const problems = school.devices.problems ?? 0;
+  row.problems.hidden = problems <= 0;
+  row.problems.title = t.problemsHint;
+  setFigure(row.problems, t.problems(formatInteger(problems, lang)), problems, withFlash);
+  const alarms = school.alarms ?? { critical: 0, warning: 0, info: 0 };
+  const raised = alarms.critical + alarms.warning;
+  row.alarms.hidden = raised <= 0;
+  row.alarms.dataset.severity = alarms.critical > 0 ? 'critical' : 'warning';
+  row.alarms.title = t.alarmsHint(formatInteger(alarms.critical, lang), formatInteger(alarms.warning, lang));
+  setFigure(row.alarms, t.alarms(formatInteger(raised, lang)), raised, withFlash);
 
   row.rejected.hidden = school.rejected <= 0;
   row.rejected.title = t.rejectedHint;
