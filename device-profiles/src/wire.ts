@@ -376,7 +376,8 @@ export function check<S extends TSchema>(schema: S, value: unknown): Checked<Sta
   }
   if (validate(value)) return { ok: true, value: value as Static<S> };
   const error = validate.errors?.[0];
-  return { ok: false, path: error?.instancePath ?? '', message: error?.message ?? 'invalid' };
+  const extra = error?.keyword === 'additionalProperties' ? (error.params as { additionalProperty?: string }).additionalProperty : undefined;
+  return { ok: false, path: error?.instancePath ?? '', message: extra !== undefined ? `unknown field "${extra}"` : (error?.message ?? 'invalid') };
 }
 
 /** Parse a JSON payload and validate it; malformed JSON is reported as such. */

@@ -107,12 +107,16 @@ describe('generateDistrict', () => {
       const classrooms = school.rooms.filter((r) => r.type === 'classroom');
       const inRoom = (roomId: string, profileId: string) => school.devices.some((d) => d.roomId === roomId && d.profileId === profileId);
       for (const room of classrooms) {
-        expect(inRoom(room.id, 'epson-eb-x51'), room.id).toBe(true);
+        expect(inRoom(room.id, 'epson-eb-x51') || inRoom(room.id, 'panasonic-pt-tmz400'), room.id).toBe(true);
         expect(inRoom(room.id, 'hikvision-ds-2cd2143'), room.id).toBe(true);
       }
       const boards = classrooms.filter((r) => inRoom(r.id, 'promethean-activpanel-9')).length;
       expect(boards / classrooms.length).toBeGreaterThan(0.25);
       expect(boards / classrooms.length).toBeLessThan(0.42);
+      // A fifth of the projectors are laser units (PJLink class 2).
+      const lasers = school.devices.filter((d) => d.profileId === 'panasonic-pt-tmz400').length;
+      const projectors = school.devices.filter((d) => profiles.get(d.profileId)?.kind === 'display').length;
+      expect(lasers).toBe(Math.floor(projectors / 5));
       for (const lab of school.rooms.filter((r) => r.type === 'lab')) expect(inRoom(lab.id, 'schoolops-lab-controller')).toBe(true);
       expect(school.devices.filter((d) => d.profileId === 'mikrotik-hex-s')).toHaveLength(1);
       expect(school.devices.filter((d) => d.profileId === 'schoolops-link-probe')).toHaveLength(1);

@@ -2,9 +2,11 @@
  * Which driver speaks which protocol. MQTT-native devices have no driver: they publish to
  * the gateway's local broker themselves (local-broker.ts, device-intake.ts).
  */
+import { pjlinkDriver } from './pjlink.ts';
 import type { Driver, ProtocolType } from './types.ts';
 
-const DRIVERS: Driver<any, any>[] = [];
+// Each driver's options type is its own; the host checks them against the driver's schema.
+const DRIVERS: Driver<any, any>[] = [pjlinkDriver];
 
 export const drivers: ReadonlyMap<ProtocolType, Driver> = new Map(DRIVERS.map((d) => [d.protocol, d as Driver]));
 

@@ -122,10 +122,10 @@ export class DeviceRunner {
   private async pollOnce(): Promise<boolean> {
     const handle = this.handle;
     if (!handle?.poll || this.stopped) return false;
-    const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.timeoutMs)]);
+    const { signal, done } = this.deadline(this.timeoutMs);
     this.polls++;
     try {
-      const values = await withSignal(handle.poll(signal), signal);
+      const values = await withSignal(handle.poll(signal), signal).finally(done);
       if (this.stopped) return false;
       if (Object.keys(values).length > 0) this.opts.onValues(this.deviceId, values, this.now());
       this.succeeded();
@@ -172,9 +172,31 @@ export class DeviceRunner {
   async command(name: string, params: Record<string, MetricValue>): Promise<void> {
     const handle = this.handle;
     if (!handle?.command) throw new Error(`the ${this.opts.driver.protocol} driver cannot send commands`);
-    const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(COMMAND_TIMEOUT_MS)]);
-    await this.exclusive(() => withSignal(handle.command!(name, params, signal), signal));
+    await this.exclusive(() => {
+      const { signal, done } = this.deadline(COMMAND_TIMEOUT_MS);
+      return withSignal(handle.command!(name, params, signal), signal).finally(done);
+    });
     if (this.opts.driver.mode === 'poll') void this.exclusive(() => this.pollOnce());
+  }
+
+  /**
+   * A signal that fires after `ms` or when the runner stops. Hand-made rather than
+   * AbortSignal.any(), which keeps every composed signal alive on Node 20 (nodejs/node#54614):
+   * one per poll for the life of the agent would be a slow leak.
+   */
+  private deadline(ms: number): { signal: AbortSignal; done: () => void } {
+    const controller = new AbortController();
+    const onStop = () => controller.abort(this.abort.signal.reason);
+    const timer = setTimeout(() => controller.abort(new DOMException(`no answer within ${ms} ms`, 'TimeoutError')), ms);
+    if (this.abort.signal.aborted) onStop();
+    else this.abort.signal.addEventListener('abort', onStop, { once: true });
+    return {
+      signal: controller.signal,
+      done: () => {
+        clearTimeout(timer);
+        this.abort.signal.removeEventListener('abort', onStop);
+      },
+    };
   }
 
   /** One operation on the device at a time. */

@@ -2,6 +2,7 @@ export { startSchoolDevices, isServed, payloadOf, MAX_UNACKED, type FleetLogger,
 export { VALUE_MODELS, genericModel, modelFor } from './models.ts';
 export type { RoomActivity, SampleContext, ValueModel } from './model.ts';
 export { projectorModel, type ProjectorState } from './projector.ts';
+export { laserProjectorModel, LASER_PROJECTOR_PROFILE, type LaserProjectorState } from './laser-projector.ts';
 export { cameraModel, absentees, type CameraState } from './camera.ts';
 export { boardModel, type BoardState } from './board.ts';
 export { routerModel, type RouterState } from './router.ts';

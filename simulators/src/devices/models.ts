@@ -9,6 +9,7 @@ import { gaussian } from '../district/random.ts';
 import { boardModel } from './board.ts';
 import { cameraModel } from './camera.ts';
 import { labControllerModel } from './lab-controller.ts';
+import { laserProjectorModel } from './laser-projector.ts';
 import { linkProbeModel } from './link-probe.ts';
 import { clamp, round, type ValueModel } from './model.ts';
 import { projectorModel } from './projector.ts';
@@ -18,7 +19,7 @@ import { routerModel } from './router.ts';
 type AnyModel = ValueModel<any>;
 
 export const VALUE_MODELS: ReadonlyMap<string, AnyModel> = new Map<string, AnyModel>(
-  [projectorModel, cameraModel, boardModel, routerModel, linkProbeModel, labControllerModel].map((m) => [m.profileId, m]),
+  [projectorModel, laserProjectorModel, cameraModel, boardModel, routerModel, linkProbeModel, labControllerModel].map((m) => [m.profileId, m]),
 );
 
 function steadyValue(def: MetricDef): MetricValue {

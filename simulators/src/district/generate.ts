@@ -19,6 +19,8 @@ import { buildTimetable } from './timetable.ts';
 /** Profile ids of the devices the generator installs (files in device-profiles/profiles). */
 export const PROFILE_IDS = {
   projector: 'epson-eb-x51',
+  /** Newer rooms: a laser projector that also answers PJLink class 2. */
+  laserProjector: 'panasonic-pt-tmz400',
   camera: 'hikvision-ds-2cd2143',
   board: 'promethean-activpanel-9',
   lab: 'schoolops-lab-controller',
@@ -232,7 +234,10 @@ function installDevices(rng: Rng, schoolId: string, schoolIndex: number, rooms: 
       address,
     });
   };
-  const projector = (room: Room) => add(room, 'proj', PROFILE_IDS.projector, { host: host(room.floor), port: 4352 });
+  // Every fifth projector has been replaced by a laser unit (no lamp to change, PJLink class 2).
+  let projectors = 0;
+  const projector = (room: Room) =>
+    add(room, 'proj', ++projectors % 5 === 0 ? PROFILE_IDS.laserProjector : PROFILE_IDS.projector, { host: host(room.floor), port: 4352 });
   const camera = (room: Room) => {
     const h = host(room.floor);
     add(room, 'cam', PROFILE_IDS.camera, { host: h, port: 80, url: `http://${h}/ISAPI/Streaming/channels/101/picture` });
