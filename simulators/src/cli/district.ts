@@ -7,14 +7,16 @@ import { startDistrict } from '../launcher/district.ts';
 
 const HELP = `SchoolOps simulated district
 
-  npm start -- [--schools N] [--port P] [--mqtt-port Q] [--seed S] [--data-dir DIR] [--device-interval-ms MS]
+  npm start -- [--schools N] [--port P] [--mqtt-port Q] [--control-port C] [--seed S] [--data-dir DIR] [--device-interval-ms MS]
 
   --schools N             schools to simulate, each with its own gateway (default 5)
   --port P                HTTP port of the dashboard and API (default 8080)
   --mqtt-port Q           port of the district MQTT broker (default 18830)
+  --control-port C        port of the fault switchboard on 127.0.0.1 (default 18090)
   --seed S                seed of the generated district (default 1)
   --data-dir DIR          where configs, credentials, logs and the database go (default ./data)
-  --device-interval-ms MS every simulated device reports this often (default: its profile's interval)
+  --device-interval-ms MS every simulated device reports, and every gateway polls, this often
+                          (default: each profile's interval)
 `;
 
 function positiveInt(name: string, text: string | undefined, fallback: number, min = 0): number {
@@ -32,6 +34,7 @@ const { values } = parseArgs({
     schools: { type: 'string' },
     port: { type: 'string' },
     'mqtt-port': { type: 'string' },
+    'control-port': { type: 'string' },
     seed: { type: 'string' },
     'data-dir': { type: 'string' },
     'device-interval-ms': { type: 'string' },
@@ -50,6 +53,7 @@ const district = await startDistrict({
   schools: positiveInt('schools', values.schools, 5, 1),
   port: positiveInt('port', values.port, 8080),
   mqttPort: positiveInt('mqtt-port', values['mqtt-port'], 18830),
+  controlPort: positiveInt('control-port', values['control-port'], 18090),
   seed: positiveInt('seed', values.seed, 1),
   dataDir: values['data-dir'] ?? 'data',
   ...(values['device-interval-ms'] ? { deviceIntervalMs: positiveInt('device-interval-ms', values['device-interval-ms'], 0, 100) } : {}),
@@ -65,7 +69,15 @@ Ready in ${((Date.now() - started) / 1000).toFixed(1)} s.
   API:        ${district.url}/api/schools   (OpenAPI docs: ${district.url}/docs)
   Broker:     mqtt://127.0.0.1:${district.mqttPort}
   Logs:       ${district.files.logDir}
+  Faults:     ${district.controlUrl}/faults   (${district.faults.size} devices take faults)
+              e.g. curl -X POST ${district.controlUrl}/faults/${exampleProjector()}/lamp-failure
+                   curl -X DELETE ${district.controlUrl}/faults/${exampleProjector()}/all
 Press Ctrl-C to stop.`);
+
+function exampleProjector(): string {
+  for (const [id, target] of district.faults) if (target.protocol === 'pjlink') return id;
+  return '{deviceId}';
+}
 
 let stopping = false;
 const shutdown = async () => {

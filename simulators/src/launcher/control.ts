@@ -15,8 +15,8 @@ export interface FaultTarget {
   protocol: string;
   faults: readonly string[];
   active(): string[];
-  inject(fault: string): void;
-  clear(fault?: string): void;
+  inject(fault: string): Promise<void>;
+  clear(fault?: string): Promise<void>;
 }
 
 export interface ControlServer {
@@ -29,7 +29,7 @@ export async function startControlServer(targets: Map<string, FaultTarget>, port
     res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' });
     res.end(JSON.stringify(body, null, 2));
   };
-  const handle = (req: IncomingMessage, res: ServerResponse) => {
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://control');
     const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
     if (parts[0] !== 'faults' || parts.length > 3) return send(res, 404, { error: 'see GET /faults' });
@@ -47,17 +47,13 @@ export async function startControlServer(targets: Map<string, FaultTarget>, port
     if (!fault) return send(res, 200, { deviceId: target.deviceId, protocol: target.protocol, faults: target.faults, active: target.active() });
     if (fault !== 'all' && !target.faults.includes(fault))
       return send(res, 400, { error: `${target.protocol} devices take these faults: ${target.faults.join(', ')}` });
-    if (req.method === 'POST' && fault !== 'all') target.inject(fault);
-    else if (req.method === 'DELETE') target.clear(fault === 'all' ? undefined : fault);
+    if (req.method === 'POST' && fault !== 'all') await target.inject(fault);
+    else if (req.method === 'DELETE') await target.clear(fault === 'all' ? undefined : fault);
     else return send(res, 405, { error: 'POST to inject, DELETE to clear' });
     return send(res, 200, { deviceId: target.deviceId, active: target.active() });
   };
   const server = createServer((req, res) => {
-    try {
-      handle(req, res);
-    } catch (error) {
-      send(res, 500, { error: (error as Error).message });
-    }
+    handle(req, res).catch((error: unknown) => send(res, 500, { error: (error as Error).message }));
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -1,7 +1,9 @@
 /**
  * A whole simulated district on one machine: the district broker, the cloud (API, live push,
- * dashboard), one edge agent per school, and every school's simulated devices. Used by
- * `npm start`, by the end-to-end and fault tests, so the tests run exactly what a user runs.
+ * dashboard), one edge agent per school, and every school's simulated devices, each speaking
+ * its own protocol (MQTT boards and cameras; PJLink projectors, SNMP routers, OPC UA labs and
+ * the simulated internet for the link probe, served from this process). Used by `npm start`,
+ * by the end-to-end and fault tests, so the tests run exactly what a user runs.
  */
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,7 +12,9 @@ import { loadProfiles, type Inventory } from '@schoolops/device-profiles';
 import { generateDistrict } from '../district/index.ts';
 import { startSchoolDevices, type SchoolDevices } from '../devices/index.ts';
 import type { PublishedCounts } from '../delivery/compare.ts';
-import { freePort, writeDistrictFiles, type DistrictFiles } from './files.ts';
+import { startSchoolPeers, type SchoolPeers } from '../protocols/school-peers.ts';
+import { startControlServer, type ControlServer, type FaultTarget } from './control.ts';
+import { freePort, writeDistrictFiles, type DistrictFiles, type GatewayDeviceOverride } from './files.ts';
 import { scriptPath, startService, stopService, type Service } from './supervisor.ts';
 
 export interface DistrictOptions {
@@ -21,8 +25,10 @@ export interface DistrictOptions {
   mqttPort: number;
   dataDir: string;
   seed?: number;
-  /** Make every simulated device report this often instead of at its profile's interval. */
+  /** Make every simulated device report (and every gateway poll) this often instead of at its profile's interval. */
   deviceIntervalMs?: number;
+  /** Port of the fault switchboard (HTTP on 127.0.0.1); 0 or absent picks a free one. */
+  controlPort?: number;
   /** Gateways send a batch the district has not confirmed again after this long (default 10 s). */
   ackTimeoutMs?: number;
   /** Most bytes each gateway's disk queue may hold (default: the agent's 2 GiB). */
@@ -50,6 +56,10 @@ export interface RunningDistrict {
   /** When the simulated devices started counting; the delivery checker looks from here. */
   since: number;
   devices: Map<string, SchoolDevices>;
+  /** deviceId -> the faults its protocol simulator takes (lamp failure, router reboot, ...) */
+  faults: Map<string, FaultTarget>;
+  /** The fault switchboard: GET /faults, POST|DELETE /faults/{deviceId}/{fault}. */
+  controlUrl: string;
   /** Samples handed over per device, over every school. */
   published(): PublishedCounts;
   /** 'broker', 'cloud' or a school id. */
@@ -107,6 +117,9 @@ export async function startDistrict(options: DistrictOptions): Promise<RunningDi
   };
 
   const devices = new Map<string, SchoolDevices>();
+  const peers = new Map<string, SchoolPeers>();
+  const faults = new Map<string, FaultTarget>();
+  let control: ControlServer | null = null;
   const since = Date.now();
   const publishedFile = join(options.dataDir, 'delivery', 'published.json');
   mkdirSync(join(options.dataDir, 'delivery'), { recursive: true });
@@ -134,35 +147,53 @@ export async function startDistrict(options: DistrictOptions): Promise<RunningDi
     await stopDevices();
     // Gateways first so they flush to a broker that is still there, then cloud, then broker.
     await Promise.all(inventory.schools.map((s) => (parts.get(s.id)?.service ? stopService(parts.get(s.id)!.service!) : undefined)));
+    // The protocol peers after the gateways, so no gateway reports them gone on the way out.
+    await Promise.all([...peers.values()].map((p) => p.stop()));
+    await control?.close();
     for (const name of ['cloud', 'broker']) if (parts.get(name)?.service) await stopService(parts.get(name)!.service!);
   };
 
   try {
+    // Devices first: MQTT devices connect to their gateway when it comes up; the protocol
+    // simulators' ports go into the gateways' configs.
+    const profiles = loadProfiles();
+    const deviceLog = pino({ name: 'devices' }, pino.destination({ dest: join(files.logDir, 'devices.log'), sync: false }));
+    const overrides = new Map<string, GatewayDeviceOverride>();
+    mkdirSync(files.secretsDir, { recursive: true });
+    mkdirSync(files.workDir, { recursive: true });
+    let n = 0;
+    for (const school of inventory.schools) {
+      const fleet = await startSchoolDevices({
+        school,
+        profiles,
+        brokerUrl: `mqtt://127.0.0.1:${files.localPorts.get(school.id)}`,
+        seed: seed * 1000 + n,
+        logger: deviceLog,
+        ...(options.deviceIntervalMs ? { intervalMs: options.deviceIntervalMs } : {}),
+      });
+      devices.set(school.id, fleet);
+      const schoolPeers = await startSchoolPeers({ school, served: fleet.served, seed: seed * 1000 + n, secretsDir: files.secretsDir, workDir: files.workDir });
+      peers.set(school.id, schoolPeers);
+      for (const [id, endpoint] of schoolPeers.endpoints) overrides.set(id, endpoint);
+      for (const [id, target] of schoolPeers.targets) faults.set(id, target);
+      if (schoolPeers.skipped.length) deviceLog.warn({ school: school.id, devices: schoolPeers.skipped }, 'no protocol simulator for these devices yet');
+      n++;
+    }
+    say(`Simulated ${deviceCount} devices: ${faults.size} behind their own protocol (PJLink, SNMP, OPC UA, link probe), the rest on MQTT.`);
+    control = await startControlServer(faults, options.controlPort ?? 0);
+
     const broker = await start('broker');
     mqttPort = broker.ready.port!; // restarts keep the port
     say(`District broker listening on mqtt://127.0.0.1:${mqttPort}`);
-    finish(mqttPort);
+    finish(mqttPort, overrides, options.deviceIntervalMs);
 
     const cloud = await start('cloud');
     say(`Cloud serving ${cloud.ready.url}`);
 
-    const profiles = loadProfiles();
-    const deviceLog = pino({ name: 'devices' }, pino.destination({ dest: join(files.logDir, 'devices.log'), sync: false }));
-    let n = 0;
+    n = 0;
     for (const school of inventory.schools) {
-      const gateway = await start(school.id);
-      devices.set(
-        school.id,
-        await startSchoolDevices({
-          school,
-          profiles,
-          brokerUrl: `mqtt://127.0.0.1:${gateway.ready.localPort}`,
-          seed: seed * 1000 + n,
-          logger: deviceLog,
-          ...(options.deviceIntervalMs ? { intervalMs: options.deviceIntervalMs } : {}),
-        }),
-      );
-      say(`  [${++n}/${inventory.schools.length}] ${school.name.vi}: gateway up, ${school.devices.length} devices connected`);
+      await start(school.id);
+      say(`  [${++n}/${inventory.schools.length}] ${school.name.vi}: gateway up, ${school.devices.length} devices`);
     }
     writePublished();
     return {
@@ -172,6 +203,8 @@ export async function startDistrict(options: DistrictOptions): Promise<RunningDi
       files,
       since,
       devices,
+      faults,
+      controlUrl: control.url,
       published,
       pid: (name) => part(name).service?.child.pid ?? -1,
       localPort: (schoolId) => part(schoolId).service?.ready.localPort ?? -1,

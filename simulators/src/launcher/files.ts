@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
-import type { Inventory } from '@schoolops/device-profiles';
+import type { DeviceAddress, Inventory } from '@schoolops/device-profiles';
 import { hashPassword } from '@schoolops/broker';
 import type { EdgeConfig } from '@schoolops/edge-agent';
 import type { CloudConfig } from '@schoolops/cloud';
@@ -18,7 +18,19 @@ export interface DistrictFiles {
   cloudConfigFile: string;
   /** schoolId -> edge agent config file */
   gatewayConfigFiles: Map<string, string>;
+  /** schoolId -> the port its gateway takes its devices' MQTT on (fixed, so devices find a restarted gateway) */
+  localPorts: Map<string, number>;
+  /** Secret files for devices (PJLink passwords, SNMPv3 keys), beside the gateway configs. */
+  secretsDir: string;
+  /** Scratch space for simulators (OPC UA certificates). */
+  workDir: string;
   logDir: string;
+}
+
+/** Where a gateway reaches a simulated device, and the driver options it needs. */
+export interface GatewayDeviceOverride {
+  address: DeviceAddress;
+  options?: Record<string, unknown>;
 }
 
 const secret = () => randomBytes(18).toString('base64url');
@@ -45,9 +57,17 @@ export async function writeDistrictFiles(opts: {
   ackTimeoutMs: number;
   /** Most bytes each gateway's disk queue may hold (default: the agent's own). */
   queueQuotaBytes?: number;
-}): Promise<{ files: DistrictFiles; finish: (brokerPort: number) => void }> {
+}): Promise<{ files: DistrictFiles; finish: (brokerPort: number, devices?: Map<string, GatewayDeviceOverride>, pollIntervalMs?: number) => void }> {
   const dataDir = resolve(opts.dataDir);
-  const dirs = { district: join(dataDir, 'district'), broker: join(dataDir, 'broker'), gateways: join(dataDir, 'gateways'), cloud: join(dataDir, 'cloud'), logs: join(dataDir, 'logs') };
+  const dirs = {
+    district: join(dataDir, 'district'),
+    broker: join(dataDir, 'broker'),
+    gateways: join(dataDir, 'gateways'),
+    secrets: join(dataDir, 'gateways', 'device-secrets'),
+    cloud: join(dataDir, 'cloud'),
+    logs: join(dataDir, 'logs'),
+    work: join(dataDir, 'simulators'),
+  };
   for (const dir of Object.values(dirs)) mkdirSync(dir, { recursive: true });
 
   const inventoryFile = join(dirs.district, 'inventory.json');
@@ -76,11 +96,17 @@ export async function writeDistrictFiles(opts: {
     credentialsFile,
     cloudConfigFile: join(dirs.cloud, 'config.json'),
     gatewayConfigFiles: new Map(opts.inventory.schools.map((s) => [s.id, join(dirs.gateways, `${s.id}.json`)])),
+    localPorts,
+    secretsDir: dirs.secrets,
+    workDir: dirs.work,
     logDir: dirs.logs,
   };
 
-  // Configs that name the broker's port are written once the broker has one.
-  const finish = (brokerPort: number) => {
+  /**
+   * Configs that name the broker's port are written once the broker has one. `devices` points
+   * the gateways at the simulators of the devices they poll (deviceId -> address, options).
+   */
+  const finish = (brokerPort: number, devices: Map<string, GatewayDeviceOverride> = new Map(), pollIntervalMs?: number) => {
     const cloudSecret = join(dirs.cloud, 'mqtt.secret');
     writeSecret(cloudSecret, cloudPassword);
     const cloud: CloudConfig = {
@@ -101,7 +127,11 @@ export async function writeDistrictFiles(opts: {
         district: { url: opts.mqttUrl(brokerPort), username: school.gatewayId, passwordFile: secretFile },
         // A fixed port, so the school's devices find a gateway that restarts.
         local: { host: '127.0.0.1', port: localPorts.get(school.id)! },
-        devices: school.devices,
+        devices: school.devices.map((device) => {
+          const override = devices.get(device.id);
+          return override ? { ...device, address: override.address, ...(override.options ? { options: override.options } : {}) } : device;
+        }),
+        ...(pollIntervalMs ? { pollIntervalMs } : {}),
         dataDir: join(dirs.gateways, `${school.id}.queue`),
         queue: { ackTimeoutMs: opts.ackTimeoutMs, ...(opts.queueQuotaBytes ? { quotaBytes: opts.queueQuotaBytes } : {}) },
         healthIntervalMs: 10_000,

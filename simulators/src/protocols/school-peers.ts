@@ -1,0 +1,125 @@
+/**
+ * One school's protocol peers: for every device the gateway polls or subscribes to, the
+ * simulator that speaks its protocol (PJLink projector, SNMP router, OPC UA lab, the
+ * simulated internet for the link probe), fed by the device's value model.
+ *
+ * It returns, per device, the address and driver options the gateway's config needs (the
+ * district record keeps the devices' real-looking 10.x addresses; the gateway is pointed at
+ * 127.0.0.1 and the simulator's port), and a fault target per device for the switchboard.
+ * Secrets (PJLink passwords, SNMPv3 keys) go in files beside the gateway config.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { DeviceAddress, School } from '@schoolops/device-profiles';
+import type { ServedDevice } from '../devices/index.ts';
+import { deriveRng } from '../district/random.ts';
+import type { FaultTarget } from '../launcher/control.ts';
+import { PJLINK_FAULTS, PjlinkSimulator, type PjlinkFault } from './pjlink-server.ts';
+
+export interface PeerEndpoint {
+  address: DeviceAddress;
+  options?: Record<string, unknown>;
+}
+
+export interface SchoolPeers {
+  /** deviceId -> where the gateway reaches its simulator */
+  endpoints: Map<string, PeerEndpoint>;
+  /** deviceId -> its faults */
+  targets: Map<string, FaultTarget>;
+  stop(): Promise<void>;
+}
+
+export interface SchoolPeersOptions {
+  school: School;
+  served: Map<string, ServedDevice>;
+  seed: number;
+  /** Where secret files for the gateway go. */
+  secretsDir: string;
+  /** Scratch space (OPC UA certificates). */
+  workDir: string;
+}
+
+/** A running simulator as the switchboard and shutdown see it. */
+interface Peer {
+  endpoint: PeerEndpoint;
+  faults: readonly string[];
+  active(): string[];
+  inject(fault: string): Promise<void> | void;
+  clear(fault?: string): Promise<void> | void;
+  stop(): Promise<void>;
+}
+
+type PeerFactory = (device: ServedDevice, ctx: SchoolPeersOptions & { secret(name: string, value: string): string }) => Promise<Peer>;
+
+const LOCALHOST = '127.0.0.1';
+
+const pjlinkPeer: PeerFactory = async (device, ctx) => {
+  const protocol = device.profile.protocol;
+  if (protocol.type !== 'pjlink') throw new Error(`${device.record.id} is not a PJLink device`);
+  const rng = deriveRng(ctx.seed, 'pjlink', device.record.id);
+  // Units that ship with authentication on get a password per school, as an installer would set.
+  const password = protocol.auth ? `pj-${ctx.school.id.slice(0, 12)}-${Math.floor(rng() * 1e6)}` : undefined;
+  const simulator = new PjlinkSimulator({
+    host: LOCALHOST,
+    pjlinkClass: protocol.pjlinkClass,
+    read: device.read,
+    ...(password ? { password } : {}),
+    identity: {
+      name: device.record.name?.en.slice(0, 64) ?? device.record.id,
+      manufacturer: device.profile.vendor.toUpperCase().slice(0, 32),
+      product: device.profile.model.slice(0, 32),
+    },
+  });
+  const port = await simulator.start();
+  const options = password ? { passwordFile: ctx.secret(`${device.record.id}.pjlink`, password) } : undefined;
+  return {
+    endpoint: { address: { host: LOCALHOST, port }, ...(options ? { options } : {}) },
+    faults: PJLINK_FAULTS,
+    active: () => simulator.activeFaults,
+    inject: (fault) => simulator.inject(fault as PjlinkFault),
+    clear: (fault) => simulator.clear(fault as PjlinkFault | undefined),
+    stop: () => simulator.stop(),
+  };
+};
+
+const FACTORIES: Partial<Record<string, PeerFactory>> = {
+  pjlink: pjlinkPeer,
+};
+
+/** Start every served device's simulator. Devices whose protocol has no simulator yet are skipped (and logged by the caller). */
+export async function startSchoolPeers(opts: SchoolPeersOptions): Promise<SchoolPeers & { skipped: string[] }> {
+  const peers = new Map<string, Peer>();
+  const skipped: string[] = [];
+  const secret = (name: string, value: string) => {
+    const file = join(opts.secretsDir, `${name}.secret`);
+    writeFileSync(file, `${value}\n`, { mode: 0o600 });
+    return file;
+  };
+  const stop = async () => {
+    await Promise.all([...peers.values()].map((p) => p.stop().catch(() => undefined)));
+  };
+  try {
+    for (const device of opts.served.values()) {
+      const factory = FACTORIES[device.profile.protocol.type];
+      if (!factory) {
+        skipped.push(device.record.id);
+        continue;
+      }
+      peers.set(device.record.id, await factory(device, { ...opts, secret }));
+    }
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  const targets = new Map<string, FaultTarget>();
+  for (const [deviceId, peer] of peers)
+    targets.set(deviceId, {
+      deviceId,
+      protocol: opts.served.get(deviceId)!.profile.protocol.type,
+      faults: peer.faults,
+      active: () => peer.active(),
+      inject: async (fault) => peer.inject(fault),
+      clear: async (fault) => peer.clear(fault),
+    });
+  return { endpoints: new Map([...peers].map(([id, p]) => [id, p.endpoint])), targets, skipped, stop };
+}
