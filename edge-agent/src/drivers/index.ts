@@ -3,10 +3,11 @@
  * the gateway's local broker themselves (local-broker.ts, device-intake.ts).
  */
 import { pjlinkDriver } from './pjlink.ts';
+import { probeDriver } from './probe.ts';
 import type { Driver, ProtocolType } from './types.ts';
 
 // Each driver's options type is its own; the host checks them against the driver's schema.
-const DRIVERS: Driver<any, any>[] = [pjlinkDriver];
+const DRIVERS: Driver<any, any>[] = [pjlinkDriver, probeDriver];
 
 export const drivers: ReadonlyMap<ProtocolType, Driver> = new Map(DRIVERS.map((d) => [d.protocol, d as Driver]));
 

@@ -14,6 +14,7 @@ import type { DeviceAddress, School } from '@schoolops/device-profiles';
 import type { ServedDevice } from '../devices/index.ts';
 import { deriveRng } from '../district/random.ts';
 import type { FaultTarget } from '../launcher/control.ts';
+import { INTERNET_FAULTS, SimulatedInternet, type InternetFault } from './internet.ts';
 import { PJLINK_FAULTS, PjlinkSimulator, type PjlinkFault } from './pjlink-server.ts';
 
 export interface PeerEndpoint {
@@ -82,8 +83,25 @@ const pjlinkPeer: PeerFactory = async (device, ctx) => {
   };
 };
 
+/** The school's internet line as its link probe sees it: delay, jitter and loss follow the link model. */
+const probePeer: PeerFactory = async (device, ctx) => {
+  const internet = new SimulatedInternet({ host: LOCALHOST, read: device.read, seed: ctx.seed });
+  await internet.start();
+  // A throughput test every 10 minutes, within 2 MB: the district's budget for a demo.
+  const options = internet.probeOptions({ throughput: { url: internet.probeOptions().throughput!.url, everySeconds: 600, maxBytes: 2_000_000 } });
+  return {
+    endpoint: { address: { host: LOCALHOST }, options: options as unknown as Record<string, unknown> },
+    faults: INTERNET_FAULTS,
+    active: () => internet.activeFaults(),
+    inject: (fault) => internet.inject(fault as InternetFault),
+    clear: (fault) => internet.clear(fault as InternetFault | undefined),
+    stop: () => internet.stop(),
+  };
+};
+
 const FACTORIES: Partial<Record<string, PeerFactory>> = {
   pjlink: pjlinkPeer,
+  probe: probePeer,
 };
 
 /** Start every served device's simulator. Devices whose protocol has no simulator yet are skipped (and logged by the caller). */
