@@ -15,6 +15,7 @@ import { DASHBOARD_DIST } from '@schoolops/dashboard';
 import { historyRoutes } from './api/history.ts';
 import { schoolRoutes } from './api/schools.ts';
 import { statsRoutes } from './api/stats.ts';
+import { probeRoutes } from './api/probe.ts';
 import type { ApiContext } from './api/context.ts';
 import { mqttPassword, type CloudConfig } from './config.ts';
 import { Ingest } from './ingest.ts';
@@ -51,6 +52,7 @@ export async function startCloud(config: CloudConfig, options: { logger?: Logger
   await app.register(schoolRoutes, { prefix: '/api', ...context });
   await app.register(historyRoutes, { prefix: '/api', ...context });
   await app.register(statsRoutes, { prefix: '/api', ...context });
+  await app.register(probeRoutes, { prefix: '/api', ...context });
   app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));
   if (existsSync(DASHBOARD_DIST)) await app.register(fastifyStatic, { root: DASHBOARD_DIST, prefix: '/' });
   else logger.warn({ dir: DASHBOARD_DIST }, 'dashboard not built (npm run build): serving the API only');

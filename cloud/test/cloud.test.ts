@@ -198,6 +198,17 @@ describe('cloud', () => {
     expect(delivery).toEqual([{ deviceId: 'a.proj', samples: 1, distinct: 1, minN: 77, maxN: 77, outOfOrder: 0 }]);
   });
 
+  it("serves the link probes' throughput download, exactly the size asked, within a cap", async () => {
+    const response = await fetch(`${cloud.url}/api/probe/download?bytes=300000`);
+    expect(response.status).toBe(200);
+    const body = Buffer.from(await response.arrayBuffer());
+    expect(body.length).toBe(300000);
+    // Not a run of zeros a compressing proxy could shrink.
+    expect(new Set(body.subarray(0, 4096)).size).toBeGreaterThan(200);
+    expect((await fetch(`${cloud.url}/api/probe/download?bytes=999999999`)).status).toBe(400);
+    expect((await fetch(`${cloud.url}/api/probe/download`)).status).toBe(400);
+  });
+
   it('publishes an OpenAPI document of its routes', async () => {
     const { body } = await get('/docs/json');
     expect(Object.keys(body.paths)).toEqual(
