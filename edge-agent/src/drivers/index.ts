@@ -4,10 +4,11 @@
  */
 import { pjlinkDriver } from './pjlink.ts';
 import { probeDriver } from './probe.ts';
+import { snmpDriver } from './snmp.ts';
 import type { Driver, ProtocolType } from './types.ts';
 
 // Each driver's options type is its own; the host checks them against the driver's schema.
-const DRIVERS: Driver<any, any>[] = [pjlinkDriver, probeDriver];
+const DRIVERS: Driver<any, any>[] = [pjlinkDriver, probeDriver, snmpDriver];
 
 export const drivers: ReadonlyMap<ProtocolType, Driver> = new Map(DRIVERS.map((d) => [d.protocol, d as Driver]));
 

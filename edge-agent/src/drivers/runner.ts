@@ -162,7 +162,7 @@ export class DeviceRunner {
   private set(status: DeviceStatus): void {
     const before = this.status.state;
     Object.assign(this.status, { reason: undefined, detail: undefined }, status);
-    const log = { device: this.deviceId, state: status.state, reason: status.reason, detail: status.detail };
+    const log = { state: status.state, reason: status.reason, detail: status.detail };
     if (status.state === 'ok') this.opts.logger.info(log, `device answers again (was ${before})`);
     else this.opts.logger.warn(log, `device ${status.state}: ${status.reason}`);
     this.opts.onStatus(this.deviceId, { ...this.status });

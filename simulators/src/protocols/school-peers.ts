@@ -16,6 +16,7 @@ import { deriveRng } from '../district/random.ts';
 import type { FaultTarget } from '../launcher/control.ts';
 import { INTERNET_FAULTS, SimulatedInternet, type InternetFault } from './internet.ts';
 import { PJLINK_FAULTS, PjlinkSimulator, type PjlinkFault } from './pjlink-server.ts';
+import { SNMP_ROUTER_FAULTS, SnmpRouterSimulator, type SnmpRouterFault } from './snmp-agent.ts';
 
 export interface PeerEndpoint {
   address: DeviceAddress;
@@ -99,7 +100,30 @@ const probePeer: PeerFactory = async (device, ctx) => {
   };
 };
 
+/** The school router, read over SNMPv3 (authPriv, SHA-256/AES) as a district would set it up. */
+const snmpPeer: PeerFactory = async (device, ctx) => {
+  const rng = deriveRng(ctx.seed, 'snmp', device.record.id);
+  const key = (what: string) => `${what}-${ctx.school.id.slice(0, 10)}-${Math.floor(rng() * 1e9)}`;
+  const user = { name: 'schoolops', authProtocol: 'sha256' as const, authKey: key('auth'), privProtocol: 'aes' as const, privKey: key('priv') };
+  const ifIndex = device.record.address?.ifIndex ?? 1;
+  // A MikroTik takes about half a minute to come back from a reboot.
+  const simulator = new SnmpRouterSimulator({ host: LOCALHOST, read: device.read, user, wanIfIndex: ifIndex, sysName: `${ctx.school.id}-gw`, rebootDowntimeMs: 20_000 });
+  const port = await simulator.start();
+  return {
+    endpoint: {
+      address: { host: LOCALHOST, port, ifIndex },
+      options: { version: '3', user: user.name, authProtocol: user.authProtocol, authKey: user.authKey, privProtocol: user.privProtocol, privKey: user.privKey },
+    },
+    faults: SNMP_ROUTER_FAULTS,
+    active: () => simulator.active(),
+    inject: (fault) => simulator.inject(fault as SnmpRouterFault),
+    clear: (fault) => simulator.clear(fault as SnmpRouterFault | undefined),
+    stop: () => simulator.stop(),
+  };
+};
+
 const FACTORIES: Partial<Record<string, PeerFactory>> = {
+  snmp: snmpPeer,
   pjlink: pjlinkPeer,
   probe: probePeer,
 };
