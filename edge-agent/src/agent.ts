@@ -97,6 +97,7 @@ export async function startEdgeAgent(config: EdgeConfig, options: { logger?: Log
     devices: config.devices.map((record) => ({ record, profile: intake.devices.get(record.id)!.profile })),
     drivers,
     logger,
+    dataDir: config.dataDir,
     ...(config.pollIntervalMs ? { intervalMs: config.pollIntervalMs } : {}),
     onValues: (deviceId, values, ts) => {
       const result = intake.acceptValues(deviceId, values, ts);

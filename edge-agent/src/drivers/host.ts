@@ -3,6 +3,7 @@
  * one fails the start with the device, the JSON path and the reason), starts one
  * DeviceRunner per device, routes commands, and reports status changes.
  */
+import { join } from 'node:path';
 import { FileError, checkOrThrow, type DeviceProfile, type MetricValue, type MetricValues } from '@schoolops/device-profiles';
 import type { Logger } from 'pino';
 import type { EdgeDevice } from '../config.ts';
@@ -15,6 +16,8 @@ export interface DriverHostOptions {
   logger: Logger;
   /** Poll every device this often instead of its profile's interval. */
   intervalMs?: number;
+  /** The gateway's data folder; drivers keep their state under `<dataDir>/drivers`. */
+  dataDir?: string;
   firstPollWithinMs?: number;
   onValues(deviceId: string, values: MetricValues, ts: number): void;
   onStatus(deviceId: string, status: DeviceStatus): void;
@@ -40,6 +43,8 @@ export class DriverHost {
         options,
         host: record.address?.host,
         port: record.address?.port ?? ('port' in protocol ? protocol.port : undefined),
+        intervalMs: opts.intervalMs ?? profile.reportIntervalSeconds * 1000,
+        dataDir: opts.dataDir ? join(opts.dataDir, 'drivers') : undefined,
       };
       this.runners.set(
         record.id,
@@ -47,7 +52,7 @@ export class DriverHost {
           driver,
           device,
           logger: opts.logger.child({ driver: protocol.type, device: record.id }),
-          intervalMs: opts.intervalMs ?? profile.reportIntervalSeconds * 1000,
+          intervalMs: device.intervalMs,
           onValues: opts.onValues,
           onStatus: opts.onStatus,
           ...(opts.firstPollWithinMs !== undefined ? { firstPollWithinMs: opts.firstPollWithinMs } : {}),

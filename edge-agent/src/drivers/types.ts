@@ -41,6 +41,10 @@ export interface DriverDevice<T extends ProtocolType = ProtocolType, O = unknown
   host: string | undefined;
   /** record.address.port, else the profile's protocol port. */
   port: number | undefined;
+  /** How often the device is read or reported: the profile's interval unless the gateway overrides it. */
+  intervalMs: number;
+  /** A folder of the gateway's own for state a driver must keep (OPC UA certificates). */
+  dataDir: string | undefined;
 }
 
 export interface DriverContext<T extends ProtocolType = ProtocolType, O = unknown> {

@@ -14,6 +14,7 @@ import type { DeviceAddress, School } from '@schoolops/device-profiles';
 import type { ServedDevice } from '../devices/index.ts';
 import { deriveRng } from '../district/random.ts';
 import type { FaultTarget } from '../launcher/control.ts';
+import { OPCUA_LAB_FAULTS, OpcuaLabSimulator, type OpcuaLabFault } from './opcua-lab.ts';
 import { INTERNET_FAULTS, SimulatedInternet, type InternetFault } from './internet.ts';
 import { PJLINK_FAULTS, PjlinkSimulator, type PjlinkFault } from './pjlink-server.ts';
 import { SNMP_ROUTER_FAULTS, SnmpRouterSimulator, type SnmpRouterFault } from './snmp-agent.ts';
@@ -122,7 +123,26 @@ const snmpPeer: PeerFactory = async (device, ctx) => {
   };
 };
 
+/** A science lab's controller, read over OPC UA with a user account for the gateway. */
+const opcuaPeer: PeerFactory = async (device, ctx) => {
+  const rng = deriveRng(ctx.seed, 'opcua', device.record.id);
+  const account = { userName: 'schoolops-gateway', password: `lab-${Math.floor(rng() * 1e9)}` };
+  // A controller's OPC UA server takes a while to come back after a restart.
+  const simulator = new OpcuaLabSimulator({ host: LOCALHOST, read: device.read, users: [account], restartDelayMs: 15_000 });
+  const port = await simulator.start();
+  return {
+    endpoint: { address: { host: LOCALHOST, port }, options: { userName: account.userName, password: account.password } },
+    faults: OPCUA_LAB_FAULTS,
+    active: () => simulator.activeFaults,
+    // A restart resolves only once the server is back: do not hold the switchboard's caller that long.
+    inject: (fault) => (fault === 'restart' ? void simulator.inject('restart').catch(() => undefined) : simulator.inject(fault as OpcuaLabFault)),
+    clear: (fault) => simulator.clear(fault as OpcuaLabFault | undefined),
+    stop: () => simulator.stop(),
+  };
+};
+
 const FACTORIES: Partial<Record<string, PeerFactory>> = {
+  opcua: opcuaPeer,
   snmp: snmpPeer,
   pjlink: pjlinkPeer,
   probe: probePeer,

@@ -71,6 +71,8 @@ function deviceFor(profile: DeviceProfile, port: number, options: PjlinkOptions 
     options,
     host: '127.0.0.1',
     port,
+    intervalMs: profile.reportIntervalSeconds * 1000,
+    dataDir: undefined,
   };
 }
 

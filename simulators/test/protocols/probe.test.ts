@@ -41,6 +41,8 @@ function deviceFor(options: unknown, p: DeviceProfile = profile): DriverDevice<'
     options: checkOrThrow(probeDriver.options!, options, 'device probe-1 options') as ProbeOptions,
     host: undefined,
     port: undefined,
+    intervalMs: p.reportIntervalSeconds * 1000,
+    dataDir: undefined,
   };
 }
 

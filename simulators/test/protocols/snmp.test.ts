@@ -52,6 +52,8 @@ function device(port: number, options: SnmpOptions = {}, address: { ifIndex?: nu
     options,
     host,
     port,
+    intervalMs: profile.reportIntervalSeconds * 1000,
+    dataDir: undefined,
   };
 }
 

@@ -129,6 +129,8 @@ describe.skipIf(!installed)(installed ? 'SNMP driver against Net-SNMP snmpd' : `
       options,
       host: '127.0.0.1',
       port: snmpd.port,
+      intervalMs: profile.reportIntervalSeconds * 1000,
+      dataDir: undefined,
     };
     const handle = snmpDriver.open({
       device,
