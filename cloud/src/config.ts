@@ -22,6 +22,18 @@ export const CloudConfig = Type.Object(
     /** The district's digital record (schools, rooms, devices). */
     inventoryFile: Type.String({ minLength: 1 }),
     profileDirs: Type.Optional(Type.Array(Type.String())),
+    /** UDP echo reflector for the gateways' link probes (latency, jitter, loss); off unless set. */
+    probeEcho: Type.Optional(
+      Type.Object(
+        {
+          host: Type.String({ default: '0.0.0.0' }),
+          port: Type.Integer({ minimum: 0, maximum: 65535 }),
+          /** Datagrams answered per source address per second; more are dropped (default 50). */
+          perSourcePerSecond: Type.Optional(Type.Integer({ minimum: 1 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     /** When present, every raw reading is also written to InfluxDB (v2 write API). */
     influx: Type.Optional(
       Type.Object(

@@ -16,6 +16,7 @@ import { historyRoutes } from './api/history.ts';
 import { schoolRoutes } from './api/schools.ts';
 import { statsRoutes } from './api/stats.ts';
 import { probeRoutes } from './api/probe.ts';
+import { startProbeEcho, type ProbeEcho } from './probe-echo.ts';
 import type { ApiContext } from './api/context.ts';
 import { mqttPassword, type CloudConfig } from './config.ts';
 import { Ingest } from './ingest.ts';
@@ -28,6 +29,8 @@ export interface Cloud {
   port: number;
   url: string;
   context: ApiContext;
+  /** The link probes' UDP echo reflector, when configured. */
+  probeEcho: ProbeEcho | null;
   close(): Promise<void>;
 }
 
@@ -57,6 +60,14 @@ export async function startCloud(config: CloudConfig, options: { logger?: Logger
   if (existsSync(DASHBOARD_DIST)) await app.register(fastifyStatic, { root: DASHBOARD_DIST, prefix: '/' });
   else logger.warn({ dir: DASHBOARD_DIST }, 'dashboard not built (npm run build): serving the API only');
 
+  const probeEcho = config.probeEcho
+    ? await startProbeEcho({
+        host: config.probeEcho.host,
+        port: config.probeEcho.port,
+        logger,
+        ...(config.probeEcho.perSourcePerSecond ? { perSourcePerSecond: config.probeEcho.perSourcePerSecond } : {}),
+      })
+    : null;
   const push = attachLivePush(app.server, live);
   await ingest.connect({ url: config.mqtt.url, username: config.mqtt.username, password: mqttPassword(config) });
   await app.listen({ host: config.http.host, port: config.http.port });
@@ -68,7 +79,9 @@ export async function startCloud(config: CloudConfig, options: { logger?: Logger
     port,
     url,
     context,
+    probeEcho,
     close: async () => {
+      await probeEcho?.close();
       await push.close();
       await app.close();
       await ingest.close();

@@ -2,6 +2,7 @@
  * The cloud on its own: a bare aedes as the district broker (the ACL is broker/'s job),
  * a small hand-written district, a real DuckDB file, the real HTTP API.
  */
+import { createSocket } from 'node:dgram';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -73,6 +74,7 @@ describe('cloud', () => {
         mqtt: { url: `mqtt://127.0.0.1:${port}`, username: 'cloud', password: 'x' },
         dataDir: dir,
         inventoryFile: join(dir, 'inventory.json'),
+        probeEcho: { host: '127.0.0.1', port: 0, perSourcePerSecond: 20 },
       }),
       { logger: pino({ level: 'silent' }) },
     );
@@ -183,6 +185,7 @@ describe('cloud', () => {
       mqtt: { url: `mqtt://127.0.0.1:${(server.address() as AddressInfo).port}`, username: 'cloud', password: 'x' },
       dataDir: dir,
       inventoryFile: join(dir, 'inventory.json'),
+      probeEcho: { host: '127.0.0.1', port: 0, perSourcePerSecond: 20 },
     });
     await cloud.close();
     cloud = await startCloud(config, { logger: pino({ level: 'silent' }) });
@@ -207,6 +210,25 @@ describe('cloud', () => {
     expect(new Set(body.subarray(0, 4096)).size).toBeGreaterThan(200);
     expect((await fetch(`${cloud.url}/api/probe/download?bytes=999999999`)).status).toBe(400);
     expect((await fetch(`${cloud.url}/api/probe/download`)).status).toBe(400);
+  });
+
+  it("echoes the link probes' datagrams, but nothing large and not without limit", async () => {
+    const socket = createSocket('udp4');
+    const echoes: Buffer[] = [];
+    socket.on('message', (message) => echoes.push(message));
+    await new Promise<void>((r) => socket.bind(0, '127.0.0.1', () => r()));
+    const send = (payload: Buffer) => new Promise<void>((r) => socket.send(payload, cloud.probeEcho!.port, '127.0.0.1', () => r()));
+    await send(Buffer.from('probe 1 1700000000000'));
+    await send(Buffer.alloc(500)); // not a probe: would make the reflector an amplifier's friend
+    await waitFor(async () => echoes.length === 1, 'the echo');
+    expect(echoes[0]!.toString()).toBe('probe 1 1700000000000');
+    for (let i = 0; i < 60; i++) await send(Buffer.from(`probe ${i}`));
+    await new Promise((r) => setTimeout(r, 200));
+    socket.close();
+    // 20 per second per source: a burst of 60 is cut (it may straddle a second boundary).
+    expect(echoes.length).toBeLessThanOrEqual(41);
+    expect(cloud.probeEcho!.stats).toMatchObject({ oversized: 1 });
+    expect(cloud.probeEcho!.stats.rateLimited).toBeGreaterThan(0);
   });
 
   it('publishes an OpenAPI document of its routes', async () => {
