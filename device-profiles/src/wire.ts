@@ -292,6 +292,8 @@ export const REJECT_REASONS = [
   'unknown_metric',
   'wrong_type',
   'out_of_range',
+  /** A state message for a device the gateway reads through its own protocol (PJLink, SNMP, OPC UA...). */
+  'wrong_protocol',
 ] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 

@@ -25,6 +25,13 @@ export interface KnownDevice {
 
 export type IntakeResult = { ok: true; reading: Reading } | { ok: false; reason: RejectReason; detail: string };
 
+/**
+ * Devices whose readings arrive as MQTT messages. Cameras publish their headcount until the
+ * gateway counts faces itself; devices a driver polls never publish, so a message in their
+ * name is someone else's.
+ */
+const PUBLISHES_OVER_MQTT: ReadonlySet<string> = new Set(['mqtt', 'http-snapshot']);
+
 /** Log a given (device, reason) pair at most once per this interval; the counters see every one. */
 const LOG_EVERY_MS = 10_000;
 
@@ -81,6 +88,8 @@ export class DeviceIntake {
     const device = this.devices.get(deviceId);
     if (!device) return { ok: false, reason: 'unknown_device', detail: `no device "${deviceId}" in this school` };
     const protocol = device.profile.protocol;
+    if (!PUBLISHES_OVER_MQTT.has(protocol.type))
+      return { ok: false, reason: 'wrong_protocol', detail: `${deviceId} is read over ${protocol.type}, not MQTT: a message in its name is not from it` };
     if (protocol.type === 'mqtt' && protocol.map) return this.evaluateMapped(deviceId, device.profile, protocol, payload);
     const decoded = decode(DeviceStateMessage, payload);
     if (!decoded.ok)

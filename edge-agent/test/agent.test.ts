@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,16 +7,33 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  GatewayEvent,
   GatewayHealth,
+  BUILTIN_PROFILES_DIR,
   GatewayStatus,
   TelemetryBatch,
   check,
+  loadProfiles,
   districtTopics,
   localTopics,
   type Reading,
   type TelemetryBatch as TelemetryBatchBody,
 } from '@schoolops/device-profiles';
 import { parseEdgeConfig, startEdgeAgent, type EdgeAgent } from '../src/index.ts';
+
+/**
+ * The agent's MQTT path is tested with MQTT-native variants of the projector and the lab
+ * (the real ones are read through PJLink and OPC UA drivers, and a message in their name is
+ * refused): the same metrics and rules, protocol "mqtt", as a vendor's MQTT model would be.
+ */
+const PROFILE_DIR = mkdtempSync(join(tmpdir(), 'edge-profiles-'));
+for (const [builtin, id] of [
+  ['epson-eb-x51', 'mqtt-projector'],
+  ['schoolops-lab-controller', 'mqtt-lab'],
+] as const) {
+  const profile = loadProfiles([BUILTIN_PROFILES_DIR]).get(builtin)!;
+  writeFileSync(join(PROFILE_DIR, `${id}.json`), JSON.stringify({ ...profile, id, protocol: { type: 'mqtt' } }));
+}
 
 const silent = pino({ level: 'silent' });
 const SCHOOL = 'thcs-test';
@@ -54,6 +71,7 @@ describe('edge agent', () => {
   const batches: TelemetryBatch[] = [];
   const statuses: GatewayStatus[] = [];
   const healths: GatewayHealth[] = [];
+  const events: (GatewayEvent | null)[] = [];
   const received = (): Reading[] => batches.flatMap((b) => b.readings);
 
   beforeAll(async () => {
@@ -71,6 +89,7 @@ describe('edge agent', () => {
         cloud.publish(districtTopics.ack(SCHOOL), JSON.stringify({ v: 1, gatewayId, bootId, seq, result: 'stored' }), { qos: 1 });
       } else if (topic === districtTopics.status(SCHOOL)) statuses.push(check(GatewayStatus, body).ok ? body : null);
       else if (topic === districtTopics.health(SCHOOL)) healths.push(check(GatewayHealth, body).ok ? body : null);
+      else if (topic === districtTopics.event(SCHOOL)) events.push(check(GatewayEvent, body).ok ? body : null);
     });
     const config = parseEdgeConfig({
       v: 1,
@@ -80,9 +99,12 @@ describe('edge agent', () => {
       local: { host: '127.0.0.1', port: 0 },
       dataDir: mkdtempSync(join(tmpdir(), 'edge-queue-')),
       devices: [
-        { id: 'p101', profileId: 'epson-eb-x51', roomId: 'r101' },
-        { id: 'lab1', profileId: 'schoolops-lab-controller', roomId: 'lab-hoa' },
+        { id: 'p101', profileId: 'mqtt-projector', roomId: 'r101' },
+        { id: 'lab1', profileId: 'mqtt-lab', roomId: 'lab-hoa' },
+        // Read by the PJLink driver (nothing listens at this address): MQTT in its name is refused.
+        { id: 'p102', profileId: 'epson-eb-x51', roomId: 'r102', address: { host: '127.0.0.1', port: 9 } },
       ],
+      profileDirs: [PROFILE_DIR],
       batch: { maxReadings: 50, maxDelayMs: 20 },
       healthIntervalMs: 1000,
     });
@@ -98,7 +120,7 @@ describe('edge agent', () => {
 
   it('announces itself online with a retained status', async () => {
     const online = await waitFor(() => statuses.find((s) => s?.state === 'online'), 'online status');
-    expect(online).toMatchObject({ gatewayId: `gw-${SCHOOL}`, schoolId: SCHOOL, bootId: agent.bootId, deviceCount: 2 });
+    expect(online).toMatchObject({ gatewayId: `gw-${SCHOOL}`, schoolId: SCHOOL, bootId: agent.bootId, deviceCount: 3 });
   });
 
   it('forwards valid readings in sequenced batches', async () => {
@@ -129,6 +151,7 @@ describe('edge agent', () => {
       [localTopics.deviceState('lab1'), JSON.stringify({ values: { printerState: 'melting' } })], // enum out of range
       [localTopics.deviceState('lab1'), JSON.stringify({ values: { voltage: 3 } })], // unknown metric
       [localTopics.deviceState('lab1'), Buffer.alloc(64 * 1024, 0x20)], // oversized
+      [localTopics.deviceState('p102'), good(0)], // a device the gateway reads over PJLink
       ['school/elsewhere/state', good(0)], // outside the namespace
     ];
     let n = 0;
@@ -150,14 +173,21 @@ describe('edge agent', () => {
       unknown_metric: 1,
       oversized: 1,
       bad_topic: 1,
+      wrong_protocol: 1,
     });
   });
 
   it('reports its rejections to the district in its health message', async () => {
     // A report taken while a batch awaits the district's ack shows it queued: wait for an idle one.
-    const health = await waitFor(() => healths.filter(Boolean).find((h) => h.rejected.bad_topic === 1 && h.rejected.out_of_range === 2 && h.queueDepth === 0), 'health');
-    expect(health).toMatchObject({ devicesConfigured: 2, devicesReporting: 2, queueDepth: 0 });
+    const health = await waitFor(() => healths.filter(Boolean).find((h) => h.rejected.bad_topic === 1 && h.rejected.out_of_range === 2 && h.queueDepth === 0 && h.devicesWithProblems?.unreachable === 1), 'health');
+    expect(health).toMatchObject({ devicesConfigured: 3, devicesReporting: 2, queueDepth: 0, devicesWithProblems: { unreachable: 1, faulty: 0 } });
     expect(health.accepted).toBeGreaterThanOrEqual(130);
+  });
+
+  it('tells the district, once, that a device its driver cannot reach is unreachable, and why', async () => {
+    const event = await waitFor(() => events.find((e) => e?.type === 'device-status'), 'a device-status event');
+    expect(event).toMatchObject({ type: 'device-status', deviceId: 'p102', state: 'unreachable', reason: 'refused', bootId: agent.bootId });
+    expect(events.filter((e) => e?.type === 'device-status' && e.eventId !== event.eventId)).toEqual([]);
   });
 
   it('refuses a device publishing commands, and lets a device hear only its own commands', async () => {
@@ -212,7 +242,8 @@ describe('edge agent disk queue', () => {
       district: { url: `mqtt://127.0.0.1:${district.port}`, username: 'gw-q', password: 'x' },
       local: { host: '127.0.0.1', port: 0 },
       dataDir,
-      devices: [{ id: 'q.lab', profileId: 'schoolops-lab-controller', roomId: 'lab' }],
+      devices: [{ id: 'q.lab', profileId: 'mqtt-lab', roomId: 'lab' }],
+      profileDirs: [PROFILE_DIR],
       batch: { maxReadings: 50, maxDelayMs: 10 },
     });
     const sample = (n: number) => JSON.stringify({ ts: 1_700_000_000_000 + n, values: { humidity: 40 + n }, n });
@@ -256,7 +287,8 @@ describe('edge agent backfill', () => {
         district: { url: `mqtt://127.0.0.1:${port}`, username: 'gw-bf', password: 'x' },
         local: { host: '127.0.0.1', port: 0 },
         dataDir: mkdtempSync(join(tmpdir(), 'edge-queue-')),
-        devices: [{ id: 'bf.lab', profileId: 'schoolops-lab-controller', roomId: 'lab' }],
+        devices: [{ id: 'bf.lab', profileId: 'mqtt-lab', roomId: 'lab' }],
+        profileDirs: [PROFILE_DIR],
         batch: { maxReadings: 1, maxDelayMs: 5 },
         backfill: { uplinkBps: 8 * 1500, share: 1 }, // 1,500 bytes/s: about 8 small batches a second
       }),
