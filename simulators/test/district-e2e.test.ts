@@ -98,6 +98,36 @@ describe('simulated district, end to end', () => {
     await waitFor(() => liveSchools.size === SCHOOLS && [...liveSchools.values()].every((s) => s.online), "'school' events for every school");
   });
 
+  it('reads every device through its own protocol: lamp hours and errors, bandwidth, link quality, lab temperatures, board status', async () => {
+    for (const s of district.inventory.schools) {
+      const devices = await api<DeviceView[]>(`/api/schools/${s.id}/devices`);
+      const byProfile = (id: string) => devices.filter((d) => d.profileId === id);
+      const values = (d: DeviceView) => d.latest?.values ?? {};
+      // PJLink: every projector, lamp hours and the six error states.
+      for (const p of [...byProfile('epson-eb-x51'), ...byProfile('panasonic-pt-tmz400')]) {
+        expect(values(p), p.id).toMatchObject({ lampHours: expect.any(Number), errorLamp: expect.any(String), errorTemperature: expect.any(String), power: expect.any(String) });
+        expect(p.status.state, p.id).toBe('ok');
+      }
+      // PJLink class 2, from the laser units.
+      for (const p of byProfile('panasonic-pt-tmz400')) expect(values(p), p.id).toMatchObject({ filterHours: expect.any(Number), serialNumber: expect.stringMatching(/^DA\d+$/) });
+      // SNMP: rates need two polls.
+      const router = await waitFor(async () => {
+        const r = await api<DeviceView>(`/api/devices/${byProfile('mikrotik-hex-s')[0]!.id}`);
+        return r.latest?.values.inBps !== undefined && r;
+      }, `${s.id}'s router bandwidth`);
+      expect(values(router)).toMatchObject({ inBps: expect.any(Number), outBps: expect.any(Number), linkUp: true, uptimeS: expect.any(Number) });
+      // Link probe: against the school's simulated internet line.
+      const probe = byProfile('schoolops-link-probe')[0]!;
+      expect(values(probe)).toMatchObject({ wanUp: true, latencyMs: expect.any(Number), lossPct: expect.any(Number), dnsMs: expect.any(Number), httpOk: true });
+      // OPC UA: every lab.
+      for (const lab of byProfile('schoolops-lab-controller'))
+        expect(values(lab), lab.id).toMatchObject({ roomTemperature: expect.any(Number), fridgeTemperature: expect.any(Number), printerState: expect.any(String) });
+      // MQTT, the board's own JSON through the profile's map.
+      for (const board of byProfile('promethean-activpanel-9'))
+        expect(values(board), board.id).toMatchObject({ power: expect.any(Boolean), osVersion: expect.stringContaining('Android'), freeStorageMb: expect.any(Number) });
+    }
+  });
+
   it('answers history over the last 5 minutes in buckets', async () => {
     const router = school(0).devices.find((d) => kindOf.get(d.id) === 'network' && d.profileId === 'mikrotik-hex-s')!;
     const history = await waitFor(async () => {
@@ -123,33 +153,38 @@ describe('simulated district, end to end', () => {
 
   it('counts each kind of bad device input, visibly in the API, and loses nothing else', async () => {
     const s = school(1);
+    const board = s.devices.find((d) => d.profileId === 'promethean-activpanel-9')!;
     const lab = s.devices.find((d) => kindOf.get(d.id) === 'lab')!;
     const gatewayPort = district.localPort(s.id);
-    const before = await api<DeviceView>(`/api/devices/${lab.id}`);
-    // A rogue client on the school LAN, using the lab controller's device id.
-    const rogue = await mqtt.connectAsync(`mqtt://127.0.0.1:${gatewayPort}`, { clientId: `rogue-${lab.id}`, protocolVersion: 4 });
-    const state = localTopics.deviceState(lab.id);
-    await rogue.publishAsync(state, '{"values": {', { qos: 1 });
+    const before = await api<DeviceView>(`/api/devices/${board.id}`);
+    // A rogue client on the school LAN, using the board's device id. The board publishes its
+    // own JSON; the profile maps panel.cpuTempC to temperature (-10..100 °C).
+    const rogue = await mqtt.connectAsync(`mqtt://127.0.0.1:${gatewayPort}`, { clientId: `rogue-${board.id}`, protocolVersion: 4 });
+    const state = localTopics.deviceState(board.id);
+    await rogue.publishAsync(state, '{"panel": {', { qos: 1 });
     await rogue.publishAsync(localTopics.deviceState(`${s.id}.nowhere.ghost`), JSON.stringify({ values: { humidity: 50 } }), { qos: 1 });
-    await rogue.publishAsync(state, JSON.stringify({ values: { humidity: 'damp' } }), { qos: 1 });
-    await rogue.publishAsync(state, JSON.stringify({ values: { humidity: 250 } }), { qos: 1 });
+    await rogue.publishAsync(state, JSON.stringify({ panel: { cpuTempC: 'hot' } }), { qos: 1 });
+    await rogue.publishAsync(state, JSON.stringify({ panel: { cpuTempC: 250 } }), { qos: 1 });
     await rogue.publishAsync(state, Buffer.alloc(100_000, 0x7b), { qos: 1 });
     await rogue.publishAsync('somewhere/else', JSON.stringify({ values: { humidity: 50 } }), { qos: 1 });
+    // The lab is read over OPC UA: a message in its name is not from it.
+    await rogue.publishAsync(localTopics.deviceState(lab.id), JSON.stringify({ values: { fridgeTemperature: 30 } }), { qos: 1 });
     // A good reading from the same client still gets through.
-    await rogue.publishAsync(state, JSON.stringify({ ts: Date.now(), values: { humidity: 42.5 } }), { qos: 1 });
+    await rogue.publishAsync(state, JSON.stringify({ time: Date.now(), panel: { cpuTempC: 42.5 } }), { qos: 1 });
     expect(rogue.connected).toBe(true);
     await rogue.endAsync();
 
     const stats = await waitFor(async () => {
       const body = await api<{ gateways: Array<{ schoolId: string; rejected: Record<string, number> }> }>('/api/ingest/stats');
       const gw = body.gateways.find((g) => g.schoolId === s.id)!;
-      return gw.rejected.oversized === 1 && gw.rejected.bad_topic === 1 && gw;
+      return gw.rejected.oversized === 1 && gw.rejected.bad_topic === 1 && gw.rejected.wrong_protocol === 1 && gw;
     }, "the gateway's health report with the rejections", 30_000);
-    expect(stats.rejected).toMatchObject({ malformed_json: 1, unknown_device: 1, wrong_type: 1, out_of_range: 1, oversized: 1, bad_topic: 1 });
+    expect(stats.rejected).toMatchObject({ malformed_json: 1, unknown_device: 1, wrong_type: 1, out_of_range: 1, oversized: 1, bad_topic: 1, wrong_protocol: 1 });
     const summary = (await api<SchoolSummary[]>('/api/schools')).find((x) => x.id === s.id)!;
-    expect(summary.rejected).toBe(6);
-    const after = await api<DeviceView>(`/api/devices/${lab.id}`);
+    expect(summary.rejected).toBe(7);
+    const after = await api<DeviceView>(`/api/devices/${board.id}`);
     expect(after.latest!.ts).toBeGreaterThan(before.latest!.ts);
+    expect((await api<DeviceView>(`/api/devices/${lab.id}`)).latest!.values.fridgeTemperature).toBeLessThan(15);
     // Every other school's devices kept reporting throughout.
     const schools = await api<SchoolSummary[]>('/api/schools');
     for (const x of schools) expect(x.devices.reporting, x.id).toBe(x.devices.total);
@@ -200,6 +235,58 @@ describe('simulated district, end to end', () => {
       await browser?.close();
     }
   });
+
+  it('shows injected faults in the API within one polling interval plus 10 s, and clears them', async () => {
+    // deviceIntervalMs 1000: every gateway polls every second.
+    const WITHIN = 1000 + 10_000;
+    const pick = (i: number, protocol: string) => [...district.faults.values()].find((t) => t.protocol === protocol && t.deviceId.startsWith(`${school(i).id}.`))!.deviceId;
+    const projector = pick(0, 'pjlink');
+    const lab = pick(0, 'opcua');
+    const router = pick(1, 'snmp');
+    const probe = pick(2, 'probe');
+    const device = (id: string) => api<DeviceView>(`/api/devices/${id}`);
+    const uptimeBefore = (await device(router)).latest!.values.uptimeS as number;
+    const post = (id: string, fault: string, method = 'POST') => fetch(`${district.controlUrl}/faults/${id}/${fault}`, { method }).then((r) => r.status);
+    expect(await post(projector, 'lamp-failure')).toBe(200);
+    expect(await post(lab, 'restart')).toBe(200);
+    expect(await post(router, 'reboot')).toBe(200);
+    expect(await post(probe, 'outage')).toBe(200);
+    expect(await post(probe, 'no-such-fault')).toBe(400);
+    const injected = Date.now();
+
+    await Promise.all([
+      waitFor(async () => {
+        const d = await device(projector);
+        return d.latest?.values.errorLamp === 'error' && d.alarms.some((a) => a.severity === 'critical') && d;
+      }, 'the lamp failure and its alarm', WITHIN),
+      waitFor(async () => (await device(lab)).status.state === 'unreachable', 'the OPC UA server restart', WITHIN),
+      waitFor(async () => (await device(router)).status.state === 'unreachable', 'the router reboot', WITHIN),
+      waitFor(async () => (await device(probe)).latest?.values.wanUp === false, 'the link outage', WITHIN),
+    ]);
+    const shown = Date.now() - injected;
+    expect(shown).toBeLessThan(WITHIN);
+    const summary = (await api<SchoolSummary[]>('/api/schools')).find((x) => x.id === school(0).id)!;
+    expect(summary.alarms.critical).toBeGreaterThanOrEqual(1);
+    expect(summary.devices.problems).toBeGreaterThanOrEqual(1);
+
+    for (const [id, fault] of [[projector, 'lamp-failure'], [probe, 'outage']] as const) expect(await post(id, fault, 'DELETE')).toBe(200);
+    // The lab's server comes back by itself after 15 s, the router after its 20 s reboot.
+    await Promise.all([
+      waitFor(async () => {
+        const d = await device(projector);
+        return d.latest?.values.errorLamp !== 'error' && !d.alarms.some((a) => a.ruleId === 'lamp-error') && d;
+      }, 'the lamp to be replaced', WITHIN),
+      waitFor(async () => (await device(probe)).latest?.values.wanUp === true, 'the link back', WITHIN),
+      waitFor(async () => {
+        const d = await device(lab);
+        return d.status.state === 'ok' && Date.now() - d.latest!.ts < 5000;
+      }, 'the lab answering again', 15_000 + WITHIN),
+      waitFor(async () => {
+        const d = await device(router);
+        return d.status.state === 'ok' && (d.latest!.values.uptimeS as number) < uptimeBefore && d;
+      }, 'the router back, its uptime restarted', 20_000 + WITHIN),
+    ]);
+  }, 90_000);
 
   it("marks a school offline by its gateway's last will when the gateway dies", async () => {
     const s = school(2);

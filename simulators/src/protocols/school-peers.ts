@@ -10,7 +10,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { DeviceAddress, School } from '@schoolops/device-profiles';
+import type { DeviceAddress, MetricValues, School } from '@schoolops/device-profiles';
 import type { ServedDevice } from '../devices/index.ts';
 import { deriveRng } from '../district/random.ts';
 import type { FaultTarget } from '../launcher/control.ts';
@@ -56,6 +56,15 @@ type PeerFactory = (device: ServedDevice, ctx: SchoolPeersOptions & { secret(nam
 
 const LOCALHOST = '127.0.0.1';
 
+function identityOf(values: MetricValues): { serialNumber?: string; softwareVersion?: string; filterModel?: string } {
+  const text = (v: unknown) => (typeof v === 'string' ? v : undefined);
+  const out: { serialNumber?: string; softwareVersion?: string; filterModel?: string } = {};
+  if (text(values.serialNumber)) out.serialNumber = text(values.serialNumber)!;
+  if (text(values.softwareVersion)) out.softwareVersion = text(values.softwareVersion)!;
+  if (text(values.filterModel)) out.filterModel = text(values.filterModel)!;
+  return out;
+}
+
 const pjlinkPeer: PeerFactory = async (device, ctx) => {
   const protocol = device.profile.protocol;
   if (protocol.type !== 'pjlink') throw new Error(`${device.record.id} is not a PJLink device`);
@@ -71,6 +80,8 @@ const pjlinkPeer: PeerFactory = async (device, ctx) => {
       name: device.record.name?.en.slice(0, 64) ?? device.record.id,
       manufacturer: device.profile.vendor.toUpperCase().slice(0, 32),
       product: device.profile.model.slice(0, 32),
+      // Class 2 units tell their serial number and firmware: the value model drew them.
+      ...identityOf(device.read()),
     },
   });
   const port = await simulator.start();
