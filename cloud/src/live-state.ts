@@ -81,15 +81,27 @@ export class LiveState extends EventEmitter<LiveEvents> {
   readonly events = new Map<string, GatewayEvent[]>();
 
   applyEvent(event: GatewayEvent): void {
-    if (event.type === 'device-status') {
-      const before = this.deviceEvents.get(event.deviceId);
-      if (!before || event.ts >= before.ts) this.deviceEvents.set(event.deviceId, event);
-    }
+    this.noteDeviceStatus(event);
     const list = this.events.get(event.schoolId) ?? [];
     if (!list.some((e) => e.eventId === event.eventId)) list.push(event);
     this.events.set(event.schoolId, list.slice(-100));
     this.touch(event.schoolId);
     this.emit('school', event.schoolId);
+  }
+
+  private noteDeviceStatus(event: GatewayEvent): void {
+    if (event.type !== 'device-status') return;
+    const before = this.deviceEvents.get(event.deviceId);
+    if (!before || event.ts >= before.ts) this.deviceEvents.set(event.deviceId, event);
+  }
+
+  /**
+   * At start: the device problems gateways reported before this process started (from the
+   * store), so a device that stays unreachable across a cloud restart still shows why.
+   * Nothing else is touched (a stored event says nothing about a gateway being online now).
+   */
+  restoreDeviceStatus(events: GatewayEvent[]): void {
+    for (const event of events) this.noteDeviceStatus(event);
   }
 
   applyHealth(health: GatewayHealth): void {

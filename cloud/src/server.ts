@@ -25,6 +25,9 @@ import { LiveState } from './live-state.ts';
 import { attachLivePush } from './live-push.ts';
 import { openStorage } from './storage/index.ts';
 
+/** How far back device problems are restored from the store at start. */
+const RESTORE_STATUS_MS = 7 * 86_400_000;
+
 export interface Cloud {
   port: number;
   url: string;
@@ -40,6 +43,7 @@ export async function startCloud(config: CloudConfig, options: { logger?: Logger
   const district = loadInventory(config.inventoryFile, profiles);
   const store = await openStorage({ dataDir: config.dataDir, ...(config.influx ? { influx: config.influx } : {}), logger });
   const live = new LiveState(district);
+  live.restoreDeviceStatus(await store.events({ since: Date.now() - RESTORE_STATUS_MS, limit: 10_000 }));
   const ingest = new Ingest(district, store, live, logger);
   const context: ApiContext = { district, live, store, ingest };
 

@@ -269,5 +269,25 @@ describe('cloud', () => {
     expect((await get('/api/schools')).body.find((s: any) => s.id === 'a').alarms).toEqual({ critical: 1, warning: 1, info: 0 });
     await gateway.publishAsync(districtTopics.telemetry('a'), batch(51, [{ deviceId: 'a.proj', ts: now + 1000, values: { errorLamp: 'ok', lampHours: 3 } }]), { qos: 1 });
     await waitFor(async () => (await get('/api/devices/a.proj')).body.alarms.length === 0, 'the alarms to clear after a lamp change');
+
+    // A problem reported before a cloud restart is still shown after it, without the gateway repeating it.
+    await gateway.publishAsync(districtTopics.event('a'), event('ev-3', { state: 'unreachable', reason: 'timeout', ts: Date.now() + 3 }), { qos: 1 });
+    await waitFor(async () => (await get('/api/devices/a.proj')).body.status.state === 'unreachable', 'the device to show unreachable');
+    const config = parseCloudConfig({
+      v: 1,
+      http: { host: '127.0.0.1', port: 0 },
+      mqtt: { url: `mqtt://127.0.0.1:${(server.address() as AddressInfo).port}`, username: 'cloud', password: 'x' },
+      dataDir: dir,
+      inventoryFile: join(dir, 'inventory.json'),
+      probeEcho: { host: '127.0.0.1', port: 0 },
+    });
+    await cloud.close();
+    cloud = await startCloud(config, { logger: pino({ level: 'silent' }) });
+    await gateway.publishAsync(districtTopics.status('a'), JSON.stringify({ v: 1, gatewayId: 'gw-a', schoolId: 'a', bootId: 'boot-one-1', state: 'online', ts: Date.now() }), { qos: 1 });
+    const restored = await waitFor(async () => {
+      const { body } = await get('/api/devices/a.proj');
+      return body.status.state === 'unreachable' && body;
+    }, 'the restored status');
+    expect(restored.status.reason).toBe('timeout');
   });
 });

@@ -22,7 +22,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const stamp = () => new Date().toISOString().slice(11, 19);
 
 const dataDir = mkdtempSync(join(tmpdir(), 'schoolops-flap-'));
-const district = await startDistrict({ schools, port: 0, mqttPort: 0, dataDir, seed: 3, deviceIntervalMs: 1000 });
+const district = await startDistrict({ schools, port: 0, mqttPort: 0, dataDir, seed: 3, deviceIntervalMs: 1000, pollIntervalMs: 10_000 });
 console.log(`${stamp()} district up: ${schools} schools, ${district.url}; flapping the WAN every ${periodMs / 1000} s for ${minutes} min`);
 const end = Date.now() + minutes * 60_000;
 let cuts = 0;
@@ -41,7 +41,7 @@ if (!up) {
   await district.start('broker');
   console.log(`${stamp()} WAN restored for the drain`);
 }
-await district.stopDevices();
+await district.stopDevices(20_000);
 const published = district.published();
 let verdict = compareDelivery(published, []);
 for (const deadline = Date.now() + 180_000; Date.now() < deadline; ) {

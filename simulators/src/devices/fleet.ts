@@ -48,6 +48,8 @@ export interface SchoolDevicesOptions {
   /** Where "now" comes from; lets a demo run the school day faster or at another hour. */
   clock?: () => Date;
   logger?: FleetLogger;
+  /** The school's served devices, made earlier with serveSchoolDevices (their simulators already use them). */
+  served?: Map<string, ServedDevice>;
 }
 
 /** A device reached through its own protocol: its simulator asks it for values. */
@@ -72,8 +74,11 @@ export interface SchoolDevices {
   published(): Map<string, number>;
   /** Samples the gateway's broker has acknowledged (PUBACK) per device id. */
   acknowledged(): Map<string, number>;
-  /** Stop every timer and client. Waits briefly for unacknowledged samples to be delivered. */
-  stop(): Promise<void>;
+  /**
+   * Stop every timer and client. Waits up to `drainMs` (default 2 s) for samples not yet
+   * acknowledged, including those of devices still reconnecting to a restarted gateway.
+   */
+  stop(drainMs?: number): Promise<void>;
 }
 
 /**
@@ -240,6 +245,24 @@ function consoleLogger(): FleetLogger {
 }
 
 /**
+ * The school's devices that are reached through their own protocol, each with its value
+ * model: their simulators (simulators/src/protocols/) can start, and the gateways be
+ * configured to reach them, before any MQTT device starts publishing.
+ */
+export function serveSchoolDevices(opts: Pick<SchoolDevicesOptions, 'school' | 'profiles' | 'seed' | 'clock' | 'logger'>): Map<string, ServedDevice> {
+  const clock = opts.clock ?? (() => new Date());
+  const logger = opts.logger ?? consoleLogger();
+  const served = new Map<string, ServedDevice>();
+  for (const record of opts.school.devices) {
+    const profile = opts.profiles.get(record.profileId);
+    if (!profile || !isServed(profile)) continue;
+    const device = new SimulatedDevice(record, profile, modelFor(profile), opts.school, null, opts.seed, clock, logger);
+    served.set(record.id, { record, profile, read: () => device.read() });
+  }
+  return served;
+}
+
+/**
  * Start every device of a school. Resolves once every client is created; it does not wait
  * for the gateway, which may come up later (devices connect and publish when it does).
  */
@@ -254,13 +277,7 @@ export async function startSchoolDevices(opts: SchoolDevicesOptions): Promise<Sc
     throw new Error(`school ${school.id}: no profile for ${missing.map((d) => `${d.id} (${d.profileId})`).join(', ')}`);
   }
 
-  const served = new Map<string, ServedDevice>();
-  for (const record of school.devices) {
-    const profile = profiles.get(record.profileId)!;
-    if (!isServed(profile)) continue;
-    const device = new SimulatedDevice(record, profile, modelFor(profile), school, null, seed, clock, logger);
-    served.set(record.id, { record, profile, read: () => device.read() });
-  }
+  const served = opts.served ?? serveSchoolDevices({ school, profiles, seed, clock, logger });
 
   const publishing = school.devices.filter((record) => !served.has(record.id));
   let connected = 0;
@@ -302,12 +319,12 @@ export async function startSchoolDevices(opts: SchoolDevicesOptions): Promise<Sc
     served,
     published: () => new Map(devices.map((d) => [d.record.id, d.published])),
     acknowledged: () => new Map(devices.map((d) => [d.record.id, d.acknowledged])),
-    stop: () =>
+    stop: (drainMs = STOP_DRAIN_MS) =>
       (stopping ??= (async () => {
         for (const device of devices) device.halt();
         // Give samples already on their way a moment to be acknowledged, then close.
-        const deadline = Date.now() + STOP_DRAIN_MS;
-        while (Date.now() < deadline && devices.some((d) => d.unacked > 0 && d.client!.connected)) {
+        const deadline = Date.now() + drainMs;
+        while (Date.now() < deadline && devices.some((d) => d.unacked > 0)) {
           await new Promise((resolve) => setTimeout(resolve, 20));
         }
         await Promise.all(devices.map((d) => new Promise<void>((resolve) => d.client!.end(true, {}, () => resolve()))));

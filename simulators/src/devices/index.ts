@@ -1,4 +1,4 @@
-export { startSchoolDevices, isServed, payloadOf, MAX_UNACKED, type FleetLogger, type SchoolDevices, type SchoolDevicesOptions, type ServedDevice } from './fleet.ts';
+export { startSchoolDevices, serveSchoolDevices, isServed, payloadOf, MAX_UNACKED, type FleetLogger, type SchoolDevices, type SchoolDevicesOptions, type ServedDevice } from './fleet.ts';
 export { VALUE_MODELS, genericModel, modelFor } from './models.ts';
 export type { RoomActivity, SampleContext, ValueModel } from './model.ts';
 export { projectorModel, type ProjectorState } from './projector.ts';

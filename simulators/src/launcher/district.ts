@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { loadProfiles, type Inventory } from '@schoolops/device-profiles';
 import { generateDistrict } from '../district/index.ts';
-import { startSchoolDevices, type SchoolDevices } from '../devices/index.ts';
+import { serveSchoolDevices, startSchoolDevices, type SchoolDevices, type ServedDevice } from '../devices/index.ts';
 import type { PublishedCounts } from '../delivery/compare.ts';
 import { startSchoolPeers, type SchoolPeers } from '../protocols/school-peers.ts';
 import { startControlServer, type ControlServer, type FaultTarget } from './control.ts';
@@ -25,8 +25,13 @@ export interface DistrictOptions {
   mqttPort: number;
   dataDir: string;
   seed?: number;
-  /** Make every simulated device report (and every gateway poll) this often instead of at its profile's interval. */
+  /** Make every simulated device report this often instead of at its profile's interval. */
   deviceIntervalMs?: number;
+  /**
+   * Make every gateway poll its devices this often (default: deviceIntervalMs, but not below
+   * 1 s; else each profile's interval). Real deployments poll every 10-30 s.
+   */
+  pollIntervalMs?: number;
   /** Port of the fault switchboard (HTTP on 127.0.0.1); 0 or absent picks a free one. */
   controlPort?: number;
   /** Gateways send a batch the district has not confirmed again after this long (default 10 s). */
@@ -72,8 +77,11 @@ export interface RunningDistrict {
   start(part: string): Promise<void>;
   /** SIGTERM and wait, as an operator's restart would. */
   stopPart(part: string): Promise<void>;
-  /** Stop the devices only (the gateways then drain what they hold). */
-  stopDevices(): Promise<void>;
+  /**
+   * Stop the devices only (the gateways then drain what they hold). Waits up to `drainMs`
+   * (default 2 s) for samples the devices still hold, e.g. while they reconnect to a gateway.
+   */
+  stopDevices(drainMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -136,10 +144,10 @@ export async function startDistrict(options: DistrictOptions): Promise<RunningDi
   const publishedTimer = setInterval(writePublished, PUBLISHED_EVERY_MS);
 
   let devicesStopped = false;
-  const stopDevices = async () => {
+  const stopDevices = async (drainMs?: number) => {
     if (devicesStopped) return;
     devicesStopped = true;
-    await Promise.all([...devices.values()].map((d) => d.stop()));
+    await Promise.all([...devices.values()].map((d) => d.stop(drainMs)));
     writePublished();
   };
   const stop = async () => {
@@ -154,30 +162,22 @@ export async function startDistrict(options: DistrictOptions): Promise<RunningDi
   };
 
   try {
-    // Devices first: MQTT devices connect to their gateway when it comes up; the protocol
-    // simulators' ports go into the gateways' configs.
+    // Protocol devices first: their simulators' ports go into the gateways' configs. MQTT
+    // devices start once their gateway is up, as a school's would be after an installation.
     const profiles = loadProfiles();
     const deviceLog = pino({ name: 'devices' }, pino.destination({ dest: join(files.logDir, 'devices.log'), sync: false }));
     const overrides = new Map<string, GatewayDeviceOverride>();
+    const served = new Map<string, Map<string, ServedDevice>>();
     mkdirSync(files.secretsDir, { recursive: true });
     mkdirSync(files.workDir, { recursive: true });
-    let n = 0;
-    for (const school of inventory.schools) {
-      const fleet = await startSchoolDevices({
-        school,
-        profiles,
-        brokerUrl: `mqtt://127.0.0.1:${files.localPorts.get(school.id)}`,
-        seed: seed * 1000 + n,
-        logger: deviceLog,
-        ...(options.deviceIntervalMs ? { intervalMs: options.deviceIntervalMs } : {}),
-      });
-      devices.set(school.id, fleet);
-      const schoolPeers = await startSchoolPeers({ school, served: fleet.served, seed: seed * 1000 + n, secretsDir: files.secretsDir, workDir: files.workDir });
+    const seedOf = (i: number) => seed * 1000 + i;
+    for (const [i, school] of inventory.schools.entries()) {
+      served.set(school.id, serveSchoolDevices({ school, profiles, seed: seedOf(i), logger: deviceLog }));
+      const schoolPeers = await startSchoolPeers({ school, served: served.get(school.id)!, seed: seedOf(i), secretsDir: files.secretsDir, workDir: files.workDir });
       peers.set(school.id, schoolPeers);
       for (const [id, endpoint] of schoolPeers.endpoints) overrides.set(id, endpoint);
       for (const [id, target] of schoolPeers.targets) faults.set(id, target);
       if (schoolPeers.skipped.length) deviceLog.warn({ school: school.id, devices: schoolPeers.skipped }, 'no protocol simulator for these devices yet');
-      n++;
     }
     say(`Simulated ${deviceCount} devices: ${faults.size} behind their own protocol (PJLink, SNMP, OPC UA, link probe), the rest on MQTT.`);
     control = await startControlServer(faults, options.controlPort ?? 0);
@@ -185,15 +185,27 @@ export async function startDistrict(options: DistrictOptions): Promise<RunningDi
     const broker = await start('broker');
     mqttPort = broker.ready.port!; // restarts keep the port
     say(`District broker listening on mqtt://127.0.0.1:${mqttPort}`);
-    finish(mqttPort, overrides, options.deviceIntervalMs);
+    const pollIntervalMs = options.pollIntervalMs ?? (options.deviceIntervalMs ? Math.max(1000, options.deviceIntervalMs) : undefined);
+    finish(mqttPort, overrides, pollIntervalMs);
 
     const cloud = await start('cloud');
     say(`Cloud serving ${cloud.ready.url}`);
 
-    n = 0;
-    for (const school of inventory.schools) {
+    for (const [i, school] of inventory.schools.entries()) {
       await start(school.id);
-      say(`  [${++n}/${inventory.schools.length}] ${school.name.vi}: gateway up, ${school.devices.length} devices`);
+      devices.set(
+        school.id,
+        await startSchoolDevices({
+          school,
+          profiles,
+          brokerUrl: `mqtt://127.0.0.1:${files.localPorts.get(school.id)}`,
+          seed: seedOf(i),
+          served: served.get(school.id)!,
+          logger: deviceLog,
+          ...(options.deviceIntervalMs ? { intervalMs: options.deviceIntervalMs } : {}),
+        }),
+      );
+      say(`  [${i + 1}/${inventory.schools.length}] ${school.name.vi}: gateway up, ${school.devices.length} devices`);
     }
     writePublished();
     return {
