@@ -16,6 +16,7 @@ import { historyRoutes } from './api/history.ts';
 import { schoolRoutes } from './api/schools.ts';
 import { statsRoutes } from './api/stats.ts';
 import { probeRoutes } from './api/probe.ts';
+import { commandRoutes } from './api/commands.ts';
 import { startProbeEcho, type ProbeEcho } from './probe-echo.ts';
 import type { ApiContext } from './api/context.ts';
 import { mqttPassword, type CloudConfig } from './config.ts';
@@ -60,6 +61,7 @@ export async function startCloud(config: CloudConfig, options: { logger?: Logger
   await app.register(historyRoutes, { prefix: '/api', ...context });
   await app.register(statsRoutes, { prefix: '/api', ...context });
   await app.register(probeRoutes, { prefix: '/api', ...context });
+  await app.register(commandRoutes, { prefix: '/api', ...context });
   app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));
   if (existsSync(DASHBOARD_DIST)) await app.register(fastifyStatic, { root: DASHBOARD_DIST, prefix: '/' });
   else logger.warn({ dir: DASHBOARD_DIST }, 'dashboard not built (npm run build): serving the API only');

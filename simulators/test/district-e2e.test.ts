@@ -236,6 +236,37 @@ describe('simulated district, end to end', () => {
     }
   });
 
+  it('carries a command from the district API to a projector over PJLink, and refuses ones its profile does not list', async () => {
+    const projector = school(1).devices.filter((d) => d.profileId === 'epson-eb-x51')[1]!;
+    const send = (body: unknown, id = projector.id) =>
+      fetch(`${district.url}/api/devices/${id}/commands`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    // A projector whose lamp works (one with a dead lamp refuses to power on: ERR4).
+    const view = await waitFor(async () => {
+      const v = await api<DeviceView>(`/api/devices/${projector.id}`);
+      return v.latest && v;
+    }, 'a reading of the projector');
+    expect(view!.latest!.values.errorLamp).not.toBe('error');
+    const command = async (name: string, expected: string[]) => {
+      const accepted = await send({ name });
+      expect(accepted.status).toBe(202);
+      expect(await accepted.json()).toMatchObject({ deviceId: projector.id, name, commandId: expect.any(String) });
+      // The gateway reads the projector again right after the command.
+      await waitFor(async () => expected.includes((await api<DeviceView>(`/api/devices/${projector.id}`)).latest!.values.power as string), `power ${expected.join('/')}`, 11_000);
+    };
+    // (It stays on: a projector refuses POWR 0 while it warms up, as real ones do.)
+    await command('powerOn', ['warming', 'on']);
+
+    const refused = async (body: unknown, status: number, message: RegExp, id?: string) => {
+      const response = await send(body, id);
+      expect(response.status).toBe(status);
+      expect((await response.json()).message).toMatch(message);
+    };
+    await refused({ name: 'selfDestruct' }, 400, /has no command "selfDestruct" \(it has: powerOn, powerOff, setInput, setAvMute\)/);
+    await refused({ name: 'setAvMute', params: { mute: 'yes' } }, 400, /"mute" must be true or false/);
+    await refused({ name: 'setInput' }, 400, /needs "input"/);
+    await refused({ name: 'powerOff' }, 404, /no device/, 'no-such-device');
+  });
+
   it('shows injected faults in the API within one polling interval plus 10 s, and clears them', async () => {
     // deviceIntervalMs 1000: every gateway polls every second.
     const WITHIN = 1000 + 10_000;
