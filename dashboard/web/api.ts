@@ -67,8 +67,71 @@ export interface ServerToClientEvents {
 /** The dashboard sends nothing on the socket yet. */
 export type ClientToServerEvents = Record<string, never>;
 
+/** A metric's value as devices report it. */
+export type MetricValue = number | boolean | string;
+
+export type DeviceState = 'ok' | 'unreachable' | 'faulty' | 'silent' | 'unknown';
+export const DEVICE_STATES: readonly DeviceState[] = ['ok', 'unreachable', 'faulty', 'silent', 'unknown'];
+
+/** How the gateway's driver sees the device. */
+export interface DeviceStatus {
+  /** A state this page does not know is shown as 'unknown'. */
+  state: DeviceState;
+  /** refused, timeout, no_route, closed, auth_failed, protocol_error, device_error (or a newer one). */
+  reason: string | null;
+  /** The driver's own words, for the technically curious (not translated). */
+  detail: string | null;
+  since: number | null;
+}
+
+export type AlarmSeverity = 'critical' | 'warning' | 'info';
+
+/** A device health rule raised now (GET /api/schools/{id}/alarms, and each device's `alarms`). */
+export interface DeviceAlarm {
+  deviceId: string;
+  ruleId: string;
+  /** The metric the rule watches; absent from older clouds. */
+  metric?: string;
+  severity: AlarmSeverity;
+  message: LocalizedName;
+  /** ms epoch at which the condition started to hold. */
+  since: number;
+  value: MetricValue | null;
+}
+
+/**
+ * GET /api/schools/{id}/devices returns DeviceView[]. `kind` is one of display,
+ * interactive-board, camera, network, lab today; a newer kind is kept and shown as sent.
+ */
+export interface DeviceView {
+  id: string;
+  roomId: string;
+  profileId: string;
+  kind: string;
+  vendor: string;
+  model: string;
+  name: LocalizedName;
+  reporting: boolean;
+  status: DeviceStatus;
+  alarms: DeviceAlarm[];
+  /** Latest values; values of a type this page does not know are left out. */
+  latest: { ts: number; values: Record<string, MetricValue> } | null;
+}
+
 export const API_DISTRICT = '/api/district';
 export const API_SCHOOLS = '/api/schools';
+export const apiSchoolDevices = (schoolId: string) => `${API_SCHOOLS}/${encodeURIComponent(schoolId)}/devices`;
+export const apiSchoolAlarms = (schoolId: string) => `${API_SCHOOLS}/${encodeURIComponent(schoolId)}/alarms`;
+
+/** A response that was not 2xx; `status` lets the page tell "no such school" from an outage. */
+export class HttpError extends Error {
+  readonly status: number;
+  constructor(url: string, status: number) {
+    super(`${url}: HTTP ${status}`);
+    this.name = 'HttpError';
+    this.status = status;
+  }
+}
 
 /** A JSON response together with the server's clock, read from the HTTP Date header. */
 export interface Fetched<T> {
@@ -84,7 +147,7 @@ async function getJson(url: string, signal?: AbortSignal): Promise<Fetched<unkno
     credentials: 'same-origin',
     signal,
   });
-  if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
+  if (!res.ok) throw new HttpError(url, res.status);
   const date = res.headers.get('date');
   const parsed = date === null ? NaN : Date.parse(date);
   return { body: (await res.json()) as unknown, serverDate: Number.isFinite(parsed) ? parsed : null };
@@ -106,7 +169,40 @@ export async function fetchSchools(
   return { body: schools, serverDate, malformed: body.length - schools.length };
 }
 
+/** Devices that fail the shape check are dropped (and counted); odd fields inside one are skipped. */
+export async function fetchSchoolDevices(
+  schoolId: string,
+  signal?: AbortSignal,
+): Promise<Fetched<DeviceView[]> & { malformed: number }> {
+  const url = apiSchoolDevices(schoolId);
+  const { body, serverDate } = await getJson(url, signal);
+  if (!Array.isArray(body)) throw new Error(`${url}: expected an array`);
+  const devices = parseList(body, toDeviceView);
+  return { body: devices, serverDate, malformed: body.length - devices.length };
+}
+
+/** Raised alarms, most severe first (the cloud's order is kept). */
+export async function fetchSchoolAlarms(
+  schoolId: string,
+  signal?: AbortSignal,
+): Promise<Fetched<DeviceAlarm[]> & { malformed: number }> {
+  const url = apiSchoolAlarms(schoolId);
+  const { body, serverDate } = await getJson(url, signal);
+  if (!Array.isArray(body)) throw new Error(`${url}: expected an array`);
+  const alarms = parseList(body, toDeviceAlarm);
+  return { body: alarms, serverDate, malformed: body.length - alarms.length };
+}
+
 // ---- shape checks: the page renders only data it understands ----
+
+function parseList<T>(list: readonly unknown[], parse: (v: unknown) => T | null): T[] {
+  const out: T[] = [];
+  for (const item of list) {
+    const parsed = parse(item);
+    if (parsed !== null) out.push(parsed);
+  }
+  return out;
+}
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -151,4 +247,71 @@ export function isSchoolSummary(v: unknown): v is SchoolSummary {
     isFiniteNumber(figures.headcount) &&
     isNumberOrNull(figures.labTemperatureAvg)
   );
+}
+
+function isMetricValue(v: unknown): v is MetricValue {
+  return isFiniteNumber(v) || typeof v === 'boolean' || typeof v === 'string';
+}
+function stringOrNull(v: unknown): string | null {
+  return typeof v === 'string' ? v : null;
+}
+function isSeverity(v: unknown): v is AlarmSeverity {
+  return v === 'critical' || v === 'warning' || v === 'info';
+}
+function isDeviceState(v: unknown): v is DeviceState {
+  return (DEVICE_STATES as readonly unknown[]).includes(v);
+}
+
+/** One alarm, or null when it lacks what the page needs to show it. */
+export function toDeviceAlarm(v: unknown): DeviceAlarm | null {
+  if (!isObject(v)) return null;
+  const { deviceId, ruleId, metric, severity, message, since, value } = v;
+  if (typeof deviceId !== 'string' || deviceId === '' || typeof ruleId !== 'string' || ruleId === '') return null;
+  if (!isSeverity(severity) || !isLocalizedName(message) || !isFiniteNumber(since)) return null;
+  const alarm: DeviceAlarm = { deviceId, ruleId, severity, message, since, value: isMetricValue(value) ? value : null };
+  if (typeof metric === 'string') alarm.metric = metric;
+  return alarm;
+}
+
+function toDeviceStatus(v: unknown): DeviceStatus | null {
+  if (!isObject(v)) return null;
+  return {
+    state: isDeviceState(v.state) ? v.state : 'unknown',
+    reason: stringOrNull(v.reason),
+    detail: stringOrNull(v.detail),
+    since: isFiniteNumber(v.since) ? v.since : null,
+  };
+}
+
+function toLatest(v: unknown): DeviceView['latest'] {
+  if (!isObject(v) || !isFiniteNumber(v.ts) || !isObject(v.values)) return null;
+  const values: Record<string, MetricValue> = {};
+  for (const [name, value] of Object.entries(v.values)) if (isMetricValue(value)) values[name] = value;
+  return { ts: v.ts, values };
+}
+
+/**
+ * One device, or null when its identity, name or status is missing. Inside a good device,
+ * what the page does not understand is skipped: a broken alarm, a value of an odd type, a
+ * status state from a newer cloud (shown as 'unknown').
+ */
+export function toDeviceView(v: unknown): DeviceView | null {
+  if (!isObject(v)) return null;
+  const { id, kind, name } = v;
+  if (typeof id !== 'string' || id === '' || typeof kind !== 'string' || !isLocalizedName(name)) return null;
+  const status = toDeviceStatus(v.status);
+  if (status === null) return null;
+  return {
+    id,
+    roomId: typeof v.roomId === 'string' ? v.roomId : '',
+    profileId: typeof v.profileId === 'string' ? v.profileId : '',
+    kind,
+    vendor: typeof v.vendor === 'string' ? v.vendor : '',
+    model: typeof v.model === 'string' ? v.model : '',
+    name,
+    reporting: v.reporting === true,
+    status,
+    alarms: Array.isArray(v.alarms) ? parseList(v.alarms, toDeviceAlarm) : [],
+    latest: toLatest(v.latest),
+  };
 }

@@ -68,6 +68,47 @@ export function formatTemperature(celsius: number | null | undefined, lang: Lang
   return `${text}${NBSP}°C`;
 }
 
+/** A plain number with at most `digits` decimals: vi '0,55', en '0.55'. */
+export function formatDecimal(v: number | null | undefined, lang: Lang, digits = 1): string {
+  if (!isKnown(v)) return MISSING;
+  return numberFormat(lang, { maximumFractionDigits: digits }).format(v);
+}
+
+/** A number and its unit, never wrapped between them: '0,5 m/s'. */
+export function withUnit(text: string, unit: string): string {
+  return text === MISSING || unit === '' ? text : `${text}${NBSP}${unit}`;
+}
+
+/**
+ * A duration such as an uptime, in its two largest units: vi '10 ngày 22 giờ', '3 giờ 5 phút',
+ * '12 phút', '40 giây'; en '10 d 22 h'.
+ */
+export function formatDuration(seconds: number | null | undefined, lang: Lang): string {
+  if (!isKnown(seconds) || seconds < 0) return MISSING;
+  const u = STRINGS[lang].unit;
+  const s = Math.floor(seconds);
+  const parts: Array<[number, string]> = [
+    [Math.floor(s / 86_400), u.day ?? 'd'],
+    [Math.floor((s % 86_400) / 3_600), u.hour ?? 'h'],
+    [Math.floor((s % 3_600) / 60), u.minute ?? 'min'],
+    [s % 60, u.second ?? 's'],
+  ];
+  const first = parts.findIndex(([n]) => n > 0);
+  if (first === -1) return withUnit('0', u.second ?? 's');
+  return parts
+    .slice(first, first + 2)
+    .filter(([n], i) => i === 0 || n > 0)
+    .map(([n, unit]) => withUnit(formatInteger(n, lang), unit))
+    .join(' ');
+}
+
+/** Storage given in MB (as devices report it): '850 MB', then GB with one decimal: '29,7 GB'. */
+export function formatMegabytes(mb: number | null | undefined, lang: Lang): string {
+  if (!isKnown(mb) || mb < 0) return MISSING;
+  if (mb < 1024) return withUnit(formatInteger(mb, lang), 'MB');
+  return withUnit(formatDecimal(mb / 1024, lang, 1), 'GB');
+}
+
 /**
  * How long ago `then` was, in words: 'vừa xong', '2 phút trước', '3 giờ trước'.
  * A time in the future (clock skew) reads as 'just now'.
@@ -82,6 +123,13 @@ export function formatRelative(then: number | null | undefined, now: number, lan
   const hours = Math.floor(minutes / 60);
   if (hours < 24) return t.hoursAgo(hours);
   return t.daysAgo(Math.floor(hours / 24));
+}
+
+/** Since when a state holds: 'từ 5 phút trước'; 'vừa xong' alone (never 'từ vừa xong'). */
+export function formatSince(then: number | null | undefined, now: number, lang: Lang): string {
+  const t = STRINGS[lang];
+  const ago = formatRelative(then, now, lang);
+  return ago === t.justNow || ago === t.never ? ago : t.since(ago);
 }
 
 export const DEFAULT_TIMEZONE = 'Asia/Ho_Chi_Minh';

@@ -3,6 +3,7 @@
 //   GET /api/district        -> header (district name, time zone)
 //   GET /api/schools         -> SchoolStore snapshot (on load, on every (re)connect, every minute)
 //   socket.io 'school' event -> SchoolStore.applyEvent -> table row update (batched per frame)
+//   ?school=<id>             -> that school's devices instead of the overview (school-page.ts)
 
 import { io, type Socket } from 'socket.io-client';
 import {
@@ -15,6 +16,9 @@ import {
 } from './api.ts';
 import { DEFAULT_TIMEZONE, formatDateTime } from './format.ts';
 import { LANG_STORAGE_KEY, STRINGS, initialLang, isLang, rememberLang, type Lang, type Strings } from './i18n.ts';
+import { schoolFromSearch, searchWithSchool } from './route.ts';
+import { SchoolPage } from './school-page.ts';
+import { SchoolView } from './school-view.ts';
 import { SchoolStore, schoolName, type SchoolChange } from './store.ts';
 import { SchoolTable, renderTotals, type RenderContext, type TotalsView } from './view.ts';
 
@@ -42,6 +46,9 @@ const dom = {
   staleBanner: must<HTMLElement>('[data-testid="stale-banner"]'),
   errorBanner: must<HTMLElement>('[data-testid="load-error"]'),
   main: must<HTMLElement>('main'),
+  overviewKpis: must<HTMLElement>('[data-testid="overview-kpis"]'),
+  overview: must<HTMLElement>('[data-testid="overview"]'),
+  schoolView: must<HTMLElement>('[data-testid="school-view"]'),
   tbody: must<HTMLTableSectionElement>('[data-testid="schools-table"] tbody'),
   empty: must<HTMLElement>('[data-testid="schools-empty"]'),
   announcer: must<HTMLElement>('[data-testid="announcer"]'),
@@ -111,6 +118,7 @@ function applyLanguage(): void {
   renderConnection();
   renderEmpty();
   renderAll();
+  schoolPage.render();
 }
 
 function setLanguage(next: Lang): void {
@@ -135,7 +143,15 @@ function renderDistrict(): void {
   const name = district ? district.name[lang] || district.name.vi : '';
   dom.district.textContent = name || t().districtLoading;
   dom.district.dataset.districtId = district?.id ?? '';
-  document.title = name ? t().pageTitle(name) : t().appTitle;
+  renderTitle();
+}
+
+function renderTitle(): void {
+  const name = district ? district.name[lang] || district.name.vi : '';
+  const open = schoolPage.schoolId;
+  const school = open === null ? undefined : store.get(open);
+  if (open !== null) document.title = t().schoolPageTitle(school ? schoolName(school, lang) : open);
+  else document.title = name ? t().pageTitle(name) : t().appTitle;
 }
 
 // ---- clock ----
@@ -200,6 +216,10 @@ function renderDirty(): void {
 store.onChange((changes) => {
   for (const change of changes) {
     dirty.add(change.id);
+    if (change.id === schoolPage.schoolId) {
+      schoolPage.onSummary(change.after, change.id);
+      renderTitle();
+    }
     // Only transitions of a school already on screen are news; the first load is not.
     if (change.before !== undefined && change.after !== undefined && change.before.online !== change.after.online) {
       pendingAnnouncements.push(change);
@@ -229,6 +249,64 @@ function announce(): void {
   else for (const c of cameOnline) sentences.push(s.announceOnline(schoolName(c.after!, lang)));
   dom.announcer.textContent = sentences.join(' ');
 }
+
+// ---- one school's devices: ?school=<id> ----
+
+const schoolView = new SchoolView(dom.schoolView, () => closeSchool());
+const schoolPage = new SchoolPage({ view: schoolView, ctx, summary: (id) => store.get(id) });
+/** history.state of an entry this page pushed when opening a school from the overview. */
+const FROM_OVERVIEW = 'schoolops:from-overview';
+
+/** Show what the URL asks for. `focus`: the user navigated, so move focus to the new view. */
+function route(focus: boolean): void {
+  const id = schoolFromSearch(location.search);
+  const wasOpen = schoolPage.schoolId;
+  if (id !== null) schoolPage.open(id);
+  else schoolPage.close();
+  const open = id !== null;
+  dom.overviewKpis.hidden = open;
+  dom.overview.hidden = open;
+  dom.schoolView.hidden = !open;
+  renderTitle();
+  // Only a visible element takes focus.
+  if (open && focus) schoolView.focusHeading();
+  // Back on the overview: focus returns to the school the user came from.
+  if (!open && focus && wasOpen !== null) {
+    dom.tbody.querySelector<HTMLAnchorElement>(`tr[data-school-id="${CSS.escape(wasOpen)}"] a.school-link`)?.focus();
+  }
+}
+
+function openSchool(id: string): void {
+  if (schoolPage.schoolId === id) return;
+  history.pushState(FROM_OVERVIEW, '', `${location.pathname}${searchWithSchool(location.search, id)}`);
+  route(true);
+}
+
+function closeSchool(): void {
+  // Opened from the overview: going back keeps the browser's history as the user expects.
+  if (history.state === FROM_OVERVIEW) {
+    history.back();
+    return;
+  }
+  history.pushState(null, '', `${location.pathname}${searchWithSchool(location.search, null)}`);
+  route(true);
+}
+
+window.addEventListener('popstate', () => route(true));
+
+// A click anywhere on a school's row opens it; the name is a real link, so Enter and a
+// middle click (new tab) work too.
+dom.tbody.addEventListener('click', (event) => {
+  if (event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+  const target = event.target instanceof Element ? event.target : null;
+  const row = target?.closest<HTMLTableRowElement>('tr[data-school-id]');
+  const id = row?.dataset.schoolId;
+  if (!id) return;
+  // Selecting text in a row is not a click on it.
+  if (target?.closest('a') === null && (window.getSelection()?.toString() ?? '') !== '') return;
+  event.preventDefault();
+  openSchool(id);
+});
 
 // ---- data: snapshot, district, live socket ----
 
@@ -308,6 +386,7 @@ setInterval(() => {
 
 // ---- start ----
 
+route(false);
 applyLanguage();
 renderClock();
 scheduleTick();

@@ -2,6 +2,7 @@
 // updated in place, so a live update touches only the cells whose text changed.
 
 import type { SchoolSummary } from './api.ts';
+import { el, setText } from './dom.ts';
 import {
   formatBitrate,
   formatDateTime,
@@ -12,6 +13,7 @@ import {
   formatTemperature,
 } from './format.ts';
 import { STRINGS, type Lang } from './i18n.ts';
+import { searchWithSchool } from './route.ts';
 import { districtTotals, schoolName, sortForDisplay } from './store.ts';
 
 /** What every render needs to know besides the school itself. */
@@ -20,17 +22,6 @@ export interface RenderContext {
   /** Current time in ms epoch, corrected to the server's clock. */
   now: number;
   timeZone: string;
-}
-
-function el<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  attrs: Record<string, string> = {},
-  ...children: Node[]
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, value);
-  node.append(...children);
-  return node;
 }
 
 const reducedMotion = window.matchMedia('(prefers-reduced-motion: reduce)');
@@ -58,10 +49,6 @@ function setFigure(node: HTMLElement, text: string, raw: number | null, withFlas
   if (withFlash && hadText) flash(node);
 }
 
-function setText(node: HTMLElement, text: string): void {
-  if (node.textContent !== text) node.textContent = text;
-}
-
 interface Row {
   tr: HTMLTableRowElement;
   name: HTMLElement;
@@ -80,6 +67,11 @@ interface Row {
   boards: HTMLElement;
   headcount: HTMLElement;
   labTemp: HTMLElement;
+}
+
+/** The address of a school's device view; main.ts turns a plain click into in-page navigation. */
+function schoolHref(id: string): string {
+  return searchWithSchool(location.search, id);
 }
 
 function createRow(id: string): Row {
@@ -104,7 +96,8 @@ function createRow(id: string): Row {
     labTemp: span('labtemp'),
   };
   row.tr.append(
-    el('th', { scope: 'row', class: 'c-school' }, row.name, row.meta),
+    // A real link: keyboard (Enter), a new tab, a copied address all open the school's view.
+    el('th', { scope: 'row', class: 'c-school' }, el('a', { class: 'school-link', href: schoolHref(id) }, row.name), row.meta),
     el('td', { class: 'c-status' }, row.badge),
     el('td', { class: 'c-lastseen' }, row.lastSeen),
     el('td', { class: 'num c-devices' }, row.devices, row.alarms, row.problems, row.rejected),

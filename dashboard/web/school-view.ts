@@ -1,0 +1,425 @@
+// DOM for one school's devices: a header with counts, the raised alarms, then a table per
+// device kind. Rows are keyed by device id and updated in place, so a refresh every few
+// seconds touches only what changed and keeps a screen reader's place.
+
+import type { DeviceAlarm, DeviceView, SchoolSummary } from './api.ts';
+import {
+  deviceName,
+  formatMetric,
+  groupByKind,
+  hasProblem,
+  keyValues,
+  kindLabel,
+  schoolCounts,
+  severityLabel,
+  statusWords,
+} from './device-values.ts';
+import { el, setAttr, setText } from './dom.ts';
+import { formatDateTime, formatInteger, formatRelative, formatSince } from './format.ts';
+import { STRINGS, type Lang } from './i18n.ts';
+import { schoolName } from './store.ts';
+import type { RenderContext } from './view.ts';
+
+/** Everything the view shows; the page (school-page.ts) owns it. */
+export interface SchoolViewState {
+  schoolId: string;
+  /** From the overview's store: name, level, ward, online. Absent until the schools load. */
+  summary: SchoolSummary | undefined;
+  /** null until the first answer. */
+  devices: DeviceView[] | null;
+  alarms: DeviceAlarm[];
+  /** When `devices` was fetched (server clock), ms epoch. */
+  loadedAt: number | null;
+  /** failed: the last refresh failed (the data shown is the last good one). */
+  problem: 'none' | 'failed' | 'not-found';
+}
+
+const DETAIL_MAX = 160;
+
+/** A shape besides colour for each state (forced colours, colour blindness). */
+const STATE_ICON: Record<string, string> = { ok: '✓', unreachable: '✕', faulty: '!', silent: '…', unknown: '?' };
+
+interface DeviceRow {
+  tr: HTMLTableRowElement;
+  name: HTMLElement;
+  model: HTMLElement;
+  status: HTMLElement;
+  statusIcon: HTMLElement;
+  statusLabel: HTMLElement;
+  reason: HTMLElement;
+  alarmChip: HTMLElement;
+  values: HTMLUListElement;
+  valuesKey: string;
+  updated: HTMLTimeElement;
+}
+
+interface Group {
+  section: HTMLElement;
+  title: HTMLElement;
+  count: HTMLElement;
+  tbody: HTMLTableSectionElement;
+  head: [HTMLElement, HTMLElement, HTMLElement, HTMLElement];
+  order: string[];
+}
+
+let idCounter = 0;
+const uid = (prefix: string) => `${prefix}-${++idCounter}`;
+
+export class SchoolView {
+  readonly #root: HTMLElement;
+  readonly #back: HTMLButtonElement;
+  readonly #backText: HTMLElement;
+  readonly #heading: HTMLHeadingElement;
+  readonly #meta: HTMLElement;
+  readonly #online: HTMLElement;
+  readonly #countLabels: HTMLElement[];
+  readonly #countDevices: HTMLElement;
+  readonly #countProblems: HTMLElement;
+  readonly #countAlarms: HTMLElement;
+  readonly #updated: HTMLElement;
+  readonly #error: HTMLElement;
+  readonly #message: HTMLElement;
+  readonly #alarmsSection: HTMLElement;
+  readonly #alarmsHeading: HTMLElement;
+  readonly #alarmsList: HTMLUListElement;
+  readonly #alarmsNone: HTMLElement;
+  readonly #devicesSection: HTMLElement;
+  readonly #devicesHeading: HTMLElement;
+  readonly #groupsBox: HTMLElement;
+  readonly #groups = new Map<string, Group>();
+  readonly #rows = new Map<string, DeviceRow>();
+  #groupOrder: string[] = [];
+  #alarmsKey = '';
+  #schoolId: string | null = null;
+
+  constructor(root: HTMLElement, onBack: () => void) {
+    this.#root = root;
+    const headingId = uid('sv-title');
+    const alarmsId = uid('sv-alarms');
+    const devicesId = uid('sv-devices');
+    root.setAttribute('aria-labelledby', headingId);
+
+    this.#backText = el('span');
+    this.#back = el('button', { type: 'button', class: 'back', 'data-testid': 'back-to-overview' }, el('span', { 'aria-hidden': 'true' }, '←'), this.#backText);
+    this.#back.addEventListener('click', onBack);
+
+    this.#heading = el('h2', { id: headingId, tabindex: '-1', 'data-testid': 'school-view-name' });
+    this.#meta = el('span', { class: 'sv-meta-text' });
+    this.#online = el('span', { class: 'badge', 'data-testid': 'school-view-online' });
+    const count = (testid: string) => el('dd', { class: 'kpi-value', 'data-testid': testid }, '—');
+    this.#countDevices = count('school-count-devices');
+    this.#countProblems = count('school-count-problems');
+    this.#countAlarms = count('school-count-alarms');
+    this.#countLabels = [el('dt', { class: 'kpi-label' }), el('dt', { class: 'kpi-label' }), el('dt', { class: 'kpi-label' })];
+    const [devicesLabel, problemsLabel, alarmsLabel] = this.#countLabels as [HTMLElement, HTMLElement, HTMLElement];
+    this.#updated = el('p', { class: 'sv-updated', 'data-testid': 'school-view-updated' });
+
+    this.#error = el('div', { class: 'banner error', role: 'alert', 'data-testid': 'school-view-error' });
+    this.#error.hidden = true;
+    this.#message = el('p', { class: 'empty', role: 'status', 'data-testid': 'school-view-message' });
+
+    this.#alarmsHeading = el('h3', { id: alarmsId });
+    this.#alarmsList = el('ul', { class: 'alarm-list', 'data-testid': 'alarm-list' });
+    this.#alarmsNone = el('p', { class: 'none' });
+    this.#alarmsSection = el('section', { class: 'sv-alarms panel', 'aria-labelledby': alarmsId }, this.#alarmsHeading, this.#alarmsList, this.#alarmsNone);
+
+    this.#devicesHeading = el('h3', { id: devicesId, class: 'sr-only' });
+    this.#groupsBox = el('div', { class: 'sv-groups' });
+    this.#devicesSection = el('section', { class: 'sv-devices', 'aria-labelledby': devicesId }, this.#devicesHeading, this.#groupsBox);
+
+    root.replaceChildren(
+      el('nav', { class: 'sv-nav' }, this.#back),
+      el(
+        'header',
+        { class: 'sv-header' },
+        el('div', { class: 'sv-title' }, this.#heading, el('p', { class: 'sv-meta' }, this.#meta, this.#online)),
+        el(
+          'dl',
+          { class: 'sv-counts' },
+          el('div', { class: 'kpi' }, devicesLabel, this.#countDevices),
+          el('div', { class: 'kpi kpi-problems' }, problemsLabel, this.#countProblems),
+          el('div', { class: 'kpi kpi-alarms' }, alarmsLabel, this.#countAlarms),
+        ),
+      ),
+      this.#updated,
+      this.#error,
+      this.#message,
+      this.#alarmsSection,
+      this.#devicesSection,
+    );
+  }
+
+  /** Move focus to the school's name, so a keyboard or screen reader user starts there. */
+  focusHeading(): void {
+    this.#heading.focus({ preventScroll: true });
+    // From the top: the page header (language, connection) stays in view.
+    window.scrollTo({ top: 0 });
+  }
+
+  render(state: SchoolViewState, ctx: RenderContext): void {
+    if (state.schoolId !== this.#schoolId) this.#reset(state.schoolId);
+    const t = STRINGS[ctx.lang];
+    this.#root.dataset.schoolId = state.schoolId;
+    setText(this.#backText, t.backToOverview);
+    this.#renderHeader(state, ctx);
+
+    setText(this.#error, t.schoolDevicesError);
+    this.#error.hidden = state.problem !== 'failed';
+
+    const loaded = state.devices !== null && state.problem !== 'not-found';
+    this.#root.dataset.loaded = String(loaded);
+    const message =
+      state.problem === 'not-found'
+        ? t.schoolNotFound(state.schoolId)
+        : state.devices === null
+          ? state.problem === 'failed'
+            ? ''
+            : t.schoolDevicesLoading
+          : state.devices.length === 0
+            ? t.schoolNoDevices
+            : '';
+    setText(this.#message, message);
+    this.#message.hidden = message === '';
+    this.#alarmsSection.hidden = !loaded;
+    this.#devicesSection.hidden = !loaded;
+    if (!loaded) return;
+
+    const devices = state.devices ?? [];
+    this.#renderAlarms(state.alarms, devices, ctx);
+    this.#renderDevices(devices, ctx);
+  }
+
+  #reset(schoolId: string): void {
+    this.#schoolId = schoolId;
+    this.#rows.clear();
+    this.#groups.clear();
+    this.#groupOrder = [];
+    this.#alarmsKey = '';
+    this.#groupsBox.replaceChildren();
+    this.#alarmsList.replaceChildren();
+  }
+
+  #renderHeader(state: SchoolViewState, ctx: RenderContext): void {
+    const t = STRINGS[ctx.lang];
+    const { summary } = state;
+    setText(this.#heading, summary ? schoolName(summary, ctx.lang) : state.schoolId);
+    setText(this.#meta, summary ? [t.level[summary.level] ?? summary.level, summary.ward].filter(Boolean).join(' · ') : '');
+    this.#online.hidden = summary === undefined;
+    if (summary) {
+      this.#online.dataset.online = String(summary.online);
+      setText(this.#online, summary.online ? t.online : t.offline);
+    }
+
+    const [devicesLabel, problemsLabel, alarmsLabel] = this.#countLabels as [HTMLElement, HTMLElement, HTMLElement];
+    setText(devicesLabel, t.countDevices);
+    setText(problemsLabel, t.countProblems);
+    problemsLabel.title = t.countProblemsHint;
+    setText(alarmsLabel, t.countAlarms);
+
+    const counts = state.devices === null ? null : schoolCounts(state.devices, state.alarms);
+    const figure = (node: HTMLElement, n: number | null) => {
+      setText(node, formatInteger(n, ctx.lang));
+      node.dataset.value = n === null ? '' : String(n);
+    };
+    figure(this.#countDevices, counts?.devices ?? null);
+    figure(this.#countProblems, counts?.problems ?? null);
+    figure(this.#countAlarms, counts?.alarms ?? null);
+    this.#countProblems.closest('.kpi')?.classList.toggle('alert', (counts?.problems ?? 0) > 0);
+    const alarmsKpi = this.#countAlarms.closest<HTMLElement>('.kpi');
+    alarmsKpi?.classList.toggle('alert', (counts?.critical ?? 0) > 0);
+    alarmsKpi?.classList.toggle('warn', (counts?.alarms ?? 0) > 0 && (counts?.critical ?? 0) === 0);
+
+    setText(this.#updated, state.loadedAt === null ? '' : t.updatedAt(formatDateTime(state.loadedAt, ctx.timeZone)));
+  }
+
+  #renderAlarms(alarms: readonly DeviceAlarm[], devices: readonly DeviceView[], ctx: RenderContext): void {
+    const t = STRINGS[ctx.lang];
+    setText(this.#alarmsHeading, `${t.alarmsHeading} (${formatInteger(alarms.length, ctx.lang)})`);
+    setText(this.#alarmsNone, t.alarmsNone);
+    this.#alarmsNone.hidden = alarms.length > 0;
+
+    const names = new Map(devices.map((d) => [d.id, deviceName(d, ctx.lang)]));
+    const items = alarms.map((a) => {
+      const value = typeof a.value === 'number' && a.metric !== undefined ? formatMetric(a.metric, a.value, ctx.lang)?.text ?? '' : '';
+      return {
+        alarm: a,
+        device: names.get(a.deviceId) ?? a.deviceId,
+        message: a.message[ctx.lang] || a.message.vi || a.message.en || a.ruleId,
+        value,
+        ago: formatSince(a.since, ctx.now, ctx.lang),
+      };
+    });
+    // Rebuilt only when something on it changed (alarms come and go rarely).
+    const key = JSON.stringify([ctx.lang, items.map((i) => [i.alarm.deviceId, i.alarm.ruleId, i.alarm.severity, i.device, i.message, i.value, i.ago])]);
+    if (key === this.#alarmsKey) return;
+    this.#alarmsKey = key;
+    this.#alarmsList.replaceChildren(
+      ...items.map(({ alarm, device, message, value, ago }) =>
+        el(
+          'li',
+          { class: 'alarm-item', 'data-testid': `alarm-${alarm.deviceId}-${alarm.ruleId}`, 'data-severity': alarm.severity, 'data-device-id': alarm.deviceId },
+          el('span', { class: 'sev', 'data-severity': alarm.severity }, severityLabel(alarm.severity, ctx.lang)),
+          el('span', { class: 'alarm-device' }, device),
+          el('span', { class: 'alarm-message' }, message, ...(value ? [el('span', { class: 'alarm-value' }, ` (${value})`)] : [])),
+          el('time', { class: 'ago', datetime: new Date(alarm.since).toISOString(), title: formatDateTime(alarm.since, ctx.timeZone) }, ago),
+        ),
+      ),
+    );
+  }
+
+  #renderDevices(devices: readonly DeviceView[], ctx: RenderContext): void {
+    const t = STRINGS[ctx.lang];
+    setText(this.#devicesHeading, t.devicesHeading);
+    const groups = groupByKind(devices, ctx.lang);
+    const presentRows = new Set<string>();
+    const presentGroups = new Set<string>();
+
+    for (const { kind, devices: list } of groups) {
+      presentGroups.add(kind);
+      let group = this.#groups.get(kind);
+      if (group === undefined) {
+        group = createGroup(kind);
+        this.#groups.set(kind, group);
+      }
+      setText(group.title, kindLabel(kind, ctx.lang));
+      setText(group.count, ` (${formatInteger(list.length, ctx.lang)})`);
+      const [c0, c1, c2, c3] = group.head;
+      setText(c0, t.colDevice);
+      setText(c1, t.colStatus);
+      setText(c2, t.colValues);
+      setText(c3, t.colUpdated);
+
+      for (const device of list) {
+        presentRows.add(device.id);
+        let row = this.#rows.get(device.id);
+        if (row === undefined) {
+          row = createDeviceRow(device.id);
+          this.#rows.set(device.id, row);
+        }
+        updateDeviceRow(row, device, ctx);
+      }
+      const order = list.map((d) => d.id);
+      if (order.length !== group.order.length || order.some((id, i) => id !== group.order[i])) {
+        // append() moves rows (also from another group if a device changed kind).
+        group.tbody.append(...order.map((id) => this.#rows.get(id)!.tr));
+        group.order = order;
+      }
+    }
+
+    for (const [id, row] of this.#rows) {
+      if (presentRows.has(id)) continue;
+      row.tr.remove();
+      this.#rows.delete(id);
+    }
+    for (const [kind, group] of this.#groups) {
+      if (presentGroups.has(kind)) continue;
+      group.section.remove();
+      this.#groups.delete(kind);
+    }
+    const groupOrder = groups.map((g) => g.kind);
+    if (groupOrder.length !== this.#groupOrder.length || groupOrder.some((k, i) => k !== this.#groupOrder[i])) {
+      this.#groupsBox.append(...groupOrder.map((k) => this.#groups.get(k)!.section));
+      this.#groupOrder = groupOrder;
+    }
+  }
+}
+
+function createGroup(kind: string): Group {
+  const titleId = uid('sv-kind');
+  const title = el('span');
+  const count = el('span', { class: 'count' });
+  const th = (cls = '') => el('th', { scope: 'col', class: cls });
+  const head: Group['head'] = [th('c-device'), th(), th(), th()];
+  const tbody = el('tbody');
+  const section = el(
+    'section',
+    { class: 'sv-group panel', 'data-kind': kind, 'data-testid': `device-group-${kind}` },
+    el('h4', { id: titleId }, title, count),
+    el('table', { 'aria-labelledby': titleId }, el('thead', {}, el('tr', {}, ...head)), tbody),
+  );
+  return { section, title, count, tbody, head, order: [] };
+}
+
+function createDeviceRow(id: string): DeviceRow {
+  const row: DeviceRow = {
+    tr: el('tr', { 'data-testid': `device-${id}`, 'data-device-id': id }),
+    name: el('span', { class: 'name' }),
+    model: el('span', { class: 'meta' }),
+    status: el('span', { class: 'status', 'data-testid': `device-status-${id}` }),
+    statusIcon: el('span', { class: 'status-icon', 'aria-hidden': 'true' }),
+    statusLabel: el('span', { class: 'status-label' }),
+    reason: el('span', { class: 'status-reason', 'data-testid': `device-reason-${id}` }),
+    alarmChip: el('span', { class: 'chip alarm', 'data-testid': `device-alarms-${id}` }),
+    values: el('ul', { class: 'kv', 'data-testid': `device-values-${id}` }),
+    valuesKey: '',
+    updated: el('time', { class: 'ago' }),
+  };
+  row.status.append(row.statusIcon, row.statusLabel);
+  row.tr.append(
+    el('th', { scope: 'row', class: 'c-device' }, row.name, row.model),
+    el('td', { class: 'c-state' }, row.status, row.reason, row.alarmChip),
+    el('td', { class: 'c-values' }, row.values),
+    el('td', { class: 'c-updated' }, row.updated),
+  );
+  return row;
+}
+
+function updateDeviceRow(row: DeviceRow, device: DeviceView, ctx: RenderContext): void {
+  const t = STRINGS[ctx.lang];
+  const { lang } = ctx;
+  const { state } = device.status;
+  row.tr.dataset.state = state;
+  row.tr.dataset.kind = device.kind;
+  row.tr.classList.toggle('problem', hasProblem(device));
+
+  setText(row.name, deviceName(device, lang));
+  setText(row.model, [device.vendor, device.model].filter(Boolean).join(' '));
+
+  // Status: icon, word and reason, never colour alone.
+  const words = statusWords(device.status, lang);
+  row.status.dataset.state = state;
+  setText(row.statusIcon, STATE_ICON[state] ?? '?');
+  setText(row.statusLabel, words.label);
+  // The driver's detail is technical and may quote a garbled answer: a tooltip, kept short.
+  const detail = device.status.detail === null ? '' : device.status.detail.slice(0, DETAIL_MAX);
+  setAttr(row.status, 'title', [words.hint, detail].filter(Boolean).join(' — ') || null);
+  const since =
+    state !== 'ok' && device.status.since !== null ? formatSince(device.status.since, ctx.now, lang) : '';
+  const reason = [words.reason, since].filter(Boolean).join(' · ');
+  setText(row.reason, reason);
+  row.reason.hidden = reason === '';
+  row.reason.dataset.reason = device.status.reason ?? '';
+
+  const raised = device.alarms.length;
+  row.alarmChip.hidden = raised === 0;
+  row.alarmChip.dataset.severity = device.alarms.some((a) => a.severity === 'critical') ? 'critical' : 'warning';
+  setText(row.alarmChip, raised === 0 ? '' : t.deviceAlarms(raised, formatInteger(raised, lang)));
+  setAttr(row.alarmChip, 'title', raised === 0 ? null : device.alarms.map((a) => a.message[lang] || a.message.vi).join('; '));
+
+  renderValues(row, device, lang);
+
+  const ts = device.latest?.ts ?? null;
+  setText(row.updated, formatRelative(ts, ctx.now, lang));
+  setAttr(row.updated, 'datetime', ts === null ? null : new Date(ts).toISOString());
+  setAttr(row.updated, 'title', ts === null ? null : formatDateTime(ts, ctx.timeZone));
+}
+
+function renderValues(row: DeviceRow, device: DeviceView, lang: Lang): void {
+  const values = keyValues(device, lang);
+  const key = JSON.stringify([lang, device.latest === null, values]);
+  if (key === row.valuesKey) return;
+  row.valuesKey = key;
+  if (device.latest === null) {
+    row.values.replaceChildren(el('li', { class: 'kv-none' }, STRINGS[lang].noReadings));
+    return;
+  }
+  row.values.replaceChildren(
+    ...values.map((v) => {
+      const item = el('li', { 'data-metric': v.metric, 'data-value': v.raw });
+      if (v.tone !== null) item.dataset.tone = v.tone;
+      if (v.label !== '') item.append(el('span', { class: 'kv-label' }, `${v.label}: `));
+      item.append(el('span', { class: 'kv-value' }, v.text));
+      return item;
+    }),
+  );
+}
