@@ -4,6 +4,7 @@
 import type { AlarmSeverity, DeviceAlarm, DeviceStatus, DeviceView, MetricValue } from './api.ts';
 import {
   MISSING,
+  collator,
   formatBitrate,
   formatDecimal,
   formatDuration,
@@ -14,7 +15,7 @@ import {
   formatTemperature,
   withUnit,
 } from './format.ts';
-import { LOCALE, STRINGS, type Lang } from './i18n.ts';
+import { STRINGS, type Lang } from './i18n.ts';
 
 /** bad: broken, act now; warn: worth a look. Always shown with words, never by colour alone. */
 export type Tone = 'bad' | 'warn';
@@ -216,15 +217,6 @@ export interface DeviceGroup {
   devices: DeviceView[];
 }
 
-const collators = new Map<Lang, Intl.Collator>();
-function collator(lang: Lang): Intl.Collator {
-  let c = collators.get(lang);
-  if (c === undefined) {
-    c = new Intl.Collator(LOCALE[lang], { sensitivity: 'base', numeric: true });
-    collators.set(lang, c);
-  }
-  return c;
-}
 
 /**
  * Devices grouped by kind (KIND_ORDER, then unknown kinds by name). Within a group, devices

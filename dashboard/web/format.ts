@@ -168,3 +168,14 @@ export function formatDateTime(epochMs: number, timeZone: string = DEFAULT_TIMEZ
   const { day = '??', month = '??', year = '????', hour = '??', minute = '??', second = '??' } = parts;
   return `${day}/${month}/${year} ${hour}:${minute}:${second}`;
 }
+
+/** Name order in the UI language ('Phòng 2' before 'Phòng 10', accents and case ignored). */
+const collators = new Map<Lang, Intl.Collator>();
+export function collator(lang: Lang): Intl.Collator {
+  let c = collators.get(lang);
+  if (c === undefined) {
+    c = new Intl.Collator(LOCALE[lang], { sensitivity: 'base', numeric: true });
+    collators.set(lang, c);
+  }
+  return c;
+}

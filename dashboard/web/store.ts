@@ -3,7 +3,7 @@
 
 import type { SchoolSummary } from './api.ts';
 import type { Lang } from './i18n.ts';
-import { LOCALE } from './i18n.ts';
+import { collator } from './format.ts';
 
 /** One school that changed: `before` is absent for a new school, `after` for a removed one. */
 export interface SchoolChange {
@@ -104,15 +104,6 @@ export function schoolName(school: SchoolSummary, lang: Lang): string {
   return school.name[lang].trim() || school.name[other].trim() || school.id;
 }
 
-const collators = new Map<Lang, Intl.Collator>();
-function collator(lang: Lang): Intl.Collator {
-  let c = collators.get(lang);
-  if (c === undefined) {
-    c = new Intl.Collator(LOCALE[lang], { sensitivity: 'base', numeric: true });
-    collators.set(lang, c);
-  }
-  return c;
-}
 
 /** Display order: offline schools first (they need attention), then by name, then by id. */
 export function sortForDisplay(schools: readonly SchoolSummary[], lang: Lang): SchoolSummary[] {
