@@ -4,8 +4,8 @@
  * one secret file per gateway, and the cloud's config.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import type { DeviceAddress, Inventory } from '@schoolops/device-profiles';
 import { hashPassword } from '@schoolops/broker';
@@ -39,13 +39,43 @@ function writeSecret(file: string, value: string): void {
   writeFileSync(file, `${value}\n`, { mode: 0o600 });
 }
 
-/** A port free right now on 127.0.0.1 (the kernel's choice). */
+/**
+ * A port free right now on 127.0.0.1 that the kernel will not hand to anyone else.
+ *
+ * Ports chosen here are used later (a gateway restarted on the same port), while the
+ * launcher binds hundreds of protocol simulators on port 0 and opens hundreds of client
+ * connections in between. Those get ports from the kernel's ephemeral range, so a port taken
+ * from that range (by binding port 0 and letting go) could be handed out again before its
+ * owner binds it. This picks from below the ephemeral range instead, at random (two test
+ * districts on one machine rarely meet), and checks it can be bound.
+ */
 export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+  const [ephemeralLow] = ephemeralRange();
+  const low = 20_000;
+  const high = Math.max(low + 1000, Math.min(ephemeralLow, 32_768));
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = low + Math.floor(Math.random() * (high - low));
+    if (await canBind(port)) return port;
+  }
+  throw new Error(`no free port between ${low} and ${high} on 127.0.0.1`);
+}
+
+function ephemeralRange(): [number, number] {
+  try {
+    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (Number.isInteger(low) && Number.isInteger(high)) return [low!, high!];
+  } catch {
+    // not Linux: assume the IANA dynamic range
+  }
+  return [49152, 65535];
+}
+
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
 }
 
 export async function writeDistrictFiles(opts: {
