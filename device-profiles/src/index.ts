@@ -5,3 +5,4 @@ export * from './profiles.ts';
 export * from './readings.ts';
 export * from './inventory.ts';
 export * from './json-file.ts';
+export * from './school-time.ts';

@@ -7,7 +7,7 @@
 import type { MetricValues } from '@schoolops/device-profiles';
 import { PROFILE_IDS } from '../district/generate.ts';
 import { between, chance, pick, pickWeighted } from '../district/random.ts';
-import { localTime } from '../district/school-time.ts';
+import { localTime } from '@schoolops/device-profiles';
 import { MINUTE, ambientTemperature, clamp, elapsedMs, happened, round, type ValueModel } from './model.ts';
 
 export interface BoardSession {

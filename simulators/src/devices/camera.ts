@@ -8,7 +8,7 @@
 import type { MetricValues } from '@schoolops/device-profiles';
 import { PROFILE_IDS } from '../district/generate.ts';
 import { between, deriveRng, gaussian, pickWeighted, type Rng } from '../district/random.ts';
-import { localTime } from '../district/school-time.ts';
+import { localTime } from '@schoolops/device-profiles';
 import { clamp, round, schoolOpen, type ValueModel } from './model.ts';
 
 export interface CameraState {

@@ -25,7 +25,7 @@ import {
   type School,
 } from '@schoolops/device-profiles';
 import { deriveRng, type Rng } from '../district/random.ts';
-import { classById, currentLesson, lessonsAt } from '../district/school-time.ts';
+import { classById, currentLesson, lessonsAt } from '@schoolops/device-profiles';
 import { modelFor } from './models.ts';
 import type { RoomActivity, SampleContext, ValueModel } from './model.ts';
 

@@ -6,7 +6,7 @@
  * (fleet.ts) owns those, and tests can step a model through a simulated day.
  */
 import type { DeviceRecord, Lesson, MetricValues, School, SchoolClass } from '@schoolops/device-profiles';
-import { localTime } from '../district/school-time.ts';
+import { localTime } from '@schoolops/device-profiles';
 import type { Rng } from '../district/random.ts';
 
 /** A lesson running in the device's room, with the class taking it. */

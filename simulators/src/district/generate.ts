@@ -13,7 +13,7 @@ import {
 } from '@schoolops/device-profiles';
 import { LEVELS, NAMESAKES, WARDS, slug, withoutDiacritics, type SchoolLevel, type SpecialRoom } from './names.ts';
 import { deriveRng, intBetween, pick, pickWeighted, shuffled, type Rng } from './random.ts';
-import { DISTRICT_TIMEZONE } from './school-time.ts';
+import { DISTRICT_TIMEZONE } from '@schoolops/device-profiles';
 import { buildTimetable } from './timetable.ts';
 
 /** Profile ids of the devices the generator installs (files in device-profiles/profiles). */

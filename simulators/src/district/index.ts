@@ -8,7 +8,7 @@ export {
   localTime,
   periodAt,
   type LocalTime,
-} from './school-time.ts';
+} from '@schoolops/device-profiles';
 export { BELL_SCHEDULE } from './timetable.ts';
 export { slug, withoutDiacritics } from './names.ts';
 export { deriveRng, hashString, mulberry32, type Rng } from './random.ts';

@@ -7,7 +7,7 @@
 import type { Lesson, Period, SchoolClass } from '@schoolops/device-profiles';
 import { SUBJECTS, type SchoolLevel, type SpecialRoom, type Subject } from './names.ts';
 import { chance, pick, shuffled, type Rng } from './random.ts';
-import { hhmmToMinutes, minutesToHhmm } from './school-time.ts';
+import { hhmmToMinutes, minutesToHhmm } from '@schoolops/device-profiles';
 
 const PERIOD_MINUTES = 45;
 const SHORT_BREAK = 5;

@@ -2,7 +2,7 @@
  * School time: which period it is, and which lessons are running, at an instant, in the
  * district's time zone (Asia/Ho_Chi_Minh) whatever the machine's own TZ is.
  */
-import type { Lesson, Period, School, SchoolClass } from '@schoolops/device-profiles';
+import type { Lesson, Period, School, SchoolClass } from './inventory.ts';
 
 export const DISTRICT_TIMEZONE = 'Asia/Ho_Chi_Minh';
 
