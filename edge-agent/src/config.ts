@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Type, type Static } from '@sinclair/typebox';
-import { DeviceRecord, FileError, Id, LIMITS, checkOrThrow, readJsonFile } from '@schoolops/device-profiles';
+import { DeviceRecord, FileError, Id, LIMITS, Lesson, Period, SchoolClass, checkOrThrow, readJsonFile } from '@schoolops/device-profiles';
 
 /**
  * A device as the gateway knows it: the district's record plus what only the gateway needs
@@ -49,6 +49,22 @@ export const EdgeConfig = Type.Object(
       { additionalProperties: false },
     ),
     devices: Type.Array(EdgeDevice),
+    /**
+     * The school's timetable (from the district record): cameras count twice a period during
+     * lessons and report attendance against the class's enrolment.
+     */
+    timetable: Type.Optional(
+      Type.Object(
+        {
+          /** IANA time zone of the school, e.g. Asia/Ho_Chi_Minh. */
+          timezone: Type.String({ minLength: 1 }),
+          periods: Type.Array(Period),
+          lessons: Type.Array(Lesson),
+          classes: Type.Array(SchoolClass),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     /** Poll every driven device this often instead of its profile's report interval (tests, demos). */
     pollIntervalMs: Type.Optional(Type.Integer({ minimum: 100 })),
     /** Where the gateway keeps its disk queue. */

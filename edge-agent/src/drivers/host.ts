@@ -46,6 +46,7 @@ export class DriverHost {
         intervalMs: opts.intervalMs ?? profile.reportIntervalSeconds * 1000,
         dataDir: opts.dataDir ? join(opts.dataDir, 'drivers') : undefined,
       };
+      if (opts.intervalMs === undefined && driver.pollIntervalMs) device.intervalMs = driver.pollIntervalMs(device);
       this.runners.set(
         record.id,
         new DeviceRunner({

@@ -73,6 +73,8 @@ export interface Driver<T extends ProtocolType = ProtocolType, O = unknown> {
   mode: 'poll' | 'push';
   /** Schema of the device record's `options` (credentials, targets); checked when the agent starts. */
   options?: TSchema;
+  /** How often to poll, when not the profile's report interval (a camera polls often and counts when due). */
+  pollIntervalMs?(device: DriverDevice<T, O>): number;
   /** Longest one poll may take before it counts as a timeout (default: min(interval, 10 s)). */
   pollTimeoutMs?(device: DriverDevice<T, O>): number;
   /** Set up a device; throw a DriverError here for configuration that can never work (no host). */

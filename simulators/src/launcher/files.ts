@@ -162,6 +162,7 @@ export async function writeDistrictFiles(opts: {
           return override ? { ...device, address: override.address, ...(override.options ? { options: override.options } : {}) } : device;
         }),
         ...(pollIntervalMs ? { pollIntervalMs } : {}),
+        timetable: { timezone: opts.inventory.district.timezone, ...school.timetable, classes: school.classes },
         dataDir: join(dirs.gateways, `${school.id}.queue`),
         queue: { ackTimeoutMs: opts.ackTimeoutMs, ...(opts.queueQuotaBytes ? { quotaBytes: opts.queueQuotaBytes } : {}) },
         healthIntervalMs: 10_000,
