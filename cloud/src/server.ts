@@ -17,6 +17,7 @@ import { schoolRoutes } from './api/schools.ts';
 import { statsRoutes } from './api/stats.ts';
 import { probeRoutes } from './api/probe.ts';
 import { commandRoutes } from './api/commands.ts';
+import { attendanceRoutes } from './api/attendance.ts';
 import { startProbeEcho, type ProbeEcho } from './probe-echo.ts';
 import type { ApiContext } from './api/context.ts';
 import { mqttPassword, type CloudConfig } from './config.ts';
@@ -62,6 +63,7 @@ export async function startCloud(config: CloudConfig, options: { logger?: Logger
   await app.register(statsRoutes, { prefix: '/api', ...context });
   await app.register(probeRoutes, { prefix: '/api', ...context });
   await app.register(commandRoutes, { prefix: '/api', ...context });
+  await app.register(attendanceRoutes, { prefix: '/api', ...context });
   app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));
   if (existsSync(DASHBOARD_DIST)) await app.register(fastifyStatic, { root: DASHBOARD_DIST, prefix: '/' });
   else logger.warn({ dir: DASHBOARD_DIST }, 'dashboard not built (npm run build): serving the API only');

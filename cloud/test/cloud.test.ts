@@ -33,7 +33,21 @@ const inventory: Inventory = {
       { id: 'a.proj', profileId: 'epson-eb-x51', roomId: 'p101' },
       { id: 'a.router', profileId: 'mikrotik-hex-s', roomId: 'p101' },
     ]),
-    school('b', [{ id: 'b.proj', profileId: 'epson-eb-x51', roomId: 'p101' }]),
+    {
+      ...school('b', [
+        { id: 'b.proj', profileId: 'epson-eb-x51', roomId: 'p101' },
+        { id: 'b.cam', profileId: 'hikvision-ds-2cd2143', roomId: 'p101' },
+      ]),
+      classes: [{ id: '6a1', name: '6A1', grade: 6, enrolment: 40, homeRoomId: 'p101' }],
+      timetable: {
+        periods: [
+          { n: 1, start: '07:00', end: '07:45' },
+          { n: 2, start: '07:50', end: '08:35' },
+        ],
+        // Monday (day 1), period 1.
+        lessons: [{ day: 1, period: 1, classId: '6a1', roomId: 'p101', subject: { vi: 'Toán', en: 'Maths' } }],
+      },
+    },
   ],
 };
 
@@ -93,7 +107,7 @@ describe('cloud', () => {
     const { body } = await get('/api/schools');
     expect(body.map((s: any) => [s.id, s.online, s.devices.total, s.lastSeen])).toEqual([
       ['a', false, 2, null],
-      ['b', false, 1, null],
+      ['b', false, 2, null],
     ]);
     expect((await get('/api/district')).body.name.vi).toBe('Quận Thử');
   });
@@ -229,6 +243,31 @@ describe('cloud', () => {
     expect(echoes.length).toBeLessThanOrEqual(41);
     expect(cloud.probeEcho!.stats).toMatchObject({ oversized: 1 });
     expect(cloud.probeEcho!.stats.rateLimited).toBeGreaterThan(0);
+  });
+
+  it("answers a day's attendance per lesson and room usage per period from the cameras' counts", async () => {
+    // Monday 2025-03-10 in Ho Chi Minh City: two counts in period 1 (the 6A1 maths lesson), one empty room in period 2.
+    const at = (hhmm: string) => Date.parse(`2025-03-10T${hhmm}:00+07:00`);
+    const readings = [
+      { deviceId: 'b.cam', ts: at('07:12'), values: { headcount: 38, occupied: true, classId: '6a1', period: 1, enrolled: 40, attendancePct: 92.5 } },
+      { deviceId: 'b.cam', ts: at('07:34'), values: { headcount: 40, occupied: true, classId: '6a1', period: 1, enrolled: 40, attendancePct: 97.5 } },
+      { deviceId: 'b.cam', ts: at('08:00'), values: { headcount: 0, occupied: false } },
+    ];
+    await gateway.publishAsync(districtTopics.telemetry('b'), batch(0, readings, { gatewayId: 'gw-b', schoolId: 'b', bootId: 'boot-b-0001' }), { qos: 1 });
+    const day = await waitFor(async () => {
+      const { body } = await get('/api/schools/b/attendance?date=2025-03-10');
+      return body.lessons?.[0]?.counts === 2 && body;
+    }, 'the attendance of the day');
+    expect(day.lessons).toEqual([
+      { period: 1, start: '07:00', end: '07:45', classId: '6a1', className: '6A1', roomId: 'p101', enrolled: 40, counts: 2, headcount: 39, attendancePct: 95 },
+    ]);
+    expect(day.rooms).toEqual([{ roomId: 'p101', periods: { '1': true, '2': false } }]);
+    // Another day: the lesson is there, not counted.
+    const tuesday = (await get('/api/schools/b/attendance?date=2025-03-11')).body;
+    expect(tuesday.lessons).toEqual([]);
+    const nextMonday = (await get('/api/schools/b/attendance?date=2025-03-17')).body;
+    expect(nextMonday.lessons[0]).toMatchObject({ counts: 0, headcount: null, attendancePct: null });
+    expect((await get('/api/schools/b/attendance?date=10-03-2025')).status).toBe(400);
   });
 
   it('publishes an OpenAPI document of its routes', async () => {

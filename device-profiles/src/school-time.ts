@@ -107,3 +107,19 @@ export function classById(school: School, classId: string): SchoolClass | undefi
   }
   return index.get(classId);
 }
+
+/** The instant at which a local date ('YYYY-MM-DD') and minutes after midnight occur in a time zone. */
+export function zonedInstant(date: string, minutes: number, timeZone: string = DISTRICT_TIMEZONE): number {
+  const [y, m, d] = date.split('-').map(Number) as [number, number, number];
+  const wanted = Date.UTC(y, m - 1, d) + minutes * 60_000;
+  // Start from the wall time read as UTC, then correct by the zone's offset at that instant
+  // (twice, in case the first guess fell on the other side of a DST change).
+  let guess = wanted;
+  for (let i = 0; i < 2; i++) {
+    const local = localTime(new Date(guess), timeZone);
+    const [ly, lm, ld] = local.date.split('-').map(Number) as [number, number, number];
+    const seen = Date.UTC(ly, lm - 1, ld) + Math.round(local.minutes * 60_000);
+    guess += wanted - seen;
+  }
+  return guess;
+}

@@ -3,7 +3,8 @@
  * counts the class (its enrolment minus the day's absentees) plus the teacher, give or
  * take one for counting error; between lessons a cleaner or a teacher or two at most.
  * Absentees depend on the class and the date only, so the same class counts the same in
- * its home room and in a lab that day.
+ * its home room and in a lab that day. During a lesson it also tells the class, the period,
+ * the enrolment and the attendance rate, as the gateway's camera driver does.
  */
 import type { MetricValues } from '@schoolops/device-profiles';
 import { PROFILE_IDS } from '../district/generate.ts';
@@ -70,6 +71,15 @@ export const cameraModel: ValueModel<CameraState> = {
       occupied: headcount > 0,
       snapshotMs: round(clamp(state.snapshotBaseMs + Math.abs(gaussian(rng, 60)) + headcount * 2, 0, 60_000), 1),
     };
+    if (activity) {
+      // What the gateway reports with a count during a lesson (edge-agent/src/drivers/camera.ts).
+      const enrolled = activity.schoolClass.enrolment;
+      const students = Math.min(enrolled, Math.max(0, headcount - 1));
+      values.classId = activity.schoolClass.id;
+      values.period = activity.lesson.period;
+      values.enrolled = enrolled;
+      values.attendancePct = enrolled ? Math.round((1000 * students) / enrolled) / 10 : 0;
+    }
     return { state, values };
   },
 };
