@@ -248,7 +248,7 @@ describe('cloud', () => {
   it("answers a day's attendance per lesson and room usage per period from the cameras' counts", async () => {
     // Monday 2025-03-10 in Ho Chi Minh City: two counts in period 1 (the 6A1 maths lesson), one empty room in period 2.
     const at = (hhmm: string) => Date.parse(`2025-03-10T${hhmm}:00+07:00`);
-    const readings = [
+    const readings: Reading[] = [
       { deviceId: 'b.cam', ts: at('07:12'), values: { headcount: 38, occupied: true, classId: '6a1', period: 1, enrolled: 40, attendancePct: 92.5 } },
       { deviceId: 'b.cam', ts: at('07:34'), values: { headcount: 40, occupied: true, classId: '6a1', period: 1, enrolled: 40, attendancePct: 97.5 } },
       { deviceId: 'b.cam', ts: at('08:00'), values: { headcount: 0, occupied: false } },

@@ -1,5 +1,7 @@
 /**
  * Run one school gateway:  node --import tsx edge-agent/src/cli.ts --config gateway.json
+ * Check a camera's placement: node --import tsx edge-agent/src/cli.ts count-faces frame.jpg
+ *   prints {"faces":N,"width":W,"height":H,"ms":T}; exit 2 if the file is not a readable image.
  * When started by a supervisor over IPC (the simulated district), it reports
  * { type: 'ready', localPort, bootId } once the local broker listens.
  */
@@ -9,9 +11,14 @@ import { loadEdgeConfig } from './config.ts';
 import { startEdgeAgent } from './agent.ts';
 
 const logger = pino({ name: 'edge-agent' });
-const usage = 'usage: edge-agent --config <gateway.json>';
+const usage = 'usage: edge-agent --config <gateway.json>\n       edge-agent count-faces <image file>';
 
 async function main(): Promise<void> {
+  if (process.argv[2] === 'count-faces') {
+    // Loaded only here: onnxruntime and sharp are not for every gateway start.
+    const { countFacesCommand } = await import('./vision/count-faces-cli.ts');
+    return void process.exit(await countFacesCommand(process.argv.slice(3)));
+  }
   const { values } = parseArgs({ options: { config: { type: 'string' }, help: { type: 'boolean' } } });
   if (values.help) return void console.log(usage);
   if (!values.config) throw new Error(`missing --config\n${usage}`);

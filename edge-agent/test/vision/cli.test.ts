@@ -1,0 +1,48 @@
+/**
+ * `edge-agent count-faces`: the installer's command, run as a real child process.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { FACES_JPG } from './scene.ts';
+
+const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'count-faces-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function run(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--import', 'tsx', CLI, 'count-faces', ...args], { timeout: 30_000 }, (error, stdout, stderr) => {
+      resolve({ code: error ? ((error as { code?: number }).code ?? -1) : 0, stdout, stderr });
+    });
+  });
+}
+
+describe('count-faces CLI', () => {
+  it('prints the face count of a real group photo as JSON and exits 0', async () => {
+    const r = await run(FACES_JPG);
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout.trim()) as Record<string, unknown>;
+    expect(out).toMatchObject({ faces: 3, width: 600, height: 346 });
+    expect(typeof out.ms).toBe('number');
+    expect(Object.keys(out).sort()).toEqual(['faces', 'height', 'ms', 'width']);
+  });
+
+  it('exits 2 with a clear message for a file that is not an image', async () => {
+    const bogus = join(dir, 'notes.jpg');
+    writeFileSync(bogus, 'this is text, not a JPEG');
+    const r = await run(bogus);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/not a readable image/);
+  });
+
+  it('exits 2 for a missing file', async () => {
+    const r = await run(join(dir, 'missing.jpg'));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/cannot read/);
+  });
+});

