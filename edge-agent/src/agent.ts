@@ -10,7 +10,9 @@ import { BUILTIN_PROFILES_DIR, WIRE_VERSION, loadProfiles, type DeviceCommand, t
 import { Batcher } from './batcher.ts';
 import { districtPassword, type EdgeConfig } from './config.ts';
 import { DeviceIntake } from './device-intake.ts';
-import { DriverHost, drivers, type DeviceStatus } from './drivers/index.ts';
+import { DriverHost, drivers, type DeviceStatus, type Driver, type ProtocolType } from './drivers/index.ts';
+import { createCameraDriver } from './drivers/camera.ts';
+import { startVisionCounter, type VisionCounter } from './drivers/vision-counter.ts';
 import { startLocalBroker } from './local-broker.ts';
 import { DiskOutbox } from './outbox.ts';
 import { Uplink } from './uplink.ts';
@@ -92,10 +94,17 @@ export async function startEdgeAgent(config: EdgeConfig, options: { logger?: Log
     logger,
   });
 
-  // Devices the gateway reaches through a protocol driver (PJLink, SNMP, probes, OPC UA).
+  // Cameras are counted on this box: one face counter (a worker thread) for the school's
+  // cameras, started only when the school has cameras.
+  const hasCameras = [...intake.devices.values()].some((d) => d.profile.protocol.type === 'http-snapshot');
+  const counter: VisionCounter | null = hasCameras ? startVisionCounter() : null;
+  const allDrivers = new Map<ProtocolType, Driver>(drivers);
+  if (counter) allDrivers.set('http-snapshot', createCameraDriver({ counter, timetable: config.timetable ?? null }) as Driver);
+
+  // Devices the gateway reaches through a protocol driver (PJLink, SNMP, probes, OPC UA, cameras).
   const driven = new DriverHost({
     devices: config.devices.map((record) => ({ record, profile: intake.devices.get(record.id)!.profile })),
-    drivers,
+    drivers: allDrivers,
     logger,
     dataDir: config.dataDir,
     ...(config.pollIntervalMs ? { intervalMs: config.pollIntervalMs } : {}),
@@ -187,6 +196,7 @@ export async function startEdgeAgent(config: EdgeConfig, options: { logger?: Log
       clearInterval(healthTimer);
       sendHealth();
       await driven.stop();
+      await counter?.close();
       await local.close();
       await batcher.flush();
       await uplink.close();

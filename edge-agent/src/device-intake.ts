@@ -26,11 +26,11 @@ export interface KnownDevice {
 export type IntakeResult = { ok: true; reading: Reading } | { ok: false; reason: RejectReason; detail: string };
 
 /**
- * Devices whose readings arrive as MQTT messages. Cameras publish their headcount until the
- * gateway counts faces itself; devices a driver polls never publish, so a message in their
- * name is someone else's.
+ * Devices whose readings arrive as MQTT messages. Devices a driver polls (cameras included:
+ * the gateway counts their snapshots itself) never publish, so a message in their name is
+ * someone else's.
  */
-const PUBLISHES_OVER_MQTT: ReadonlySet<string> = new Set(['mqtt', 'http-snapshot']);
+const PUBLISHES_OVER_MQTT: ReadonlySet<string> = new Set(['mqtt']);
 
 /** Log a given (device, reason) pair at most once per this interval; the counters see every one. */
 const LOG_EVERY_MS = 10_000;

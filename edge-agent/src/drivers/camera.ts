@@ -31,9 +31,13 @@ export const CameraOptions = Type.Object(
 );
 export type CameraOptions = Static<typeof CameraOptions>;
 
-/** Counts faces in a JPEG; implemented by the vision worker. Returns a number and nothing else. */
+/**
+ * Counts faces in a JPEG; implemented by the vision worker (vision-counter.ts). Returns a
+ * number and nothing else, or null when the counter is busy with other cameras' frames:
+ * the count is then tried again at the next poll.
+ */
 export interface FaceCounter {
-  countFaces(jpeg: Uint8Array, signal: AbortSignal): Promise<number>;
+  countFaces(jpeg: Uint8Array, signal: AbortSignal): Promise<number | null>;
 }
 
 /** The school's timetable as the gateway gets it in its config. */
@@ -139,12 +143,13 @@ export function createCameraDriver(deps: { counter: FaceCounter; timetable: Scho
           if (!slot.key || slot.key === lastKey) return {}; // not due: nothing to report
           const started = Date.now();
           let jpeg: Uint8Array | null = await fetchSnapshot(url, authorization, signal);
-          let faces: number;
+          let faces: number | null;
           try {
             faces = await deps.counter.countFaces(jpeg, signal);
           } finally {
             jpeg = null; // the frame is not kept past its count
           }
+          if (faces === null) return {}; // the counter is busy: count at the next poll
           lastKey = slot.key;
           const values: MetricValues = { reachable: true, headcount: faces, occupied: faces > 0, snapshotMs: Date.now() - started };
           if (slot.lesson && slot.period) {

@@ -61,7 +61,7 @@ export interface ServedDevice {
 }
 
 /** Protocols whose devices the gateway polls or subscribes to; the rest publish over MQTT. */
-const SERVED_PROTOCOLS: ReadonlySet<string> = new Set(['pjlink', 'snmp', 'probe', 'opcua']);
+const SERVED_PROTOCOLS: ReadonlySet<string> = new Set(['pjlink', 'snmp', 'probe', 'opcua', 'http-snapshot']);
 export const isServed = (profile: DeviceProfile) => SERVED_PROTOCOLS.has(profile.protocol.type);
 
 export interface SchoolDevices {

@@ -32,6 +32,8 @@ export interface DistrictOptions {
    * 1 s; else each profile's interval). Real deployments poll every 10-30 s.
    */
   pollIntervalMs?: number;
+  /** Where the simulated devices' "now" comes from (the gateways keep real time): a demo or a test at lesson time. */
+  clock?: () => Date;
   /** Port of the fault switchboard (HTTP on 127.0.0.1); 0 or absent picks a free one. */
   controlPort?: number;
   /** Gateways send a batch the district has not confirmed again after this long (default 10 s). */
@@ -172,7 +174,7 @@ export async function startDistrict(options: DistrictOptions): Promise<RunningDi
     mkdirSync(files.workDir, { recursive: true });
     const seedOf = (i: number) => seed * 1000 + i;
     for (const [i, school] of inventory.schools.entries()) {
-      served.set(school.id, serveSchoolDevices({ school, profiles, seed: seedOf(i), logger: deviceLog }));
+      served.set(school.id, serveSchoolDevices({ school, profiles, seed: seedOf(i), logger: deviceLog, ...(options.clock ? { clock: options.clock } : {}) }));
       const schoolPeers = await startSchoolPeers({ school, served: served.get(school.id)!, seed: seedOf(i), secretsDir: files.secretsDir, workDir: files.workDir });
       peers.set(school.id, schoolPeers);
       for (const [id, endpoint] of schoolPeers.endpoints) overrides.set(id, endpoint);
@@ -202,6 +204,7 @@ export async function startDistrict(options: DistrictOptions): Promise<RunningDi
           seed: seedOf(i),
           served: served.get(school.id)!,
           logger: deviceLog,
+          ...(options.clock ? { clock: options.clock } : {}),
           ...(options.deviceIntervalMs ? { intervalMs: options.deviceIntervalMs } : {}),
         }),
       );

@@ -14,6 +14,7 @@ import type { DeviceAddress, MetricValues, School } from '@schoolops/device-prof
 import type { ServedDevice } from '../devices/index.ts';
 import { deriveRng } from '../district/random.ts';
 import type { FaultTarget } from '../launcher/control.ts';
+import { CAMERA_FAULTS, CameraSimulator, type CameraFault } from './camera-http.ts';
 import { OPCUA_LAB_FAULTS, OpcuaLabSimulator, type OpcuaLabFault } from './opcua-lab.ts';
 import { INTERNET_FAULTS, SimulatedInternet, type InternetFault } from './internet.ts';
 import { PJLINK_FAULTS, PjlinkSimulator, type PjlinkFault } from './pjlink-server.ts';
@@ -152,7 +153,24 @@ const opcuaPeer: PeerFactory = async (device, ctx) => {
   };
 };
 
+/** A classroom camera serving JPEG snapshots of its room, as many people in it as its model says. */
+const cameraPeer: PeerFactory = async (device, ctx) => {
+  const rng = deriveRng(ctx.seed, 'camera', device.record.id);
+  const credentials = { username: 'schoolops', password: `cam-${Math.floor(rng() * 1e9)}` };
+  const simulator = new CameraSimulator({ host: LOCALHOST, read: device.read, seed: Math.floor(rng() * 2 ** 31), credentials });
+  const port = await simulator.start();
+  return {
+    endpoint: { address: { host: LOCALHOST, port }, options: { username: credentials.username, passwordFile: ctx.secret(`${device.record.id}.camera`, credentials.password) } },
+    faults: CAMERA_FAULTS,
+    active: () => [...simulator.activeFaults],
+    inject: (fault) => simulator.inject(fault as CameraFault),
+    clear: (fault) => simulator.clear(fault as CameraFault | undefined),
+    stop: () => simulator.stop(),
+  };
+};
+
 const FACTORIES: Partial<Record<string, PeerFactory>> = {
+  'http-snapshot': cameraPeer,
   opcua: opcuaPeer,
   snmp: snmpPeer,
   pjlink: pjlinkPeer,
