@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { weightedNms } from '../../src/vision/blazeface.ts';
 import { FaceDetector, ImageDecodeError } from '../../src/vision/detector.ts';
-import { CLASSROOM_TILING, planTiles } from '../../src/vision/tiling.ts';
+import { CLASSROOM_TILING, faceRangeAt, planTiles, tileToFrame, UNIFORM_TILING } from '../../src/vision/tiling.ts';
 import { composeClassroom, score } from './scene.ts';
 
 const require = createRequire(import.meta.url);
@@ -59,14 +59,18 @@ describe('real photographs', () => {
 });
 
 describe('composed classroom scenes (1920x1080, faces 20-60 px)', () => {
-  const scenes = [
+  const scenes: Array<Parameters<typeof composeClassroom>[0]> = [
     { faces: 30, seed: 11 },
     { faces: 36, seed: 12 },
     { faces: 40, seed: 13 },
     { faces: 45, seed: 14 },
+    // Other row layouts, so the perspective bands are not fitted to one scene geometry.
+    { faces: 40, seed: 31, rowSpan: [0.15, 0.9] },
+    { faces: 35, seed: 32, rows: 5, rowSpan: [0.3, 0.75] },
+    { faces: 42, seed: 33, rows: 7, rowSpan: [0.18, 0.88] },
   ];
   for (const spec of scenes) {
-    it(`${spec.faces} faces, seed ${spec.seed}: recall >= 90%, precision >= 95%`, async () => {
+    it(`${spec.faces} faces, seed ${spec.seed}${spec.rowSpan ? `, rows over ${spec.rowSpan.join('-')}` : ''}: recall >= 90%, precision >= 95%`, async () => {
       const scene = await composeClassroom(spec);
       const r = await detector.detect(scene.jpeg);
       const s = score(scene.truth, r.boxes);
@@ -96,6 +100,8 @@ describe('composed classroom scenes (1920x1080, faces 20-60 px)', () => {
 
 describe('tile plan', () => {
   it('covers a 1080p frame: every point in exactly one core per pass, overlap holds the largest face', () => {
+    // The uniform plan (the classroom plan before perspective bands).
+    const CLASSROOM_TILING = UNIFORM_TILING;
     const passes = planTiles(1920, 1080, CLASSROOM_TILING);
     expect(passes.length).toBe(2);
     const fine = passes[0]!;
@@ -115,6 +121,57 @@ describe('tile plan', () => {
         }
       }
     }
+  });
+
+  it('classroom bands: every point below roiTop in exactly one band tile core, at a scale its smallest face needs, with room for its largest face', () => {
+    const opts = CLASSROOM_TILING;
+    const passes = planTiles(1920, 1080, opts);
+    const bands = passes.slice(0, -1);
+    const runs = passes.reduce((n, p) => n + p.tiles.length, 0);
+    expect(runs).toBeLessThanOrEqual(12); // was 29 with the uniform plan
+    expect(planTiles(1920, 1080, UNIFORM_TILING).reduce((n, p) => n + p.tiles.length, 0)).toBe(29);
+    expect(passes.at(-1)!.tiles.length).toBe(1); // the whole-frame pass stays, for near faces
+    for (let i = 1; i < bands.length; i++) {
+      expect(bands[i]!.scaleX).toBeLessThan(bands[i - 1]!.scaleX); // coarser down the frame
+      expect(bands[i]!.frameY).toBeGreaterThan(bands[i - 1]!.frameY);
+    }
+    const size = opts.tileSize;
+    for (let fy = Math.ceil(opts.perspective!.roiTop * 1080); fy < 1080; fy += 5) {
+      const { min, max } = faceRangeAt(fy, 1080, opts);
+      for (let fx = 0; fx < 1920; fx += 9) {
+        const owners = bands.flatMap((p) =>
+          p.tiles
+            .map((t) => ({ p, t, x: fx * p.scaleX, y: (fy - p.frameY) * p.scaleY }))
+            .filter(({ t, x, y }) => x >= t.core.x0 && x < t.core.x1 && y >= t.core.y0 && y < t.core.y1 && y >= 0 && y < p.height),
+        );
+        expect(owners.length, `frame point ${fx},${fy}`).toBe(1);
+        const { p, t, x, y } = owners[0]!;
+        expect(min * p.scaleX).toBeGreaterThanOrEqual(opts.modelMinFacePx - 0.05);
+        const half = (max * p.scaleX) / 2;
+        expect(x - t.x >= Math.min(half, x)).toBe(true);
+        expect(t.x + size - x >= Math.min(half, p.width - x)).toBe(true);
+        expect(y - t.y >= Math.min(half, fy * p.scaleY) - 1e-6).toBe(true);
+        expect(Math.min(t.y + size, p.height) - y >= Math.min(half, (1080 - fy) * p.scaleY) - 1e-6).toBe(true);
+      }
+    }
+  });
+
+  it('drops boxes cut by a shared tile edge and, on the whole-frame pass, boxes below the model floor', () => {
+    const passes = planTiles(1920, 1080, CLASSROOM_TILING);
+    const band = passes[0]!;
+    const inner = band.tiles[1]!; // neighbours on both sides
+    const face = (x0: number, w: number) => ({ x0, y0: 0.4, x1: x0 + w, y1: 0.4 + w, score: 0.9 });
+    expect(tileToFrame(face(0.45, 0.08), band, inner, 256)).not.toBeNull();
+    // Same box width, but running into the right edge: the visible part of a cut face.
+    expect(tileToFrame(face(0.75, 0.25), band, inner, 256)).toBeNull();
+    const whole = passes.at(-1)!;
+    const tile = whole.tiles[0]!;
+    expect(tileToFrame(face(0.3, 8 / 256), whole, tile, 256)).toBeNull();
+    expect(tileToFrame(face(0.3, 30 / 256), whole, tile, 256)).not.toBeNull();
+    // Without finer passes the whole-frame pass keeps everything it finds.
+    const only = planTiles(1920, 1080, { ...CLASSROOM_TILING, minFacePx: 10_000, perspective: null });
+    expect(only.length).toBe(1);
+    expect(tileToFrame(face(0.3, 8 / 256), only[0]!, only[0]!.tiles[0]!, 256)).not.toBeNull();
   });
 
   it('weighted NMS merges overlapping boxes into one and keeps separate faces apart', () => {

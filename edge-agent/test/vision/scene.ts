@@ -32,6 +32,8 @@ export interface SceneOptions {
   minFace?: number;
   maxFace?: number;
   rows?: number;
+  /** Fractions of the height the rows are stretched over, far row first (default 0.24..0.82). */
+  rowSpan?: readonly [number, number];
 }
 
 export interface Scene {
@@ -79,14 +81,16 @@ export async function composeClassroom(options: SceneOptions): Promise<Scene> {
   const rand = rng(options.seed);
   const perRow = Array.from({ length: rows }, (_, r) => Math.floor(options.faces / rows) + (r < options.faces % rows ? 1 : 0));
   const rowFaces = Array.from({ length: rows }, (_, r) => minFace + ((maxFace - minFace) * r) / Math.max(1, rows - 1));
-  // Row spacing proportional to face size (perspective), stretched to fill 24%..82% of the height.
+  // Row spacing proportional to face size (perspective), stretched to fill the row span
+  // (24%..82% of the height unless told otherwise).
+  const [spanTop, spanBottom] = options.rowSpan ?? [0.24, 0.82];
   const steps = rowFaces.slice(0, -1);
   const span = steps.reduce((a, b) => a + b, 0) || 1;
   const rowYs: number[] = [];
-  let y = h * 0.24;
+  let y = h * spanTop;
   for (let r = 0; r < rows; r++) {
     rowYs.push(Math.round(y));
-    y += (rowFaces[r]! / span) * h * 0.58;
+    y += (rowFaces[r]! / span) * h * (spanBottom - spanTop);
   }
   const source = sharp(FACES_JPG);
   const composites: OverlayOptions[] = [];
