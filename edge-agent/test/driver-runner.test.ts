@@ -39,6 +39,8 @@ const lineDriver: Driver<'pjlink', { greeting?: string }> = {
   protocol: 'pjlink',
   mode: 'poll',
   options: Type.Object({ greeting: Type.Optional(Type.String()) }, { additionalProperties: false }),
+  // A LAN peer answers at once; short, so the test sees timeouts quickly.
+  pollTimeoutMs: () => 100,
   open(ctx) {
     return {
       poll: (signal) =>

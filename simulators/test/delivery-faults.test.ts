@@ -23,7 +23,7 @@ afterEach(async () => {
 
 async function boot(extra: { deviceIntervalMs?: number; queueQuotaBytes?: number } = {}): Promise<RunningDistrict> {
   dataDir = mkdtempSync(join(tmpdir(), 'schoolops-faults-'));
-  // Devices publish every 300 ms; the gateway polls its PJLink/SNMP/OPC UA devices at a
+  // Boards (the MQTT devices) publish every 300 ms; the gateway polls its PJLink/SNMP/OPC UA devices at a
   // realistic pace, so what is measured here is store-and-forward, not a busy CPU.
   district = await startDistrict({ schools: 1, port: 0, mqttPort: 0, dataDir, seed: 7, deviceIntervalMs: 300, pollIntervalMs: 10_000, ackTimeoutMs: 3_000, ...extra });
   await sleep(4_000); // traffic flowing before the fault
@@ -54,7 +54,7 @@ async function settle(d: RunningDistrict): Promise<DeliveryVerdict> {
 function expectNothingLost(verdict: DeliveryVerdict): void {
   const { totals } = verdict;
   const problems = verdict.devices.filter((x) => x.lost || x.duplicated).slice(0, 5);
-  expect(totals.published, 'devices published during the run').toBeGreaterThan(1_000);
+  expect(totals.published, 'devices published during the run').toBeGreaterThan(300);
   expect({ lost: totals.lost, duplicated: totals.duplicated, problems }).toEqual({ lost: 0, duplicated: 0, problems: [] });
   expect(totals.stored).toBe(totals.published);
 }

@@ -39,6 +39,7 @@ export interface RunnerOptions {
 
 const MAX_BACKOFF_MS = 5 * 60_000;
 const DEFAULT_TIMEOUT_MS = 5_000;
+const MIN_TIMEOUT_MS = 2_000;
 const COMMAND_TIMEOUT_MS = 10_000;
 
 export class DeviceRunner {
@@ -70,7 +71,9 @@ export class DeviceRunner {
   }
 
   get timeoutMs(): number {
-    return this.opts.driver.pollTimeoutMs?.(this.opts.device) ?? Math.min(DEFAULT_TIMEOUT_MS, Math.max(500, this.opts.intervalMs / 2));
+    // Half the interval, within [2 s, 5 s]: a LAN device answers in milliseconds, but a gateway
+    // busy counting faces or starting up must not call a device dead for a slow second.
+    return this.opts.driver.pollTimeoutMs?.(this.opts.device) ?? Math.min(DEFAULT_TIMEOUT_MS, Math.max(MIN_TIMEOUT_MS, this.opts.intervalMs / 2));
   }
 
   start(): void {
