@@ -123,6 +123,29 @@ export const API_SCHOOLS = '/api/schools';
 export const apiSchoolDevices = (schoolId: string) => `${API_SCHOOLS}/${encodeURIComponent(schoolId)}/devices`;
 export const apiSchoolAlarms = (schoolId: string) => `${API_SCHOOLS}/${encodeURIComponent(schoolId)}/alarms`;
 
+export const apiSchoolAttendance = (schoolId: string, date?: string) =>
+  `${API_SCHOOLS}/${encodeURIComponent(schoolId)}/attendance${date ? `?date=${encodeURIComponent(date)}` : ''}`;
+
+/** One lesson of GET /api/schools/{id}/attendance. */
+export interface LessonAttendance {
+  period: number;
+  start: string;
+  end: string;
+  classId: string;
+  className: string;
+  roomId: string;
+  enrolled: number;
+  /** How many times the room's camera counted during the period. */
+  counts: number;
+  headcount: number | null;
+  attendancePct: number | null;
+}
+
+export interface AttendanceDay {
+  date: string;
+  lessons: LessonAttendance[];
+}
+
 /** A response that was not 2xx; `status` lets the page tell "no such school" from an outage. */
 export class HttpError extends Error {
   readonly status: number;
@@ -263,6 +286,23 @@ function isDeviceState(v: unknown): v is DeviceState {
 }
 
 /** One alarm, or null when it lacks what the page needs to show it. */
+/** A lesson's attendance, or null when its shape is not one this page understands. */
+export function toLessonAttendance(v: unknown): LessonAttendance | null {
+  if (!isObject(v)) return null;
+  const { period, start, end, classId, className, roomId, enrolled, counts, headcount, attendancePct } = v;
+  if (!isFiniteNumber(period) || !isFiniteNumber(enrolled) || !isFiniteNumber(counts)) return null;
+  if (typeof start !== 'string' || typeof end !== 'string' || typeof classId !== 'string' || typeof className !== 'string' || typeof roomId !== 'string') return null;
+  if (!isNumberOrNull(headcount) || !isNumberOrNull(attendancePct)) return null;
+  return { period, start, end, classId, className, roomId, enrolled, counts, headcount, attendancePct };
+}
+
+export async function fetchSchoolAttendance(schoolId: string, signal?: AbortSignal): Promise<Fetched<AttendanceDay>> {
+  const url = apiSchoolAttendance(schoolId);
+  const { body, serverDate } = await getJson(url, signal);
+  if (!isObject(body) || typeof body.date !== 'string' || !Array.isArray(body.lessons)) throw new Error(`${url}: unexpected shape`);
+  return { body: { date: body.date, lessons: parseList(body.lessons, toLessonAttendance) }, serverDate };
+}
+
 export function toDeviceAlarm(v: unknown): DeviceAlarm | null {
   if (!isObject(v)) return null;
   const { deviceId, ruleId, metric, severity, message, since, value } = v;

@@ -2,7 +2,7 @@
 // /alarms, refreshes them every few seconds, and sooner when the school's live summary
 // says its alarms or problems changed. Only the latest request for the open school counts.
 
-import { HttpError, fetchSchoolAlarms, fetchSchoolDevices, type DeviceAlarm, type SchoolSummary } from './api.ts';
+import { HttpError, fetchSchoolAlarms, fetchSchoolAttendance, fetchSchoolDevices, type DeviceAlarm, type SchoolSummary } from './api.ts';
 import { alarmsOfDevices } from './device-values.ts';
 import type { SchoolView, SchoolViewState } from './school-view.ts';
 import type { RenderContext } from './view.ts';
@@ -45,7 +45,7 @@ export class SchoolPage {
     this.close();
     const summary = this.#deps.summary(schoolId);
     this.#summaryKey = summaryKey(summary);
-    this.#state = { schoolId, summary, devices: null, alarms: [], loadedAt: null, problem: 'none' };
+    this.#state = { schoolId, summary, devices: null, alarms: [], attendance: null, loadedAt: null, problem: 'none' };
     this.render();
     void this.refresh();
   }
@@ -96,9 +96,10 @@ export class SchoolPage {
     this.#abort = abort;
     const { schoolId } = state;
     try {
-      const [devices, alarms] = await Promise.allSettled([
+      const [devices, alarms, attendance] = await Promise.allSettled([
         fetchSchoolDevices(schoolId, abort.signal),
         fetchSchoolAlarms(schoolId, abort.signal),
+        fetchSchoolAttendance(schoolId, abort.signal),
       ]);
       if (generation !== this.#generation) return;
       if (devices.status === 'rejected') throw devices.reason;
@@ -113,6 +114,9 @@ export class SchoolPage {
       }
       state.devices = devices.value.body;
       state.alarms = alarmList;
+      // Attendance is a section of its own: without it the devices still show.
+      if (attendance.status === 'fulfilled') state.attendance = attendance.value.body;
+      else console.warn('SchoolOps: loading attendance failed', attendance.reason);
       state.loadedAt = devices.value.serverDate ?? this.#deps.ctx().now;
       state.problem = 'none';
     } catch (error) {

@@ -2,7 +2,8 @@
 // device kind. Rows are keyed by device id and updated in place, so a refresh every few
 // seconds touches only what changed and keeps a screen reader's place.
 
-import type { DeviceAlarm, DeviceView, SchoolSummary } from './api.ts';
+import type { AttendanceDay, DeviceAlarm, DeviceView, SchoolSummary } from './api.ts';
+import { AttendanceSection } from './attendance-view.ts';
 import {
   deviceName,
   formatMetric,
@@ -28,6 +29,8 @@ export interface SchoolViewState {
   /** null until the first answer. */
   devices: DeviceView[] | null;
   alarms: DeviceAlarm[];
+  /** Today's attendance per lesson; null until loaded (or when it could not be). */
+  attendance: AttendanceDay | null;
   /** When `devices` was fetched (server clock), ms epoch. */
   loadedAt: number | null;
   /** failed: the last refresh failed (the data shown is the last good one). */
@@ -89,6 +92,7 @@ export class SchoolView {
   readonly #groups = new Map<string, Group>();
   readonly #rows = new Map<string, DeviceRow>();
   #groupOrder: string[] = [];
+  readonly #attendance: AttendanceSection;
   #alarmsKey = '';
   #schoolId: string | null = null;
 
@@ -123,6 +127,8 @@ export class SchoolView {
     this.#alarmsNone = el('p', { class: 'none' });
     this.#alarmsSection = el('section', { class: 'sv-alarms panel', 'aria-labelledby': alarmsId }, this.#alarmsHeading, this.#alarmsList, this.#alarmsNone);
 
+    this.#attendance = new AttendanceSection(uid('sv-attendance'));
+
     this.#devicesHeading = el('h3', { id: devicesId, class: 'sr-only' });
     this.#groupsBox = el('div', { class: 'sv-groups' });
     this.#devicesSection = el('section', { class: 'sv-devices', 'aria-labelledby': devicesId }, this.#devicesHeading, this.#groupsBox);
@@ -145,6 +151,7 @@ export class SchoolView {
       this.#error,
       this.#message,
       this.#alarmsSection,
+      this.#attendance.element,
       this.#devicesSection,
     );
   }
@@ -181,11 +188,13 @@ export class SchoolView {
     setText(this.#message, message);
     this.#message.hidden = message === '';
     this.#alarmsSection.hidden = !loaded;
+    if (!loaded) this.#attendance.element.hidden = true;
     this.#devicesSection.hidden = !loaded;
     if (!loaded) return;
 
     const devices = state.devices ?? [];
     this.#renderAlarms(state.alarms, devices, ctx);
+    this.#attendance.render(state.attendance, ctx.lang);
     this.#renderDevices(devices, ctx);
   }
 

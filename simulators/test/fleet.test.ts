@@ -131,10 +131,13 @@ describe('startSchoolDevices', () => {
   it('starts devices at scattered offsets rather than in lockstep', async () => {
     const b = await startBroker();
     cleanups.push(b.close);
+    // Sample times as the devices stamped them: arrival times would show when each client
+    // connected (a loaded machine connects thirty clients in a bunch), not when it sampled.
     const firsts = new Map<string, number>();
+    const everyBoard = new DeviceIntake(district.schools.flatMap((x) => x.devices), profiles, pino({ level: 'silent' }));
     b.broker.on('publish', (packet, client) => {
-      const id = client ? parseLocalStateTopic(packet.topic) : null;
-      if (id && !firsts.has(id)) firsts.set(id, Date.now());
+      const result = client ? everyBoard.accept(parseLocalStateTopic(packet.topic), packet.topic, packet.payload as Buffer) : null;
+      if (result?.ok && !firsts.has(result.reading.deviceId)) firsts.set(result.reading.deviceId, result.reading.ts);
     });
     // Every school's boards (the MQTT publishers), so there are enough to see a spread.
     let expected = 0;

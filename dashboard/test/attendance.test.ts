@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import { toLessonAttendance } from '../web/api.ts';
+import { LOW_ATTENDANCE_PCT, attendanceGrid, lessonCells } from '../web/attendance-view.ts';
+
+const lesson = { period: 3, start: '08:50', end: '09:35', classId: 'thcs-le-loi.6a1', className: '6A1', roomId: 'r101', enrolled: 40, counts: 2, headcount: 38, attendancePct: 92.5 };
+
+describe('attendance', () => {
+  it('reads a lesson the API sends, and refuses shapes it does not understand', () => {
+    expect(toLessonAttendance(lesson)).toEqual(lesson);
+    expect(toLessonAttendance({ ...lesson, headcount: null, attendancePct: null, counts: 0 })).not.toBeNull();
+    expect(toLessonAttendance({ ...lesson, enrolled: '40' })).toBeNull();
+    expect(toLessonAttendance({ ...lesson, className: undefined })).toBeNull();
+    expect(toLessonAttendance(null)).toBeNull();
+  });
+
+  it('shows students present against enrolment, in each language, and marks a low rate', () => {
+    expect(lessonCells(lesson, 'vi')).toEqual({ present: '37 / 40', rate: '92,5 %', low: false });
+    expect(lessonCells(lesson, 'en')).toEqual({ present: '37 / 40', rate: '92.5 %', low: false });
+    expect(lessonCells({ ...lesson, attendancePct: LOW_ATTENDANCE_PCT - 5 }, 'en').low).toBe(true);
+    expect(lessonCells({ ...lesson, counts: 0, headcount: null, attendancePct: null }, 'vi')).toEqual({ present: 'chưa đếm', rate: '—', low: false });
+  });
+
+  it('lays lessons out as classes down and periods across', () => {
+    const day = {
+      date: '2025-03-10',
+      lessons: [
+        { ...lesson, period: 2, start: '07:50', end: '08:35', classId: 'c10', className: '10A1' },
+        lesson,
+        { ...lesson, classId: 'c9', className: '9A1', period: 1, start: '07:00', end: '07:45' },
+      ],
+    };
+    const grid = attendanceGrid(day, 'vi');
+    expect(grid.periods.map((p) => p.n)).toEqual([1, 2, 3]);
+    // 6A1 before 9A1 before 10A1 (numeric order), each lesson in its period's column.
+    expect(grid.rows.map((r) => [r.className, r.cells.map((c) => c?.period ?? null)])).toEqual([
+      ['6A1', [null, null, 3]],
+      ['9A1', [1, null, null]],
+      ['10A1', [null, 2, null]],
+    ]);
+  });
+});
