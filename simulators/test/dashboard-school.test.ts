@@ -96,7 +96,8 @@ describe('dashboard: one school’s devices', () => {
     await expect(value(probe.id, 'wanUp').innerText()).resolves.toBe('Internet: Có kết nối');
     await expect(value(lab.id, 'roomTemperature').innerText()).resolves.toMatch(new RegExp(`\\d+,\\d${NBSP}°C$`));
     await expect(value(board.id, 'freeStorageMb').innerText()).resolves.toMatch(/(MB|GB)$/);
-    await expect(value(camera.id, 'headcount').count()).resolves.toBe(1);
+    // Cameras are counted on the gateway one frame at a time: this one may wait its turn.
+    await value(camera.id, 'headcount').waitFor({ timeout: 30_000 });
     expect(errors).toEqual([]);
   });
 
