@@ -12,6 +12,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import sharp, { type OverlayOptions } from 'sharp';
 import type { FaceBox } from '../../src/vision/blazeface.ts';
+import { mulberry32 } from '../../../simulators/src/district/random.ts';
 
 const require = createRequire(import.meta.url);
 export const FACES_JPG = join(dirname(require.resolve('tracking/package.json')), 'examples/assets/faces.jpg');
@@ -41,18 +42,6 @@ export interface Scene {
   truth: FaceBox[];
 }
 
-/** Small deterministic PRNG (mulberry32) so scenes are reproducible. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function backgroundSvg(w: number, h: number, rowYs: number[], rowFaces: number[]): string {
   const desks = rowYs
     .map((y, i) => {
@@ -78,7 +67,7 @@ export async function composeClassroom(options: SceneOptions): Promise<Scene> {
   const minFace = options.minFace ?? 20;
   const maxFace = options.maxFace ?? 60;
   const rows = options.rows ?? 6;
-  const rand = rng(options.seed);
+  const rand = mulberry32(options.seed); // reproducible scenes
   const perRow = Array.from({ length: rows }, (_, r) => Math.floor(options.faces / rows) + (r < options.faces % rows ? 1 : 0));
   const rowFaces = Array.from({ length: rows }, (_, r) => minFace + ((maxFace - minFace) * r) / Math.max(1, rows - 1));
   // Row spacing proportional to face size (perspective), stretched to fill the row span

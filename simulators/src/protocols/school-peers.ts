@@ -125,7 +125,8 @@ const snmpPeer: PeerFactory = async (device, ctx) => {
   return {
     endpoint: {
       address: { host: LOCALHOST, port, ifIndex },
-      options: { version: '3', user: user.name, authProtocol: user.authProtocol, authKey: user.authKey, privProtocol: user.privProtocol, privKey: user.privKey },
+      // The router is on the school's LAN: a second is long enough to wait for an answer.
+      options: { version: '3', user: user.name, authProtocol: user.authProtocol, authKey: user.authKey, privProtocol: user.privProtocol, privKey: user.privKey, timeoutMs: 1000 },
     },
     faults: SNMP_ROUTER_FAULTS,
     active: () => simulator.active(),
