@@ -128,6 +128,9 @@ export function createCameraDriver(deps: { counter: FaceCounter; timetable: Scho
     mode: 'poll',
     options: CameraOptions,
     pollIntervalMs: () => POLL_EVERY_MS,
+    // A gateway that starts must not count all its cameras at once: spread the first counts
+    // over a whole interval, so the box stays responsive for its devices while it starts.
+    firstPollWithinMs: (device) => device.intervalMs,
     // Fetching a snapshot and counting it: a few seconds at most on a loaded gateway.
     pollTimeoutMs: () => 20_000,
     open(ctx) {

@@ -93,7 +93,7 @@ export class DeviceRunner {
       return;
     }
     if (this.opts.driver.mode === 'poll') {
-      const spread = this.opts.firstPollWithinMs ?? Math.min(this.opts.intervalMs, 5_000);
+      const spread = this.opts.firstPollWithinMs ?? this.opts.driver.firstPollWithinMs?.(this.opts.device) ?? Math.min(this.opts.intervalMs, 5_000);
       this.nextDue = this.now() + Math.random() * spread;
       this.schedule(this.nextDue - this.now());
     }

@@ -75,6 +75,8 @@ export interface Driver<T extends ProtocolType = ProtocolType, O = unknown> {
   options?: TSchema;
   /** How often to poll, when not the profile's report interval (a camera polls often and counts when due). */
   pollIntervalMs?(device: DriverDevice<T, O>): number;
+  /** The first poll comes at a random point within this long of the start (default: min(interval, 5 s)). */
+  firstPollWithinMs?(device: DriverDevice<T, O>): number;
   /** Longest one poll may take before it counts as a timeout (default: min(interval, 10 s)). */
   pollTimeoutMs?(device: DriverDevice<T, O>): number;
   /** Set up a device; throw a DriverError here for configuration that can never work (no host). */

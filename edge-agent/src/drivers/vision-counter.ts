@@ -16,8 +16,8 @@ export interface VisionCounter extends FaceCounter {
 export function startVisionCounter(options: { maxQueue?: number; timeoutMs?: number } = {}): VisionCounter {
   // A school's cameras count on their own clocks; a short queue keeps frames from piling up in memory.
   const worker = new VisionWorker({ maxQueue: options.maxQueue ?? 4, timeoutMs: options.timeoutMs ?? 15_000 });
-  // Load the model now, not on the first frame; a failure shows on the cameras' status.
-  void worker.start().catch(() => undefined);
+  // The model loads with the first frame (about a second of CPU), not while the agent starts;
+  // a failure to load shows on the cameras' status.
   return {
     async countFaces(jpeg, signal) {
       if (signal.aborted) throw signal.reason;
