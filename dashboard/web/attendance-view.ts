@@ -4,7 +4,7 @@
 
 import type { AttendanceDay, LessonAttendance } from './api.ts';
 import { el, setText } from './dom.ts';
-import { formatDecimal, formatInteger } from './format.ts';
+import { collator, formatDecimal, formatInteger } from './format.ts';
 import { STRINGS, type Lang } from './i18n.ts';
 
 /** Below this share of the class present, the row is marked for a second look. */
@@ -33,7 +33,7 @@ export function attendanceGrid(day: AttendanceDay, lang: Lang): { periods: { n: 
     if (!row) byClass.set(lesson.classId, (row = { className: lesson.className, classId: lesson.classId, cells: periods.map(() => null) }));
     row.cells[periods.findIndex((p) => p.n === lesson.period)] = lesson;
   }
-  const names = new Intl.Collator(lang === 'vi' ? 'vi-VN' : 'en-GB', { numeric: true });
+  const names = collator(lang);
   return { periods, rows: [...byClass.values()].sort((a, b) => names.compare(a.className, b.className)) };
 }
 

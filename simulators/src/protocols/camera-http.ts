@@ -20,6 +20,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { MetricValue } from '@schoolops/device-profiles';
 import { mulberry32 } from '../district/random.ts';
 import { sharedClassroomScene, type ClassroomScene, type ComposedFrame } from './camera-scene.ts';
+import { FaultSwitch } from './fault-switch.ts';
 
 export const CAMERA_FAULTS = ['unreachable', 'slow', 'garbage', 'http-error', 'dark'] as const;
 /**
@@ -74,7 +75,13 @@ export class CameraSimulator {
   private server: Server | null = null;
   private readonly sockets = new Set<Socket>();
   private readonly timers = new Set<NodeJS.Timeout>();
-  private readonly faults = new Set<CameraFault>();
+  private readonly switchboard = new FaultSwitch<CameraFault>({
+    down: () => this.unlisten(),
+    up: async () => {
+      if (!this.server && !this.stopped && this.boundPort) await this.listen(this.boundPort);
+    },
+  });
+  private readonly faults = this.switchboard.active;
   private readonly frames = new Map<string, Promise<ComposedFrame>>();
   private readonly junk = mulberry32(0x6a756e6b);
   private boundPort = 0;
@@ -118,20 +125,17 @@ export class CameraSimulator {
     await this.unlisten();
   }
 
-  async inject(fault: CameraFault): Promise<void> {
-    this.faults.add(fault);
-    if (fault === 'unreachable') await this.unlisten();
+  inject(fault: CameraFault): Promise<void> {
+    return this.switchboard.inject(fault);
   }
 
   /** Clear one fault, or all. 'unreachable' listens again on the same port. */
-  async clear(fault?: CameraFault): Promise<void> {
-    const cleared = fault ? [fault] : [...this.faults];
-    for (const f of cleared) this.faults.delete(f);
-    if (cleared.includes('unreachable') && !this.server && !this.stopped && this.boundPort) await this.listen(this.boundPort);
+  clear(fault?: CameraFault): Promise<void> {
+    return this.switchboard.clear(fault);
   }
 
   get activeFaults(): CameraFault[] {
-    return [...this.faults];
+    return this.switchboard.list();
   }
 
   /** People in the room now, from read(): a whole number within what a frame can show. */

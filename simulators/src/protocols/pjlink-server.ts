@@ -19,6 +19,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import net, { type AddressInfo, type Server, type Socket } from 'node:net';
 import type { MetricValue } from '@schoolops/device-profiles';
 import { mulberry32 } from '../district/random.ts';
+import { FaultSwitch } from './fault-switch.ts';
 
 export const PJLINK_FAULTS = ['lamp-failure', 'overheat', 'unreachable', 'hang', 'garbage', 'half-close'] as const;
 /**
@@ -153,7 +154,13 @@ export class PjlinkSimulator {
   private readonly opts: Required<Omit<PjlinkSimulatorOptions, 'password' | 'onCommand'>> & Pick<PjlinkSimulatorOptions, 'password' | 'onCommand'>;
   private server: Server | null = null;
   private readonly sockets = new Set<Socket>();
-  private readonly faults = new Set<PjlinkFault>();
+  private readonly switchboard = new FaultSwitch<PjlinkFault>({
+    down: () => this.unlisten(),
+    up: async () => {
+      if (!this.server && !this.stopped && this.boundPort) await this.listen(this.boundPort);
+    },
+  });
+  private readonly faults = this.switchboard.active;
   private boundPort = 0;
   private stopped = false;
   private powerOverride: Override<boolean> | null = null;
@@ -226,20 +233,17 @@ export class PjlinkSimulator {
     await this.unlisten();
   }
 
-  async inject(fault: PjlinkFault): Promise<void> {
-    this.faults.add(fault);
-    if (fault === 'unreachable') await this.unlisten();
+  inject(fault: PjlinkFault): Promise<void> {
+    return this.switchboard.inject(fault);
   }
 
   /** Clear one fault, or all. 'unreachable' listens again on the same port. */
-  async clear(fault?: PjlinkFault): Promise<void> {
-    const cleared = fault ? [fault] : [...this.faults];
-    for (const f of cleared) this.faults.delete(f);
-    if (cleared.includes('unreachable') && !this.server && !this.stopped && this.boundPort) await this.listen(this.boundPort);
+  clear(fault?: PjlinkFault): Promise<void> {
+    return this.switchboard.clear(fault);
   }
 
   get activeFaults(): PjlinkFault[] {
-    return [...this.faults];
+    return this.switchboard.list();
   }
 
   // -------------------------------------------------------------------------------------
