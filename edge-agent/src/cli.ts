@@ -1,6 +1,6 @@
 /**
  * Run one school gateway:  node --import tsx edge-agent/src/cli.ts --config gateway.json
- * Check a camera's placement: node --import tsx edge-agent/src/cli.ts count-faces frame.jpg
+ * Check a camera's placement: node --import tsx edge-agent/src/cli.ts count-faces frame.jpg [more.jpg ...]
  *   prints {"faces":N,"width":W,"height":H,"ms":T}; exit 2 if the file is not a readable image.
  * When started by a supervisor over IPC (the simulated district), it reports
  * { type: 'ready', localPort, bootId } once the local broker listens.
@@ -11,7 +11,7 @@ import { loadEdgeConfig } from './config.ts';
 import { startEdgeAgent } from './agent.ts';
 
 const logger = pino({ name: 'edge-agent' });
-const usage = 'usage: edge-agent --config <gateway.json>\n       edge-agent count-faces <image file>';
+const usage = 'usage: edge-agent --config <gateway.json>\n       edge-agent count-faces <image file>...';
 
 async function main(): Promise<void> {
   if (process.argv[2] === 'count-faces') {

@@ -1,39 +1,47 @@
 /**
- * `edge-agent count-faces <image>`: lets an installer check a camera's placement on the
- * gateway itself. Prints the count (and frame size and time) as one JSON line; never
- * the boxes. Returns the process exit code: 0 counted, 2 unreadable or not an image.
+ * `edge-agent count-faces <image>...`: lets an installer check a camera's placement on the
+ * gateway itself. Prints one JSON line per image: the count, frame size and time (and the
+ * file, when several are given); never the boxes. The model loads once for all of them.
+ * Exit code: 0 all counted, 2 if any file was unreadable or not an image (the others are
+ * still counted).
  */
 import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { FaceDetector, ImageDecodeError } from './detector.ts';
 
 export async function countFacesCommand(args: readonly string[]): Promise<number> {
-  const file = args[0];
-  if (!file || args.length > 1) {
-    console.error('usage: edge-agent count-faces <image file>');
+  if (args.length === 0 || args.some((a) => a.startsWith('-'))) {
+    console.error('usage: edge-agent count-faces <image file>...');
     return 2;
   }
-  let bytes: Buffer;
+  const many = args.length > 1;
+  let detector: FaceDetector | undefined;
+  let failed = 0;
   try {
-    bytes = await readFile(file);
-  } catch (error) {
-    console.error(`count-faces: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-    return 2;
-  }
-  const t0 = performance.now();
-  const detector = await FaceDetector.create();
-  try {
-    const r = await detector.count(bytes);
-    const ms = Math.round(performance.now() - t0);
-    console.log(JSON.stringify({ faces: r.faces, width: r.width, height: r.height, ms }));
-    return 0;
-  } catch (error) {
-    if (error instanceof ImageDecodeError) {
-      console.error(`count-faces: ${file} is not a readable image (${error.message})`);
-      return 2;
+    for (const file of args) {
+      let bytes: Buffer;
+      try {
+        bytes = await readFile(file);
+      } catch (error) {
+        console.error(`count-faces: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+        failed++;
+        continue;
+      }
+      const t0 = performance.now();
+      detector ??= await FaceDetector.create();
+      try {
+        const r = await detector.count(bytes);
+        const ms = Math.round(performance.now() - t0);
+        const line = { ...(many ? { file } : {}), faces: r.faces, width: r.width, height: r.height, ms };
+        console.log(JSON.stringify(line));
+      } catch (error) {
+        if (!(error instanceof ImageDecodeError)) throw error;
+        console.error(`count-faces: ${file} is not a readable image (${error.message})`);
+        failed++;
+      }
     }
-    throw error;
   } finally {
-    await detector.release();
+    await detector?.release();
   }
+  return failed > 0 ? 2 : 0;
 }

@@ -94,7 +94,22 @@ export interface Pass {
    * and the coarse pass's guesses at them are loose boxes that NMS cannot merge.
    */
   minBoxPx?: number;
+  /**
+   * Boxes wider than this (model input px) are dropped. Set on bands: a fine band looking at a
+   * face far bigger than its row expects sees part of it, or texture (a hand, a sleeve) that
+   * the model mistakes for a face at that scale. Faces that big are the whole-frame pass's.
+   */
+  maxBoxPx?: number;
+  /**
+   * Boxes wider than this (model input px), the band's largest expected face, count only with
+   * a score of at least `LARGE_BOX_MIN_SCORE`: a face that does not fit the row's size needs
+   * stronger evidence than one that does.
+   */
+  expectedMaxPx?: number;
 }
+
+/** The model's reference threshold, asked of boxes bigger than their band expects. */
+export const LARGE_BOX_MIN_SCORE = 0.6;
 
 /** Tile origins along one axis: evenly spread, each step leaving at least `overlap` shared. */
 function axisOrigins(length: number, tile: number, overlap: number): number[] {
@@ -187,7 +202,12 @@ function planBands(frameW: number, frameH: number, options: TilingOptions, fitSc
     const hi = next ? (next.y0 + b.y1) / 2 : Infinity;
     const biggest = faceRangeAt(b.y1, frameH, options).max;
     const overlap = Math.min(tileSize / 2, Math.ceil(biggest * b.scale) + 4);
-    return makePass(frameW, b.y0, b.y1 - b.y0, b.scale, tileSize, overlap, [lo, hi]);
+    const pass = makePass(frameW, b.y0, b.y1 - b.y0, b.scale, tileSize, overlap, [lo, hi]);
+    // Twice the band's largest face, and never below 1.5x the smallest face the whole-frame
+    // pass finds, so no face size falls between the two.
+    if (options.coarsePass) pass.maxBoxPx = Math.max(2 * biggest, (1.5 * modelMinFacePx) / fitScale) * b.scale;
+    pass.expectedMaxPx = biggest * b.scale;
+    return pass;
   });
 }
 
@@ -228,7 +248,10 @@ export function tileToFrame(box: FaceBox, pass: Pass, tile: Tile, tileSize: numb
   // A box reaching an edge shared with a neighbour is a face cut by that edge: the model boxes
   // the visible part, whose centre can fall inside this core. The neighbour sees the face
   // whole (the overlap exceeds the largest face), so the cut copy is dropped.
-  if (pass.minBoxPx !== undefined && (box.x1 - box.x0) * tileSize < pass.minBoxPx) return null;
+  const boxPx = (box.x1 - box.x0) * tileSize;
+  if (pass.minBoxPx !== undefined && boxPx < pass.minBoxPx) return null;
+  if (pass.maxBoxPx !== undefined && boxPx > pass.maxBoxPx) return null;
+  if (pass.expectedMaxPx !== undefined && boxPx > pass.expectedMaxPx && box.score < LARGE_BOX_MIN_SCORE) return null;
   const edge = EDGE_PX / tileSize;
   if (core.x0 > -Infinity && box.x0 <= edge) return null;
   if (core.x1 < Infinity && box.x1 >= 1 - edge) return null;

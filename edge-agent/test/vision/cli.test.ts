@@ -40,6 +40,17 @@ describe('count-faces CLI', () => {
     expect(r.stderr).toMatch(/not a readable image/);
   });
 
+  it('counts several files with one model load, names each, and still counts the good ones past a bad one', async () => {
+    const bogus = join(dir, 'bogus.jpg');
+    writeFileSync(bogus, 'not an image');
+    const r = await run(FACES_JPG, bogus, FACES_JPG);
+    expect(r.code).toBe(2);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines).toHaveLength(2);
+    for (const line of lines) expect(line).toMatchObject({ file: FACES_JPG, faces: 3 });
+    expect(r.stderr).toContain(`${bogus} is not a readable image`);
+  });
+
   it('exits 2 for a missing file', async () => {
     const r = await run(join(dir, 'missing.jpg'));
     expect(r.code).toBe(2);
