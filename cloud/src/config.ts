@@ -34,6 +34,11 @@ export const CloudConfig = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    /**
+     * Demos and tests only: the attendance API reads the timetable on a clock this many ms
+     * from the system's (the simulated district's school time, the same as its gateways').
+     */
+    schoolClockOffsetMs: Type.Optional(Type.Integer()),
     /** When present, every raw reading is also written to InfluxDB (v2 write API). */
     influx: Type.Optional(
       Type.Object(

@@ -47,7 +47,7 @@ export async function startCloud(config: CloudConfig, options: { logger?: Logger
   const live = new LiveState(district);
   live.restoreDeviceStatus(await store.events({ since: Date.now() - RESTORE_STATUS_MS, limit: 10_000 }));
   const ingest = new Ingest(district, store, live, logger);
-  const context: ApiContext = { district, live, store, ingest };
+  const context: ApiContext = { district, live, store, ingest, schoolClockOffsetMs: config.schoolClockOffsetMs ?? 0 };
 
   // Requests are not logged one by one (a wall display polls); errors and warnings are.
   const app = Fastify({ loggerInstance: logger.child({ part: 'http' }, { level: 'warn' }) }).withTypeProvider<TypeBoxTypeProvider>();

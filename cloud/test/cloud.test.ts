@@ -262,6 +262,7 @@ describe('cloud', () => {
       { period: 1, start: '07:00', end: '07:45', classId: '6a1', className: '6A1', roomId: 'p101', enrolled: 40, counts: 2, headcount: 39, attendancePct: 95 },
     ]);
     expect(day.rooms).toEqual([{ roomId: 'p101', periods: { '1': true, '2': false } }]);
+    expect(day.clockOffsetMs).toBe(0); // a real district reads its timetable on the real clock
     // Another day: the lesson is there, not counted.
     const tuesday = (await get('/api/schools/b/attendance?date=2025-03-11')).body;
     expect(tuesday.lessons).toEqual([]);

@@ -23,6 +23,7 @@ describe('attendance', () => {
   it('lays lessons out as classes down and periods across', () => {
     const day = {
       date: '2025-03-10',
+      clockOffsetMs: 0,
       lessons: [
         { ...lesson, period: 2, start: '07:50', end: '08:35', classId: 'c10', className: '10A1' },
         lesson,

@@ -143,6 +143,8 @@ export interface LessonAttendance {
 
 export interface AttendanceDay {
   date: string;
+  /** School time minus real time: non-zero only in a simulated district running a demo school day. */
+  clockOffsetMs: number;
   lessons: LessonAttendance[];
 }
 
@@ -300,7 +302,8 @@ export async function fetchSchoolAttendance(schoolId: string, signal?: AbortSign
   const url = apiSchoolAttendance(schoolId);
   const { body, serverDate } = await getJson(url, signal);
   if (!isObject(body) || typeof body.date !== 'string' || !Array.isArray(body.lessons)) throw new Error(`${url}: unexpected shape`);
-  return { body: { date: body.date, lessons: parseList(body.lessons, toLessonAttendance) }, serverDate };
+  const clockOffsetMs = isFiniteNumber(body.clockOffsetMs) ? body.clockOffsetMs : 0;
+  return { body: { date: body.date, clockOffsetMs, lessons: parseList(body.lessons, toLessonAttendance) }, serverDate };
 }
 
 export function toDeviceAlarm(v: unknown): DeviceAlarm | null {

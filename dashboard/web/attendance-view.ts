@@ -45,6 +45,7 @@ export class AttendanceSection {
   readonly #head: HTMLTableRowElement;
   readonly #body: HTMLTableSectionElement;
   readonly #none: HTMLElement;
+  readonly #simulated: HTMLElement;
   #key = '';
 
   constructor(headingId: string) {
@@ -54,7 +55,16 @@ export class AttendanceSection {
     this.#body = el('tbody');
     this.#table = el('table', { class: 'attendance', 'data-testid': 'attendance-table' }, el('thead', {}, this.#head), this.#body);
     this.#none = el('p', { class: 'none', 'data-testid': 'attendance-none' });
-    this.element = el('section', { class: 'sv-attendance panel', 'aria-labelledby': headingId, 'data-testid': 'attendance' }, this.#heading, this.#note, this.#table, this.#none);
+    this.#simulated = el('p', { class: 'sv-note simulated', 'data-testid': 'attendance-simulated' });
+    this.element = el(
+      'section',
+      { class: 'sv-attendance panel', 'aria-labelledby': headingId, 'data-testid': 'attendance' },
+      this.#heading,
+      this.#note,
+      this.#simulated,
+      this.#table,
+      this.#none,
+    );
   }
 
   render(day: AttendanceDay | null, lang: Lang): void {
@@ -66,6 +76,8 @@ export class AttendanceSection {
     const key = JSON.stringify([lang, day]);
     if (key === this.#key) return;
     this.#key = key;
+    this.#simulated.hidden = day.clockOffsetMs === 0;
+    setText(this.#simulated, day.clockOffsetMs === 0 ? '' : t.attendanceSimulated(day.date));
     const grid = attendanceGrid(day, lang);
     this.#head.replaceChildren(
       el('th', { scope: 'col' }, t.attendanceClass),

@@ -123,3 +123,13 @@ export function zonedInstant(date: string, minutes: number, timeZone: string = D
   }
   return guess;
 }
+
+/**
+ * The clock a timetable is read on: the system clock moved by `offsetMs`. Real deployments
+ * use 0; the simulated district moves its whole school day (devices, gateways' counting
+ * schedule, the attendance API) by one offset so a demo at night shows lessons. Readings
+ * keep real timestamps either way.
+ */
+export function schoolClock(offsetMs = 0): () => Date {
+  return offsetMs === 0 ? () => new Date() : () => new Date(Date.now() + offsetMs);
+}

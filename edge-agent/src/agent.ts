@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { pino, type Logger } from 'pino';
-import { BUILTIN_PROFILES_DIR, WIRE_VERSION, loadProfiles, type DeviceCommand, type DeviceStatusEvent } from '@schoolops/device-profiles';
+import { BUILTIN_PROFILES_DIR, WIRE_VERSION, loadProfiles, schoolClock, type DeviceCommand, type DeviceStatusEvent } from '@schoolops/device-profiles';
 import { Batcher } from './batcher.ts';
 import { districtPassword, type EdgeConfig } from './config.ts';
 import { DeviceIntake } from './device-intake.ts';
@@ -99,7 +99,7 @@ export async function startEdgeAgent(config: EdgeConfig, options: { logger?: Log
   const hasCameras = [...intake.devices.values()].some((d) => d.profile.protocol.type === 'http-snapshot');
   const counter: VisionCounter | null = hasCameras ? startVisionCounter() : null;
   const allDrivers = new Map<ProtocolType, Driver>(drivers);
-  if (counter) allDrivers.set('http-snapshot', createCameraDriver({ counter, timetable: config.timetable ?? null }) as Driver);
+  if (counter) allDrivers.set('http-snapshot', createCameraDriver({ counter, timetable: config.timetable ?? null, now: schoolClock(config.schoolClockOffsetMs ?? 0) }) as Driver);
 
   // Devices the gateway reaches through a protocol driver (PJLink, SNMP, probes, OPC UA, cameras).
   const driven = new DriverHost({

@@ -65,6 +65,11 @@ export const EdgeConfig = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    /**
+     * Demos and tests only: read the timetable on a clock this many ms from the system's (the
+     * simulated district's school time). Readings keep real timestamps.
+     */
+    schoolClockOffsetMs: Type.Optional(Type.Integer()),
     /** Poll every driven device this often instead of its profile's report interval (tests, demos). */
     pollIntervalMs: Type.Optional(Type.Integer({ minimum: 100 })),
     /** Where the gateway keeps its disk queue. */

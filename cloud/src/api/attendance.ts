@@ -35,6 +35,9 @@ const RoomUsage = Type.Object({
 const AttendanceDay = Type.Object({
   schoolId: Type.String(),
   date: Type.String(),
+  clockOffsetMs: Type.Integer({
+    description: 'school time minus real time, ms: 0 in a real district; a simulated district may run its school day at another time (demos)',
+  }),
   lessons: Type.Array(LessonAttendance),
   rooms: Type.Array(RoomUsage),
 });
@@ -45,7 +48,7 @@ function mean(values: number[]): number | null {
   return values.length ? Math.round((values.reduce((a, b) => a + b, 0) / values.length) * 10) / 10 : null;
 }
 
-export const attendanceRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { district, store }) => {
+export const attendanceRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { district, store, schoolClockOffsetMs: offset }) => {
   app.get(
     '/schools/:schoolId/attendance',
     {
@@ -61,14 +64,16 @@ export const attendanceRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (ap
       const school = district.schools.get(request.params.schoolId);
       if (!school) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no school "${request.params.schoolId}"` });
       const timeZone = district.inventory.district.timezone;
-      const date = request.query.date ?? localTime(new Date(), timeZone).date;
+      const date = request.query.date ?? localTime(new Date(Date.now() + offset), timeZone).date;
       const [y, m, d] = date.split('-').map(Number) as [number, number, number];
       // ISO weekday of the date (1 = Monday), as the timetable counts days.
       const day = ((new Date(Date.UTC(y, m - 1, d)).getUTCDay() + 6) % 7) + 1;
-      const window = (start: string, end: string) => ({ from: zonedInstant(date, hhmmToMinutes(start), timeZone), to: zonedInstant(date, hhmmToMinutes(end), timeZone) });
+      // School time to the readings' (real) timestamps.
+      const at = (minutes: number) => zonedInstant(date, minutes, timeZone) - offset;
+      const window = (start: string, end: string) => ({ from: at(hhmmToMinutes(start)), to: at(hhmmToMinutes(end)) });
 
       const cameraOfRoom = new Map(district.devicesOf(school.id).filter((e) => e.profile.kind === 'camera').map((e) => [e.record.roomId, e.record.id]));
-      const dayStart = zonedInstant(date, 0, timeZone);
+      const dayStart = at(0);
       // One question per camera for the whole day, in 5-minute buckets; lessons take their period's.
       const buckets = new Map<string, HistoryBucket[]>();
       await Promise.all(
@@ -117,7 +122,7 @@ export const attendanceRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (ap
         }
         return { roomId, periods: usage };
       });
-      return { schoolId: school.id, date, lessons, rooms };
+      return { schoolId: school.id, date, clockOffsetMs: offset, lessons, rooms };
     },
   );
 };

@@ -9,4 +9,6 @@ export interface ApiContext {
   live: LiveState;
   store: ReadingStore;
   ingest: Ingest;
+  /** School time minus real time: 0 in a real district (see CloudConfig.schoolClockOffsetMs). */
+  schoolClockOffsetMs: number;
 }

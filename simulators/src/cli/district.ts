@@ -4,10 +4,12 @@
  */
 import { parseArgs } from 'node:util';
 import { startDistrict } from '../launcher/district.ts';
+import { isSchoolTimeChoice } from '../launcher/school-time.ts';
 
 const HELP = `SchoolOps simulated district
 
   npm start -- [--schools N] [--port P] [--mqtt-port Q] [--control-port C] [--seed S] [--data-dir DIR] [--device-interval-ms MS]
+                [--school-time auto|real|HH:MM|"YYYY-MM-DD HH:MM"]
 
   --schools N             schools to simulate, each with its own gateway (default 5)
   --port P                HTTP port of the dashboard and API (default 8080)
@@ -17,6 +19,11 @@ const HELP = `SchoolOps simulated district
   --data-dir DIR          where configs, credentials, logs and the database go (default ./data)
   --device-interval-ms MS every simulated device reports, and every gateway polls, this often
                           (default: each profile's interval)
+  --school-time T         the school time the district lives at: auto (default) is real time
+                          while lessons are on, else a lesson of the latest school day, so the
+                          attendance view has something to show; real is always the clock;
+                          HH:MM is that time on the latest school day, "YYYY-MM-DD HH:MM"
+                          that local time
 `;
 
 function positiveInt(name: string, text: string | undefined, fallback: number, min = 0): number {
@@ -38,12 +45,19 @@ const { values } = parseArgs({
     seed: { type: 'string' },
     'data-dir': { type: 'string' },
     'device-interval-ms': { type: 'string' },
+    'school-time': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
 });
 if (values.help) {
   console.log(HELP);
   process.exit(0);
+}
+
+const schoolTime = values['school-time'] ?? 'auto';
+if (!isSchoolTimeChoice(schoolTime)) {
+  console.error(`--school-time must be auto, real, HH:MM or "YYYY-MM-DD HH:MM", got "${schoolTime}"\n\n${HELP}`);
+  process.exit(2);
 }
 
 const started = Date.now();
@@ -56,6 +70,7 @@ const district = await startDistrict({
   controlPort: positiveInt('control-port', values['control-port'], 18090),
   seed: positiveInt('seed', values.seed, 1),
   dataDir: values['data-dir'] ?? 'data',
+  schoolTime,
   ...(values['device-interval-ms'] ? { deviceIntervalMs: positiveInt('device-interval-ms', values['device-interval-ms'], 0, 100) } : {}),
   progress: log,
 }).catch((error: Error) => {
@@ -69,6 +84,7 @@ Ready in ${((Date.now() - started) / 1000).toFixed(1)} s.
   API:        ${district.url}/api/schools   (OpenAPI docs: ${district.url}/docs)
   Broker:     mqtt://127.0.0.1:${district.mqttPort}
   Logs:       ${district.files.logDir}
+  ${district.schoolTime.describe}
   Faults:     ${district.controlUrl}/faults   (${district.faults.size} devices take faults)
               e.g. curl -X POST ${district.controlUrl}/faults/${exampleProjector()}/lamp-failure
                    curl -X DELETE ${district.controlUrl}/faults/${exampleProjector()}/all

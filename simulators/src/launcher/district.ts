@@ -8,13 +8,14 @@
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { loadProfiles, type Inventory } from '@schoolops/device-profiles';
+import { loadProfiles, schoolClock, type Inventory } from '@schoolops/device-profiles';
 import { generateDistrict } from '../district/index.ts';
 import { serveSchoolDevices, startSchoolDevices, type SchoolDevices, type ServedDevice } from '../devices/index.ts';
 import type { PublishedCounts } from '../delivery/compare.ts';
 import { startSchoolPeers, type SchoolPeers } from '../protocols/school-peers.ts';
 import { startControlServer, type ControlServer, type FaultTarget } from './control.ts';
 import { freePort, writeDistrictFiles, type DistrictFiles, type GatewayDeviceOverride } from './files.ts';
+import { resolveSchoolTime, type SchoolTime, type SchoolTimeChoice } from './school-time.ts';
 import { scriptPath, startService, stopService, type Service } from './supervisor.ts';
 
 export interface DistrictOptions {
@@ -32,7 +33,13 @@ export interface DistrictOptions {
    * 1 s; else each profile's interval). Real deployments poll every 10-30 s.
    */
   pollIntervalMs?: number;
-  /** Where the simulated devices' "now" comes from (the gateways keep real time): a demo or a test at lesson time. */
+  /**
+   * The school time the whole district lives at (devices, gateways' counting schedule, the
+   * attendance API): 'real' (default), 'auto' (real unless no lesson is on, then a lesson of
+   * the latest school day) or 'HH:MM' on the latest school day. Readings keep real timestamps.
+   */
+  schoolTime?: SchoolTimeChoice;
+  /** Pin the simulated devices' "now" (a test's fixed lesson time); gateways follow `schoolTime`. */
   clock?: () => Date;
   /** Port of the fault switchboard (HTTP on 127.0.0.1); 0 or absent picks a free one. */
   controlPort?: number;
@@ -60,6 +67,8 @@ export interface RunningDistrict {
   mqttPort: number;
   inventory: Inventory;
   files: DistrictFiles;
+  /** The school time the district lives at, and its offset from real time. */
+  schoolTime: SchoolTime;
   /** When the simulated devices started counting; the delivery checker looks from here. */
   since: number;
   devices: Map<string, SchoolDevices>;
@@ -95,6 +104,9 @@ export async function startDistrict(options: DistrictOptions): Promise<RunningDi
   const inventory = generateDistrict({ seed, schools: options.schools });
   const deviceCount = inventory.schools.reduce((n, s) => n + s.devices.length, 0);
   say(`Generated ${inventory.schools.length} schools with ${deviceCount} devices (seed ${seed}).`);
+  const schoolTime = resolveSchoolTime(options.schoolTime ?? 'real', inventory);
+  say(schoolTime.describe);
+  const deviceClock = options.clock ?? (schoolTime.offsetMs ? schoolClock(schoolTime.offsetMs) : undefined);
 
   const { files, finish } = await writeDistrictFiles({
     dataDir: options.dataDir,
@@ -104,6 +116,7 @@ export async function startDistrict(options: DistrictOptions): Promise<RunningDi
     httpPort: options.port || (await freePort()),
     ackTimeoutMs: options.ackTimeoutMs ?? 10_000,
     ...(options.queueQuotaBytes ? { queueQuotaBytes: options.queueQuotaBytes } : {}),
+    schoolClockOffsetMs: schoolTime.offsetMs,
   });
 
   let mqttPort = options.mqttPort;
@@ -174,7 +187,7 @@ export async function startDistrict(options: DistrictOptions): Promise<RunningDi
     mkdirSync(files.workDir, { recursive: true });
     const seedOf = (i: number) => seed * 1000 + i;
     for (const [i, school] of inventory.schools.entries()) {
-      served.set(school.id, serveSchoolDevices({ school, profiles, seed: seedOf(i), logger: deviceLog, ...(options.clock ? { clock: options.clock } : {}) }));
+      served.set(school.id, serveSchoolDevices({ school, profiles, seed: seedOf(i), logger: deviceLog, ...(deviceClock ? { clock: deviceClock } : {}) }));
       const schoolPeers = await startSchoolPeers({ school, served: served.get(school.id)!, seed: seedOf(i), secretsDir: files.secretsDir, workDir: files.workDir });
       peers.set(school.id, schoolPeers);
       for (const [id, endpoint] of schoolPeers.endpoints) overrides.set(id, endpoint);
@@ -204,7 +217,7 @@ export async function startDistrict(options: DistrictOptions): Promise<RunningDi
           seed: seedOf(i),
           served: served.get(school.id)!,
           logger: deviceLog,
-          ...(options.clock ? { clock: options.clock } : {}),
+          ...(deviceClock ? { clock: deviceClock } : {}),
           ...(options.deviceIntervalMs ? { intervalMs: options.deviceIntervalMs } : {}),
         }),
       );
@@ -216,6 +229,7 @@ export async function startDistrict(options: DistrictOptions): Promise<RunningDi
       mqttPort,
       inventory,
       files,
+      schoolTime,
       since,
       devices,
       faults,

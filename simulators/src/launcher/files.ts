@@ -87,6 +87,8 @@ export async function writeDistrictFiles(opts: {
   ackTimeoutMs: number;
   /** Most bytes each gateway's disk queue may hold (default: the agent's own). */
   queueQuotaBytes?: number;
+  /** School time minus real time (the simulated district's demo clock); 0 or absent is real time. */
+  schoolClockOffsetMs?: number;
 }): Promise<{ files: DistrictFiles; finish: (brokerPort: number, devices?: Map<string, GatewayDeviceOverride>, pollIntervalMs?: number) => void }> {
   const dataDir = resolve(opts.dataDir);
   const dirs = {
@@ -145,6 +147,7 @@ export async function writeDistrictFiles(opts: {
       mqtt: { url: opts.mqttUrl(brokerPort), username: 'cloud', passwordFile: cloudSecret },
       dataDir: dirs.cloud,
       inventoryFile,
+      ...(opts.schoolClockOffsetMs ? { schoolClockOffsetMs: opts.schoolClockOffsetMs } : {}),
     };
     writeFileSync(files.cloudConfigFile, JSON.stringify(cloud, null, 2));
     for (const school of opts.inventory.schools) {
@@ -163,6 +166,7 @@ export async function writeDistrictFiles(opts: {
         }),
         ...(pollIntervalMs ? { pollIntervalMs } : {}),
         timetable: { timezone: opts.inventory.district.timezone, ...school.timetable, classes: school.classes },
+        ...(opts.schoolClockOffsetMs ? { schoolClockOffsetMs: opts.schoolClockOffsetMs } : {}),
         dataDir: join(dirs.gateways, `${school.id}.queue`),
         queue: { ackTimeoutMs: opts.ackTimeoutMs, ...(opts.queueQuotaBytes ? { quotaBytes: opts.queueQuotaBytes } : {}) },
         healthIntervalMs: 10_000,
