@@ -45,7 +45,11 @@ export interface SchoolDevicesOptions {
   seed: number;
   /** Report every this many ms instead of each profile's reportIntervalSeconds (fast tests, demos). */
   intervalMs?: number;
-  /** Where "now" comes from; lets a demo run the school day faster or at another hour. */
+  /**
+   * The school time the devices behave by (lessons, room use); lets a demo run the school day
+   * at another hour. The timestamps they send are always the real clock's, as a device's own
+   * (NTP-set) clock would give.
+   */
   clock?: () => Date;
   logger?: FleetLogger;
   /** The school's served devices, made earlier with serveSchoolDevices (their simulators already use them). */
@@ -196,7 +200,7 @@ class SimulatedDevice {
       return;
     }
     const n = this.published + 1;
-    this.client.publish(this.topic, JSON.stringify(payloadOf(this.profile, now.getTime(), values, n)), { qos: 1 }, (error) => {
+    this.client.publish(this.topic, JSON.stringify(payloadOf(this.profile, Date.now(), values, n)), { qos: 1 }, (error) => {
       if (error) this.failed++;
       else this.acknowledged++;
     });
