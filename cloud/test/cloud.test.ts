@@ -259,7 +259,7 @@ describe('cloud', () => {
       return body.lessons?.[0]?.counts === 2 && body;
     }, 'the attendance of the day');
     expect(day.lessons).toEqual([
-      { period: 1, start: '07:00', end: '07:45', classId: '6a1', className: '6A1', roomId: 'p101', enrolled: 40, counts: 2, headcount: 39, attendancePct: 95 },
+      { period: 1, start: '07:00', end: '07:45', classId: '6a1', className: '6A1', roomId: 'p101', enrolled: 40, counts: 2, headcount: 39, attendancePct: 95, when: 'past' },
     ]);
     expect(day.rooms).toEqual([{ roomId: 'p101', periods: { '1': true, '2': false } }]);
     expect(day.clockOffsetMs).toBe(0); // a real district reads its timetable on the real clock
@@ -267,7 +267,10 @@ describe('cloud', () => {
     const tuesday = (await get('/api/schools/b/attendance?date=2025-03-11')).body;
     expect(tuesday.lessons).toEqual([]);
     const nextMonday = (await get('/api/schools/b/attendance?date=2025-03-17')).body;
-    expect(nextMonday.lessons[0]).toMatchObject({ counts: 0, headcount: null, attendancePct: null });
+    expect(nextMonday.lessons[0]).toMatchObject({ counts: 0, headcount: null, attendancePct: null, when: 'past' });
+    // A lesson far ahead is still to come: no counts yet, and the API says why.
+    const later = (await get('/api/schools/b/attendance?date=2099-03-16')).body;
+    expect(later.lessons[0]).toMatchObject({ counts: 0, when: 'later' });
     expect((await get('/api/schools/b/attendance?date=10-03-2025')).status).toBe(400);
   });
 

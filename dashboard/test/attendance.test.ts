@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { toLessonAttendance } from '../web/api.ts';
 import { LOW_ATTENDANCE_PCT, attendanceGrid, lessonCells } from '../web/attendance-view.ts';
 
-const lesson = { period: 3, start: '08:50', end: '09:35', classId: 'thcs-le-loi.6a1', className: '6A1', roomId: 'r101', enrolled: 40, counts: 2, headcount: 38, attendancePct: 92.5 };
+const lesson = { period: 3, start: '08:50', end: '09:35', classId: 'thcs-le-loi.6a1', className: '6A1', roomId: 'r101', enrolled: 40, counts: 2, headcount: 38, attendancePct: 92.5, when: 'past' as const };
 
 describe('attendance', () => {
   it('reads a lesson the API sends, and refuses shapes it does not understand', () => {
@@ -11,13 +11,21 @@ describe('attendance', () => {
     expect(toLessonAttendance({ ...lesson, enrolled: '40' })).toBeNull();
     expect(toLessonAttendance({ ...lesson, className: undefined })).toBeNull();
     expect(toLessonAttendance(null)).toBeNull();
+    // From a cloud that does not say when: taken as over.
+    const { when: _, ...older } = lesson;
+    expect(toLessonAttendance(older)?.when).toBe('past');
+    expect(toLessonAttendance({ ...lesson, when: 'later' })?.when).toBe('later');
   });
 
   it('shows students present against enrolment, in each language, and marks a low rate', () => {
     expect(lessonCells(lesson, 'vi')).toEqual({ present: '37 / 40', rate: '92,5 %', low: false });
     expect(lessonCells(lesson, 'en')).toEqual({ present: '37 / 40', rate: '92.5 %', low: false });
     expect(lessonCells({ ...lesson, attendancePct: LOW_ATTENDANCE_PCT - 5 }, 'en').low).toBe(true);
-    expect(lessonCells({ ...lesson, counts: 0, headcount: null, attendancePct: null }, 'vi')).toEqual({ present: 'chưa đếm', rate: '—', low: false });
+    const uncounted = { ...lesson, counts: 0, headcount: null, attendancePct: null };
+    expect(lessonCells(uncounted, 'vi')).toEqual({ present: 'chưa đếm', rate: '—', low: false });
+    // A lesson to come, or one running but not counted yet, is waiting, not missed.
+    expect(lessonCells({ ...uncounted, when: 'later' }, 'vi').present).toBe('chưa đến giờ');
+    expect(lessonCells({ ...uncounted, when: 'now' }, 'en').present).toBe('not yet');
   });
 
   it('lays lessons out as classes down and periods across', () => {

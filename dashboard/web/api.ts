@@ -139,6 +139,8 @@ export interface LessonAttendance {
   counts: number;
   headcount: number | null;
   attendancePct: number | null;
+  /** Over, running, or still to come, on the school's time. */
+  when: 'past' | 'now' | 'later';
 }
 
 export interface AttendanceDay {
@@ -292,10 +294,12 @@ function isDeviceState(v: unknown): v is DeviceState {
 export function toLessonAttendance(v: unknown): LessonAttendance | null {
   if (!isObject(v)) return null;
   const { period, start, end, classId, className, roomId, enrolled, counts, headcount, attendancePct } = v;
+  // An older cloud sends no `when`: the lesson is then taken as over (counted or not).
+  const when = v.when === 'now' || v.when === 'later' ? v.when : 'past';
   if (!isFiniteNumber(period) || !isFiniteNumber(enrolled) || !isFiniteNumber(counts)) return null;
   if (typeof start !== 'string' || typeof end !== 'string' || typeof classId !== 'string' || typeof className !== 'string' || typeof roomId !== 'string') return null;
   if (!isNumberOrNull(headcount) || !isNumberOrNull(attendancePct)) return null;
-  return { period, start, end, classId, className, roomId, enrolled, counts, headcount, attendancePct };
+  return { period, start, end, classId, className, roomId, enrolled, counts, headcount, attendancePct, when };
 }
 
 export async function fetchSchoolAttendance(schoolId: string, signal?: AbortSignal): Promise<Fetched<AttendanceDay>> {

@@ -13,7 +13,11 @@ export const LOW_ATTENDANCE_PCT = 80;
 /** What one row shows, without the DOM (tested on its own). */
 export function lessonCells(lesson: LessonAttendance, lang: Lang): { present: string; rate: string; low: boolean } {
   const t = STRINGS[lang];
-  if (lesson.counts === 0 || lesson.attendancePct === null) return { present: t.attendanceNotCounted, rate: '—', low: false };
+  if (lesson.counts === 0 || lesson.attendancePct === null) {
+    // A lesson to come, or one that started before its first count, is not a missed count.
+    const waiting = lesson.when === 'later' || (lesson.when === 'now' && lesson.counts === 0);
+    return { present: waiting ? t.attendanceLater : t.attendanceNotCounted, rate: '—', low: false };
+  }
   const students = Math.round((lesson.attendancePct / 100) * lesson.enrolled);
   return {
     present: `${formatInteger(students, lang)} / ${formatInteger(lesson.enrolled, lang)}`,
@@ -95,8 +99,9 @@ export class AttendanceSection {
           ...row.cells.map((lesson) => {
             if (!lesson) return el('td', { class: 'num no-lesson' }, '');
             const cells = lessonCells(lesson, lang);
-            const cell = el('td', { class: 'num', title: `${lesson.roomId} · ${cells.present}`, 'data-testid': `attendance-${row.classId}-${lesson.period}` }, cells.rate === '—' ? t.attendanceNotCounted : cells.rate);
+            const cell = el('td', { class: 'num', title: `${lesson.roomId} · ${cells.present}`, 'data-testid': `attendance-${row.classId}-${lesson.period}` }, cells.rate === '—' ? cells.present : cells.rate);
             if (cells.low) cell.classList.add('low');
+            if (lesson.when !== 'past') cell.classList.add(lesson.when);
             return cell;
           }),
         ),

@@ -24,6 +24,9 @@ const LessonAttendance = Type.Object({
   counts: Type.Integer({ description: "how many times the room's camera counted during the period (two when all went well)" }),
   headcount: Type.Union([Type.Number(), Type.Null()], { description: 'people counted, averaged over the counts; null when not counted' }),
   attendancePct: Type.Union([Type.Number(), Type.Null()], { description: 'students present (headcount less the teacher) / enrolled, %' }),
+  when: Type.Union([Type.Literal('past'), Type.Literal('now'), Type.Literal('later')], {
+    description: "the lesson against the school's time: over, running, or still to come (a lesson to come has no counts yet, which is not a fault)",
+  }),
 });
 
 const RoomUsage = Type.Object({
@@ -95,6 +98,8 @@ export const attendanceRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (ap
           const schoolClass = classes.get(lesson.classId);
           if (!period || !schoolClass) return [];
           const { from, to } = window(period.start, period.end);
+          const now = Date.now();
+          const when = now >= to ? ('past' as const) : now >= from ? ('now' as const) : ('later' as const);
           const camera = cameraOfRoom.get(lesson.roomId);
           const heads = within(camera, 'headcount', from, to);
           const rates = within(camera, 'attendancePct', from, to);
@@ -110,6 +115,7 @@ export const attendanceRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (ap
               counts: heads.reduce((n, b) => n + b.count, 0),
               headcount: mean(heads.flatMap((b) => (b.avg === null ? [] : [b.avg]))),
               attendancePct: mean(rates.flatMap((b) => (b.avg === null ? [] : [b.avg]))),
+              when,
             },
           ];
         });
