@@ -3,9 +3,9 @@
  *
  * Boxes stay inside the worker that runs the model; only counts cross its boundary.
  * Decoding follows the model's own convention: score logits through a sigmoid, box centre
- * = anchor centre + regressor / input size, box size = regressor / input size.
+ * = anchor centre + regressor, box size = regressor, all in input pixels.
  */
-import { anchorCenters, BLAZEFACE_LAYERS, type AnchorLayer } from './anchors.ts';
+import { anchorCenter, BLAZEFACE_LAYERS, layerGrid, type LayerGrid } from './anchors.ts';
 
 /** An axis-aligned face box with its confidence, in whatever coordinate frame the caller uses. */
 export interface FaceBox {
@@ -18,41 +18,49 @@ export interface FaceBox {
 
 /** Raw outputs of one inference, for one image of the batch. */
 export interface RawOutputs {
-  /** Score logits of the 16x16 layer (512) and the 8x8 layer (384). */
+  /** Score logits of the stride-16 layer (2 per cell) and the stride-32 layer (6 per cell), at 256. */
   scores: readonly [Float32Array, Float32Array];
   /** 16 regressors per anchor (box cx, cy, w, h, then 6 keypoints) for each layer. */
   boxes: readonly [Float32Array, Float32Array];
 }
 
-const CENTERS = BLAZEFACE_LAYERS.map(anchorCenters);
+/** The model input a decode refers to: its size and the model's native square side. */
+export interface InputGeometry {
+  width: number;
+  height: number;
+  nativeSide: number;
+}
+
 const REGRESSORS = 16;
 
 function logit(p: number): number {
   return Math.log(p / (1 - p));
 }
 
-function decodeLayer(
-  layer: AnchorLayer,
-  centers: Float32Array,
-  scores: Float32Array,
-  boxes: Float32Array,
-  inputSize: number,
-  minLogit: number,
-  out: FaceBox[],
-): void {
-  const count = layer.cells * layer.cells * layer.perCell;
+/** Anchors per layer for an input of this size: what the outputs' lengths must be. */
+export function anchorCounts(input: InputGeometry): [number, number] {
+  const counts = BLAZEFACE_LAYERS.map((l) => {
+    const g = layerGrid(l, input.nativeSide, input.width, input.height);
+    return g.cols * g.rows * g.perCell;
+  });
+  return [counts[0]!, counts[1]!];
+}
+
+function decodeLayer(grid: LayerGrid, scores: Float32Array, boxes: Float32Array, minLogit: number, out: FaceBox[]): void {
+  const count = grid.cols * grid.rows * grid.perCell;
   if (scores.length < count || boxes.length < count * REGRESSORS) {
-    throw new RangeError(`model output too short for a ${layer.cells}x${layer.cells} layer`);
+    throw new RangeError(`model output too short for a ${grid.cols}x${grid.rows} layer`);
   }
   for (let i = 0; i < count; i++) {
     const s = scores[i]!;
     // Comparing logits avoids a sigmoid per anchor: almost all anchors are background.
     if (!(s > minLogit)) continue;
     const b = i * REGRESSORS;
-    const cx = centers[2 * i]! + boxes[b]! / inputSize;
-    const cy = centers[2 * i + 1]! + boxes[b + 1]! / inputSize;
-    const w = boxes[b + 2]! / inputSize;
-    const h = boxes[b + 3]! / inputSize;
+    const c = anchorCenter(grid, i);
+    const cx = c.x + boxes[b]!;
+    const cy = c.y + boxes[b + 1]!;
+    const w = boxes[b + 2]!;
+    const h = boxes[b + 3]!;
     if (!(w > 0 && h > 0)) continue;
     // The model's logits can be extreme; clamp as the reference calculators do.
     const score = 1 / (1 + Math.exp(-Math.max(-100, Math.min(100, s))));
@@ -60,12 +68,13 @@ function decodeLayer(
   }
 }
 
-/** Candidates above `threshold` (0..1), boxes normalised to the model input ([0,1] square). */
-export function decodeBlazeFace(raw: RawOutputs, inputSize: number, threshold: number): FaceBox[] {
+/** Candidates above `threshold` (0..1), boxes in input pixels. */
+export function decodeBlazeFace(raw: RawOutputs, input: InputGeometry, threshold: number): FaceBox[] {
   const out: FaceBox[] = [];
   const minLogit = logit(threshold);
   for (let l = 0; l < BLAZEFACE_LAYERS.length; l++) {
-    decodeLayer(BLAZEFACE_LAYERS[l]!, CENTERS[l]!, raw.scores[l]!, raw.boxes[l]!, inputSize, minLogit, out);
+    const grid = layerGrid(BLAZEFACE_LAYERS[l]!, input.nativeSide, input.width, input.height);
+    decodeLayer(grid, raw.scores[l]!, raw.boxes[l]!, minLogit, out);
   }
   return out;
 }

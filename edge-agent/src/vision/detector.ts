@@ -1,22 +1,26 @@
 /**
  * Face detector: JPEG/PNG bytes -> face boxes, in-process.
  *
- * sharp decodes straight to the finest pass's size (a resize in the same pipeline lets
- * libjpeg shrink on load, so a 1080p frame is never decoded at full resolution); coarser
- * passes are resized from that small raw buffer. Tiles become NHWC float32 in [-1,1].
- * The model's batch dimension is fixed at 1, so tiles run one after another through one
- * reused input tensor. Pixels live only in local buffers and are dropped after the call.
+ * The model is the shipped BlazeFace, edited at load time (flex-model.ts) to take uint8 RGB
+ * of any size that is a multiple of 32: each perspective band runs as one input as wide as
+ * the band, with no side-by-side tiles. sharp decodes the frame once, at full size (or
+ * shrunk on load when every pass is at half scale or less); each pass's input is sampled
+ * from that one buffer (resample.ts). Pixels live only in local buffers, dropped after the call.
  *
  * `detect` returns boxes and is for this module's callers inside the worker and for tests;
  * anything that leaves the worker goes through `count`.
  */
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import ort from 'onnxruntime-node';
-import sharp, { type Metadata, type Sharp } from 'sharp';
-import { decodeBlazeFace, weightedNms, type FaceBox, type RawOutputs } from './blazeface.ts';
-import { CLASSROOM_TILING, planTiles, tileToFrame, type Pass, type TilingOptions } from './tiling.ts';
+import sharp, { type Metadata } from 'sharp';
+import { inputAlignment } from './anchors.ts';
+import { anchorCounts, decodeBlazeFace, weightedNms, type FaceBox, type InputGeometry, type RawOutputs } from './blazeface.ts';
+import { makeBlazeFaceFlexible } from './flex-model.ts';
+import { sampleTile, type RgbImage } from './resample.ts';
+import { CLASSROOM_TILING, planTiles, tileToFrame, type Pass, type Tile, type TilingOptions } from './tiling.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -45,7 +49,11 @@ export interface Detection {
   width: number;
   height: number;
   decodeMs: number;
+  /** Everything after the decode: sampling inputs, the model, decoding boxes, NMS. */
   inferMs: number;
+  /** Parts of inferMs: sampling model inputs, and session.run alone. */
+  sampleMs: number;
+  modelMs: number;
 }
 
 export interface FaceCount {
@@ -61,51 +69,50 @@ export class ImageDecodeError extends Error {
   override name = 'ImageDecodeError';
 }
 
-interface RgbImage {
-  data: Buffer;
-  width: number;
-  height: number;
-}
-
 // 0.45, not the reference 0.6: small faces score lower, and the tiling drops the loose
 // low-score boxes (cut faces, the coarse pass's guesses) that a low threshold lets in.
 const DEFAULTS = { threshold: 0.45, nmsIou: 0.3, maxInputPixels: 40_000_000 };
 
+/** Input buffers kept per model input shape; a camera's frames all use the same few. */
+const MAX_INPUT_SHAPES = 16;
+
+interface InputBuffer {
+  data: Uint8Array;
+  tensor: ort.Tensor;
+}
+
 export class FaceDetector {
   readonly tiling: TilingOptions;
-  private readonly input: Float32Array;
-  private readonly tensor: ort.Tensor;
+  private readonly inputs = new Map<string, InputBuffer>();
   private queue: Promise<unknown> = Promise.resolve();
 
   private constructor(
     private readonly session: ort.InferenceSession,
+    private readonly nativeSide: number,
     private readonly threshold: number,
     private readonly nmsIou: number,
     private readonly maxInputPixels: number,
     tiling: TilingOptions,
   ) {
     this.tiling = tiling;
-    const s = tiling.tileSize;
-    this.input = new Float32Array(s * s * 3);
-    this.tensor = new ort.Tensor('float32', this.input, [1, s, s, 3]);
   }
 
   static async create(options: DetectorOptions = {}): Promise<FaceDetector> {
-    const session = await ort.InferenceSession.create(options.modelPath ?? blazeFaceModelPath('back256'), {
+    const { bytes, nativeSide } = makeBlazeFaceFlexible(readFileSync(options.modelPath ?? blazeFaceModelPath('back256')));
+    const session = await ort.InferenceSession.create(bytes, {
       intraOpNumThreads: options.threads ?? 1,
       interOpNumThreads: 1,
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
       enableCpuMemArena: true,
-      enableMemPattern: true,
+      // Input shapes vary by pass; planned memory patterns only hold for one shape.
+      enableMemPattern: false,
       logSeverityLevel: 3,
     });
-    const dims = session.inputMetadata[0];
-    const side = dims && dims.isTensor ? Number(dims.shape[1]) : NaN;
-    const tiling = { ...CLASSROOM_TILING, ...options.tiling };
-    if (Number.isFinite(side) && side > 0) tiling.tileSize = side;
+    const tiling = { ...CLASSROOM_TILING, ...options.tiling, tileSize: nativeSide, align: inputAlignment(nativeSide) };
     return new FaceDetector(
       session,
+      nativeSide,
       options.threshold ?? DEFAULTS.threshold,
       options.nmsIou ?? DEFAULTS.nmsIou,
       options.maxInputPixels ?? DEFAULTS.maxInputPixels,
@@ -120,7 +127,7 @@ export class FaceDetector {
 
   /** Boxes in frame pixels. Stays inside the worker (or a test); never log or send them. */
   detect(image: Uint8Array): Promise<Detection> {
-    // One input tensor is reused for every tile, so frames must not interleave.
+    // Input buffers are reused across tiles, so frames must not interleave.
     const run = this.queue.then(() => this.detectNow(image));
     this.queue = run.catch(() => undefined);
     return run;
@@ -130,25 +137,53 @@ export class FaceDetector {
     const t0 = performance.now();
     const { width, height } = await readSize(image, this.maxInputPixels);
     const passes = planTiles(width, height, this.tiling);
-    const scaled = await decodePasses(image, passes, this.maxInputPixels, width, height);
+    const base = await decodeBase(image, passes, this.maxInputPixels, width, height);
     const t1 = performance.now();
     const found: FaceBox[] = [];
-    for (let p = 0; p < passes.length; p++) await this.runPass(scaled[p]!, passes[p]!, found);
+    const times = { sampleMs: 0, modelMs: 0 };
+    for (const pass of passes) await this.runPass(base, pass, width, height, found, times);
     const boxes = weightedNms(found, { iou: this.nmsIou, containment: 0.7 });
-    return { boxes, width, height, decodeMs: t1 - t0, inferMs: performance.now() - t1 };
+    return { boxes, width, height, decodeMs: t1 - t0, inferMs: performance.now() - t1, ...times };
   }
 
   async release(): Promise<void> {
     await this.session.release();
   }
 
-  private async runPass(img: RgbImage, pass: Pass, found: FaceBox[]): Promise<void> {
-    const size = this.tiling.tileSize;
+  private input(tile: Tile): InputBuffer {
+    const key = `${tile.width}x${tile.height}`;
+    let buf = this.inputs.get(key);
+    if (!buf) {
+      if (this.inputs.size >= MAX_INPUT_SHAPES) this.inputs.clear();
+      const data = new Uint8Array(tile.width * tile.height * 3);
+      buf = { data, tensor: new ort.Tensor('uint8', data, [1, tile.height, tile.width, 3]) };
+      this.inputs.set(key, buf);
+    }
+    return buf;
+  }
+
+  private async runPass(
+    base: RgbImage,
+    pass: Pass,
+    frameW: number,
+    frameH: number,
+    found: FaceBox[],
+    times: { sampleMs: number; modelMs: number },
+  ): Promise<void> {
+    const sx = base.width / frameW;
+    const sy = base.height / frameH;
+    const map = { stepX: sx / pass.scaleX, stepY: sy / pass.scaleY, top: pass.frameY * sy };
     for (const tile of pass.tiles) {
-      fillTile(this.input, img, tile.x, tile.y, size);
-      const out = await this.session.run({ [this.session.inputNames[0]!]: this.tensor });
-      for (const box of decodeBlazeFace(sortOutputs(out), size, this.threshold)) {
-        const mapped = tileToFrame(box, pass, tile, size);
+      const input = this.input(tile);
+      const t0 = performance.now();
+      sampleTile(input.data, tile.width, tile.height, base, map, tile.x, tile.y, pass.width, pass.height);
+      const t1 = performance.now();
+      const out = await this.session.run({ [this.session.inputNames[0]!]: input.tensor });
+      times.sampleMs += t1 - t0;
+      times.modelMs += performance.now() - t1;
+      const geometry = { width: tile.width, height: tile.height, nativeSide: this.nativeSide };
+      for (const box of decodeBlazeFace(sortOutputs(out, geometry), geometry, this.threshold)) {
+        const mapped = tileToFrame(box, pass, tile);
         if (mapped) found.push(mapped);
       }
     }
@@ -157,9 +192,9 @@ export class FaceDetector {
 
 /**
  * The four outputs told apart by size, not by name: names differ between exports of the
- * model, sizes do not (512 and 384 scores; 512x16 and 384x16 regressors).
+ * model, sizes do not (per layer, one score and 16 regressors per anchor).
  */
-function sortOutputs(out: ort.InferenceSession.OnnxValueMapType): RawOutputs {
+function sortOutputs(out: ort.InferenceSession.OnnxValueMapType, input: InputGeometry): RawOutputs {
   const bySize = new Map<number, Float32Array>();
   for (const value of Object.values(out)) {
     const data = (value as ort.Tensor).data;
@@ -170,21 +205,8 @@ function sortOutputs(out: ort.InferenceSession.OnnxValueMapType): RawOutputs {
     if (!d) throw new Error(`model has no output of ${n} values: not a BlazeFace model`);
     return d;
   };
-  return { scores: [get(512), get(384)], boxes: [get(512 * 16), get(384 * 16)] };
-}
-
-/** Copy one tile of an RGB image into NHWC [-1,1]; outside the image is mid-grey (0). */
-export function fillTile(dst: Float32Array, img: RgbImage, x: number, y: number, size: number): void {
-  dst.fill(0);
-  const w = Math.min(size, img.width - x);
-  const h = Math.min(size, img.height - y);
-  const src = img.data;
-  for (let row = 0; row < h; row++) {
-    let s = ((y + row) * img.width + x) * 3;
-    let d = row * size * 3;
-    const end = s + w * 3;
-    while (s < end) dst[d++] = src[s++]! / 127.5 - 1;
-  }
+  const [a, b] = anchorCounts(input);
+  return { scores: [get(a), get(b)], boxes: [get(a * 16), get(b * 16)] };
 }
 
 async function readSize(image: Uint8Array, maxPixels: number): Promise<{ width: number; height: number }> {
@@ -200,40 +222,22 @@ async function readSize(image: Uint8Array, maxPixels: number): Promise<{ width: 
   return { width, height };
 }
 
-async function toRaw(pipeline: Sharp): Promise<RgbImage> {
-  const { data, info } = await pipeline.removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
-  return { data, width: info.width, height: info.height };
-}
-
 /**
- * One decode of the whole frame at the finest pass's scale (shrink-on-load when that is
- * small enough), then each pass's band of rows cut from it: sliced as is when the pass has
- * the same scale, resized by sharp otherwise.
+ * The one decode of the frame every pass samples from: full size, unless every pass is at
+ * half scale or less; then at the finest pass's scale, which lets libjpeg shrink on load.
  */
-async function decodePasses(image: Uint8Array, passes: readonly Pass[], maxPixels: number, frameW: number, frameH: number): Promise<RgbImage[]> {
-  const finest = Math.max(...passes.map((p) => p.width / frameW));
-  const baseW = Math.max(1, Math.round(frameW * finest));
-  const baseH = Math.max(1, Math.round(frameH * finest));
-  let base: RgbImage;
+async function decodeBase(image: Uint8Array, passes: readonly Pass[], maxPixels: number, frameW: number, frameH: number): Promise<RgbImage> {
+  const finest = Math.max(...passes.map((p) => Math.max(p.scaleX, p.scaleY)));
   try {
     let pipeline = sharp(image, { limitInputPixels: maxPixels, failOn: 'error' });
-    if (baseW !== frameW || baseH !== frameH) pipeline = pipeline.resize(baseW, baseH, { fit: 'fill' });
-    base = await toRaw(pipeline);
+    if (finest <= 0.5) {
+      const w = Math.max(1, Math.round(frameW * finest));
+      const h = Math.max(1, Math.round(frameH * finest));
+      pipeline = pipeline.resize(w, h, { fit: 'fill', kernel: 'linear' });
+    }
+    const { data, info } = await pipeline.removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+    return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height };
   } catch (error) {
     throw new ImageDecodeError(`image decode failed: ${(error as Error).message}`);
   }
-  const sy = base.height / frameH;
-  return Promise.all(
-    passes.map((p) => {
-      const top = Math.min(base.height - 1, Math.round(p.frameY * sy));
-      const rows = Math.max(1, Math.min(base.height - top, Math.round(p.frameRows * sy)));
-      if (p.width === base.width && p.height === rows) {
-        const row = base.width * 3;
-        return { data: base.data.subarray(top * row, (top + rows) * row), width: base.width, height: rows };
-      }
-      let pipeline = sharp(base.data, { raw: { width: base.width, height: base.height, channels: 3 } });
-      if (top !== 0 || rows !== base.height) pipeline = pipeline.extract({ left: 0, top, width: base.width, height: rows });
-      return toRaw(pipeline.resize(p.width, p.height, { fit: 'fill' }));
-    }),
-  );
 }

@@ -20,10 +20,13 @@
  *   back row's heads). An installer moves it if a camera sees faces higher up.
  * - A face bigger than expected is still found by a coarser band or the whole-frame pass;
  *   a face smaller than the line minus `spread` may be missed: that is the plan's risk.
- * The frame is cut into horizontal bands, each one tile row high at its own scale (the
- * scale the band's top row, which has its smallest faces, needs). Bands overlap by the
- * largest face expected where they meet; tiles in a band overlap by the largest face in the
- * band. `perspective: null` falls back to one uniform fine pass over the whole frame.
+ * The frame is cut into horizontal bands, each `bandRows` model pixels high at its own scale
+ * (the scale the band's top row, which has its smallest faces, needs). Bands overlap by the
+ * largest face expected where they meet. The model takes any input whose sides are
+ * multiples of `align` (see flex-model.ts), so each band is one model run over its whole
+ * width: no side-by-side tiles, no overlap between them, padding only up to `align`.
+ * `perspective: null` falls back to one uniform fine pass over the whole frame, cut into
+ * overlapping square tiles of `tileSize` (the pre-band reference plan).
  *
  * Each tile owns a core region; a detection counts only in the tile whose core holds its
  * centre, so a face cut by one tile's edge is taken from the neighbour that sees it whole.
@@ -43,8 +46,12 @@ export interface Perspective {
 }
 
 export interface TilingOptions {
-  /** Model input side in pixels. */
+  /** The model's native input side: square tiles of the uniform plan, bound of the whole-frame pass. */
   tileSize: number;
+  /** Model input rows per perspective band. */
+  bandRows: number;
+  /** Model input sides are multiples of this (the model's coarsest stride). */
+  align: number;
   /** Smallest face (frame pixels) the plan must find. */
   minFacePx: number;
   /** Largest face (frame pixels) a fine tile must see whole. */
@@ -59,6 +66,8 @@ export interface TilingOptions {
 
 export const CLASSROOM_TILING: TilingOptions = {
   tileSize: 256,
+  bandRows: 128,
+  align: 32,
   minFacePx: 20,
   maxFacePx: 60,
   modelMinFacePx: 11,
@@ -66,13 +75,16 @@ export const CLASSROOM_TILING: TilingOptions = {
   perspective: { roiTop: 0.12, farY: 0.2, nearY: 1, spread: 0.15 },
 };
 
-/** The pre-band plan (29 runs for 1080p): the whole frame at the scale 20 px faces need. */
+/** The pre-band plan (29 runs of 256x256 for 1080p): the whole frame at the scale 20 px faces need. */
 export const UNIFORM_TILING: TilingOptions = { ...CLASSROOM_TILING, modelMinFacePx: 14, perspective: null };
 
 export interface Tile {
   /** Top-left corner in the pass's scaled image (may extend past its right/bottom edge: padded). */
   x: number;
   y: number;
+  /** Model input size for this tile (multiples of `align`). */
+  width: number;
+  height: number;
   /** Core region in scaled-image pixels: detections centred here belong to this tile. */
   core: { x0: number; y0: number; x1: number; y1: number };
 }
@@ -108,8 +120,14 @@ export interface Pass {
   expectedMaxPx?: number;
 }
 
-/** The model's reference threshold, asked of boxes bigger than their band expects. */
-export const LARGE_BOX_MIN_SCORE = 0.6;
+/**
+ * Asked of boxes bigger than their band expects: above the model's reference 0.6, because a
+ * band sampled at a fraction of the frame's resolution aliases large textures (lace, a
+ * railing, a hand) into face-like patterns that score 0.6-0.7 (seen on the real group photos
+ * in edge-agent/test/vision/group-photos.test.ts); real faces that big score higher, and
+ * the whole-frame pass sees them anyway once they are over its floor.
+ */
+export const LARGE_BOX_MIN_SCORE = 0.75;
 
 /** Tile origins along one axis: evenly spread, each step leaving at least `overlap` shared. */
 function axisOrigins(length: number, tile: number, overlap: number): number[] {
@@ -153,10 +171,25 @@ function makePass(
     xs.forEach((x, i) => {
       const [x0, x1] = xc[i]!;
       const [y0, y1] = yc[j]!;
-      tiles.push({ x, y, core: { x0, y0: Math.max(y0, bandLo), x1, y1: Math.min(y1, bandHi) } });
+      tiles.push({ x, y, width: tile, height: tile, core: { x0, y0: Math.max(y0, bandLo), x1, y1: Math.min(y1, bandHi) } });
     }),
   );
   return { frameY, frameRows, width, height, scaleX, scaleY, tiles };
+}
+
+function alignUp(n: number, align: number): number {
+  return Math.max(align, Math.ceil(n / align) * align);
+}
+
+/** A pass run as one model input: the whole scaled image, padded up to `align`. */
+function stripPass(frameW: number, frameY: number, frameRows: number, scale: number, align: number, coreY: [number, number] = [-Infinity, Infinity]): Pass {
+  const width = Math.max(1, Math.round(frameW * scale));
+  const height = Math.max(1, Math.round(frameRows * scale));
+  const scaleX = width / frameW;
+  const scaleY = height / frameRows;
+  const core = { x0: -Infinity, x1: Infinity, y0: (coreY[0] - frameY) * scaleY, y1: (coreY[1] - frameY) * scaleY };
+  const tile: Tile = { x: 0, y: 0, width: alignUp(width, align), height: alignUp(height, align), core };
+  return { frameY, frameRows, width, height, scaleX, scaleY, tiles: [tile] };
 }
 
 /** Expected face size (frame px) on frame row y, before `spread`, clamped to [min, max]. */
@@ -174,9 +207,9 @@ export function faceRangeAt(y: number, frameH: number, options: TilingOptions): 
   return { min: size * (1 - spread), max: Math.max(size * (1 + spread), options.perspective ? 0 : options.maxFacePx) };
 }
 
-/** Horizontal bands, each one tile row high at the scale its top row's smallest faces need. */
+/** Horizontal bands, each `bandRows` high at the scale its top row's smallest faces need. */
 function planBands(frameW: number, frameH: number, options: TilingOptions, fitScale: number): Pass[] {
-  const { tileSize, modelMinFacePx } = options;
+  const { bandRows, modelMinFacePx } = options;
   const p = options.perspective!;
   const bands: Array<{ y0: number; y1: number; scale: number }> = [];
   // Start half a face above roiTop, so a face centred just below it is seen whole.
@@ -186,7 +219,7 @@ function planBands(frameW: number, frameH: number, options: TilingOptions, fitSc
     const scale = Math.min(1, modelMinFacePx / faceRangeAt(y0, frameH, options).min);
     // Faces this large fit the whole-frame pass; the coarse pass takes the rest of the frame.
     if (options.coarsePass && scale <= fitScale) break;
-    const y1 = Math.min(frameH, y0 + Math.floor(tileSize / scale));
+    const y1 = Math.min(frameH, y0 + Math.floor(bandRows / scale));
     bands.push({ y0, y1, scale });
     if (y1 >= frameH) break;
     // The next band starts early enough that a face on the seam lies whole in one of them.
@@ -201,8 +234,7 @@ function planBands(frameW: number, frameH: number, options: TilingOptions, fitSc
     const lo = prev ? (b.y0 + prev.y1) / 2 : -Infinity;
     const hi = next ? (next.y0 + b.y1) / 2 : Infinity;
     const biggest = faceRangeAt(b.y1, frameH, options).max;
-    const overlap = Math.min(tileSize / 2, Math.ceil(biggest * b.scale) + 4);
-    const pass = makePass(frameW, b.y0, b.y1 - b.y0, b.scale, tileSize, overlap, [lo, hi]);
+    const pass = stripPass(frameW, b.y0, b.y1 - b.y0, b.scale, options.align, [lo, hi]);
     // Twice the band's largest face, and never below 1.5x the smallest face the whole-frame
     // pass finds, so no face size falls between the two.
     if (options.coarsePass) pass.maxBoxPx = Math.max(2 * biggest, (1.5 * modelMinFacePx) / fitScale) * b.scale;
@@ -229,7 +261,7 @@ export function planTiles(frameW: number, frameH: number, options: TilingOptions
     }
   }
   if (options.coarsePass || passes.length === 0) {
-    const whole = makePass(frameW, 0, frameH, fitScale, tileSize, 0);
+    const whole = stripPass(frameW, 0, frameH, fitScale, options.align);
     if (passes.length > 0) whole.minBoxPx = modelMinFacePx;
     passes.push(whole);
   }
@@ -239,31 +271,33 @@ export function planTiles(frameW: number, frameH: number, options: TilingOptions
 /** How close (model input px) to a shared tile edge a box may reach before it counts as cut. */
 const EDGE_PX = 1;
 
-/** Map a detection from tile-normalised coordinates to frame pixels, or null if outside the tile's core. */
-export function tileToFrame(box: FaceBox, pass: Pass, tile: Tile, tileSize: number): FaceBox | null {
-  const cx = tile.x + ((box.x0 + box.x1) / 2) * tileSize;
-  const cy = tile.y + ((box.y0 + box.y1) / 2) * tileSize;
+/** Map a detection from tile input pixels to frame pixels, or null if outside the tile's core. */
+export function tileToFrame(box: FaceBox, pass: Pass, tile: Tile): FaceBox | null {
+  const cx = tile.x + (box.x0 + box.x1) / 2;
+  const cy = tile.y + (box.y0 + box.y1) / 2;
   const { core } = tile;
   if (cx < core.x0 || cx >= core.x1 || cy < core.y0 || cy >= core.y1) return null;
-  // A box reaching an edge shared with a neighbour is a face cut by that edge: the model boxes
-  // the visible part, whose centre can fall inside this core. The neighbour sees the face
-  // whole (the overlap exceeds the largest face), so the cut copy is dropped.
-  const boxPx = (box.x1 - box.x0) * tileSize;
+  const boxPx = box.x1 - box.x0;
   if (pass.minBoxPx !== undefined && boxPx < pass.minBoxPx) return null;
   if (pass.maxBoxPx !== undefined && boxPx > pass.maxBoxPx) return null;
   if (pass.expectedMaxPx !== undefined && boxPx > pass.expectedMaxPx && box.score < LARGE_BOX_MIN_SCORE) return null;
-  const edge = EDGE_PX / tileSize;
-  if (core.x0 > -Infinity && box.x0 <= edge) return null;
-  if (core.x1 < Infinity && box.x1 >= 1 - edge) return null;
-  if (core.y0 > -Infinity && box.y0 <= edge) return null;
-  if (core.y1 < Infinity && box.y1 >= 1 - edge) return null;
+  // A box reaching an edge shared with a neighbour is a face cut by that edge: the model boxes
+  // the visible part, whose centre can fall inside this core. The neighbour sees the face
+  // whole (the overlap exceeds the largest face), so the cut copy is dropped. The edge is
+  // where the image content ends, before any padding.
+  const right = Math.min(tile.width, pass.width - tile.x);
+  const bottom = Math.min(tile.height, pass.height - tile.y);
+  if (core.x0 > -Infinity && box.x0 <= EDGE_PX) return null;
+  if (core.x1 < Infinity && box.x1 >= right - EDGE_PX) return null;
+  if (core.y0 > -Infinity && box.y0 <= EDGE_PX) return null;
+  if (core.y1 < Infinity && box.y1 >= bottom - EDGE_PX) return null;
   // Padding beyond the scaled image is grey; a centre there is not a face in the frame.
   if (cx < 0 || cy < 0 || cx >= pass.width || cy >= pass.height) return null;
   return {
-    x0: (tile.x + box.x0 * tileSize) / pass.scaleX,
-    y0: pass.frameY + (tile.y + box.y0 * tileSize) / pass.scaleY,
-    x1: (tile.x + box.x1 * tileSize) / pass.scaleX,
-    y1: pass.frameY + (tile.y + box.y1 * tileSize) / pass.scaleY,
+    x0: (tile.x + box.x0) / pass.scaleX,
+    y0: pass.frameY + (tile.y + box.y0) / pass.scaleY,
+    x1: (tile.x + box.x1) / pass.scaleX,
+    y1: pass.frameY + (tile.y + box.y1) / pass.scaleY,
     score: box.score,
   };
 }

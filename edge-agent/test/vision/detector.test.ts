@@ -6,8 +6,12 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { weightedNms } from '../../src/vision/blazeface.ts';
-import { FaceDetector, ImageDecodeError } from '../../src/vision/detector.ts';
+import ort from 'onnxruntime-node';
+import { anchorCounts, weightedNms } from '../../src/vision/blazeface.ts';
+import { blazeFaceModelPath, FaceDetector, ImageDecodeError } from '../../src/vision/detector.ts';
+import { makeBlazeFaceFlexible } from '../../src/vision/flex-model.ts';
+import { parseMessage, writeMessage } from '../../src/vision/protobuf.ts';
+import { PAD_VALUE, sampleTile } from '../../src/vision/resample.ts';
 import { CLASSROOM_TILING, faceRangeAt, planTiles, tileToFrame, UNIFORM_TILING } from '../../src/vision/tiling.ts';
 import { composeClassroom, score } from './scene.ts';
 
@@ -123,19 +127,29 @@ describe('tile plan', () => {
     }
   });
 
-  it('classroom bands: every point below roiTop in exactly one band tile core, at a scale its smallest face needs, with room for its largest face', () => {
+  it('classroom bands: every point below roiTop in exactly one band core, at a scale its smallest face needs, with room for its largest face', () => {
     const opts = CLASSROOM_TILING;
     const passes = planTiles(1920, 1080, opts);
     const bands = passes.slice(0, -1);
-    const runs = passes.reduce((n, p) => n + p.tiles.length, 0);
-    expect(runs).toBeLessThanOrEqual(12); // was 29 with the uniform plan
+    const inputs = passes.flatMap((p) => p.tiles);
+    // One model run per band, as wide as the band: 5 runs, under 8x the pixels of one 256x256
+    // run (the 256-tile band plan took 11 runs, the uniform plan 29).
+    expect(inputs.length).toBeLessThanOrEqual(6);
+    expect(inputs.reduce((n, t) => n + t.width * t.height, 0) / 256 ** 2).toBeLessThan(8);
     expect(planTiles(1920, 1080, UNIFORM_TILING).reduce((n, p) => n + p.tiles.length, 0)).toBe(29);
-    expect(passes.at(-1)!.tiles.length).toBe(1); // the whole-frame pass stays, for near faces
+    for (const p of passes) {
+      expect(p.tiles.length).toBe(1);
+      const t = p.tiles[0]!;
+      // Input sides are multiples of 32 and pad the pass by less than 32.
+      expect(t.width % 32 + (t.height % 32)).toBe(0);
+      expect(t.width - p.width).toBeLessThan(32);
+      expect(t.height - p.height).toBeLessThan(32);
+      expect(t.height).toBeLessThanOrEqual(p === passes.at(-1) ? opts.tileSize : opts.bandRows);
+    }
     for (let i = 1; i < bands.length; i++) {
       expect(bands[i]!.scaleX).toBeLessThan(bands[i - 1]!.scaleX); // coarser down the frame
       expect(bands[i]!.frameY).toBeGreaterThan(bands[i - 1]!.frameY);
     }
-    const size = opts.tileSize;
     for (let fy = Math.ceil(opts.perspective!.roiTop * 1080); fy < 1080; fy += 5) {
       const { min, max } = faceRangeAt(fy, 1080, opts);
       for (let fx = 0; fx < 1920; fx += 9) {
@@ -149,29 +163,35 @@ describe('tile plan', () => {
         expect(min * p.scaleX).toBeGreaterThanOrEqual(opts.modelMinFacePx - 0.05);
         const half = (max * p.scaleX) / 2;
         expect(x - t.x >= Math.min(half, x)).toBe(true);
-        expect(t.x + size - x >= Math.min(half, p.width - x)).toBe(true);
+        expect(t.x + t.width - x >= Math.min(half, p.width - x)).toBe(true);
         expect(y - t.y >= Math.min(half, fy * p.scaleY) - 1e-6).toBe(true);
-        expect(Math.min(t.y + size, p.height) - y >= Math.min(half, (1080 - fy) * p.scaleY) - 1e-6).toBe(true);
+        expect(Math.min(t.y + t.height, p.height) - y >= Math.min(half, (1080 - fy) * p.scaleY) - 1e-6).toBe(true);
       }
     }
   });
 
-  it('drops boxes cut by a shared tile edge and, on the whole-frame pass, boxes below the model floor', () => {
+  it('drops boxes cut by a shared band edge and, on the whole-frame pass, boxes below the model floor', () => {
     const passes = planTiles(1920, 1080, CLASSROOM_TILING);
-    const band = passes[0]!;
-    const inner = band.tiles[1]!; // neighbours on both sides
-    const face = (x0: number, w: number) => ({ x0, y0: 0.4, x1: x0 + w, y1: 0.4 + w, score: 0.9 });
-    expect(tileToFrame(face(0.45, 0.08), band, inner, 256)).not.toBeNull();
-    // Same box width, but running into the right edge: the visible part of a cut face.
-    expect(tileToFrame(face(0.75, 0.25), band, inner, 256)).toBeNull();
+    const band = passes[1]!; // bands above and below
+    const tile = band.tiles[0]!;
+    const face = (y0: number, w: number) => ({ x0: 100, y0, x1: 100 + w, y1: y0 + w, score: 0.9 });
+    expect(tileToFrame(face(50, 20), band, tile)).not.toBeNull();
+    // Same box size, but running into the bottom edge: the visible part of a cut face.
+    expect(tileToFrame(face(band.height - 20, 20), band, tile)).toBeNull();
+    expect(tileToFrame(face(0, 20), band, tile)).toBeNull();
+    // The top band's top edge and every band's sides are the frame's own edges: kept.
+    expect(tileToFrame(face(0, 20), passes[0]!, passes[0]!.tiles[0]!)).not.toBeNull();
+    expect(tileToFrame({ x0: 0, y0: 50, x1: 20, y1: 70, score: 0.9 }, band, tile)).not.toBeNull();
+    // A centre in the grey padding right of the band is no face.
+    expect(tileToFrame({ x0: band.width - 2, y0: 50, x1: band.width + 18, y1: 70, score: 0.9 }, band, tile)).toBeNull();
     const whole = passes.at(-1)!;
-    const tile = whole.tiles[0]!;
-    expect(tileToFrame(face(0.3, 8 / 256), whole, tile, 256)).toBeNull();
-    expect(tileToFrame(face(0.3, 30 / 256), whole, tile, 256)).not.toBeNull();
+    const wt = whole.tiles[0]!;
+    expect(tileToFrame(face(30, 8), whole, wt)).toBeNull();
+    expect(tileToFrame(face(30, 30), whole, wt)).not.toBeNull();
     // Without finer passes the whole-frame pass keeps everything it finds.
     const only = planTiles(1920, 1080, { ...CLASSROOM_TILING, minFacePx: 10_000, perspective: null });
     expect(only.length).toBe(1);
-    expect(tileToFrame(face(0.3, 8 / 256), only[0]!, only[0]!.tiles[0]!, 256)).not.toBeNull();
+    expect(tileToFrame(face(30, 8), only[0]!, only[0]!.tiles[0]!)).not.toBeNull();
   });
 
   it('weighted NMS merges overlapping boxes into one and keeps separate faces apart', () => {
@@ -188,5 +208,69 @@ describe('tile plan', () => {
     expect(merged[0]!.score).toBe(0.9);
     expect(merged[0]!.x0).toBeGreaterThan(0);
     expect(merged[0]!.x0).toBeLessThan(2);
+  });
+});
+
+describe('load-time model edit (any input size, uint8 in)', () => {
+  const session = (bytes: Uint8Array | string) =>
+    ort.InferenceSession.create(bytes as Uint8Array, { intraOpNumThreads: 1, graphOptimizationLevel: 'all', logSeverityLevel: 3 });
+
+  it('the protobuf reader and writer give the shipped model back byte for byte', () => {
+    for (const kind of ['back256', 'front128'] as const) {
+      const bytes = readFileSync(blazeFaceModelPath(kind));
+      expect(Buffer.from(writeMessage(parseMessage(bytes))).equals(bytes)).toBe(true);
+    }
+  });
+
+  for (const kind of ['back256', 'front128'] as const) {
+    it(`${kind}: same outputs as the shipped model at its own size, and any multiple of its stride works`, async () => {
+      const shipped = readFileSync(blazeFaceModelPath(kind));
+      const flex = makeBlazeFaceFlexible(shipped);
+      const side = flex.nativeSide;
+      expect(side).toBe(kind === 'back256' ? 256 : 128);
+      const a = await session(blazeFaceModelPath(kind));
+      const b = await session(flex.bytes);
+      try {
+        const pixels = Uint8Array.from({ length: side * side * 3 }, (_, i) => (i * 37 + (i >> 9)) & 255);
+        const floats = Float32Array.from(pixels, (v) => v / 127.5 - 1);
+        const ra = await a.run({ [a.inputNames[0]!]: new ort.Tensor('float32', floats, [1, side, side, 3]) });
+        const rb = await b.run({ [b.inputNames[0]!]: new ort.Tensor('uint8', pixels, [1, side, side, 3]) });
+        for (const name of Object.keys(ra)) {
+          const x = ra[name]!.data as Float32Array;
+          const y = rb[name]!.data as Float32Array;
+          expect(y.length).toBe(x.length);
+          let worst = 0;
+          for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(x[i]! - y[i]!));
+          expect(worst).toBeLessThan(2e-3);
+        }
+        const w = side * 5 - side / 8;
+        const h = side / 2;
+        const wide = await b.run({ [b.inputNames[0]!]: new ort.Tensor('uint8', new Uint8Array(w * h * 3).fill(90), [1, h, w, 3]) });
+        const sizes = Object.values(wide).map((t) => t.data.length).sort((p, q) => p - q);
+        const [n16, n8] = anchorCounts({ width: w, height: h, nativeSide: side });
+        expect(sizes).toEqual([n8, n16, n8 * 16, n16 * 16].sort((p, q) => p - q));
+      } finally {
+        await a.release();
+        await b.release();
+      }
+    });
+  }
+
+  it('sampleTile copies at scale 1, interpolates between pixels, and pads with grey', () => {
+    const img = { data: Uint8Array.from({ length: 4 * 2 * 3 }, (_, i) => i * 10), width: 4, height: 2 };
+    const same = new Uint8Array(4 * 2 * 3);
+    sampleTile(same, 4, 2, img, { stepX: 1, stepY: 1, top: 0 }, 0, 0, 4, 2);
+    expect([...same]).toEqual([...img.data]);
+    // Half size: each output pixel is the mean of a 2x2 block.
+    const half = new Uint8Array(2 * 1 * 3);
+    sampleTile(half, 2, 1, img, { stepX: 2, stepY: 2, top: 0 }, 0, 0, 2, 1);
+    const mean = (x: number, c: number) => (img.data[x * 3 + c]! + img.data[(x + 1) * 3 + c]! + img.data[12 + x * 3 + c]! + img.data[12 + (x + 1) * 3 + c]!) / 4;
+    expect([...half]).toEqual([0, 1, 2].map((c) => Math.round(mean(0, c))).concat([0, 1, 2].map((c) => Math.round(mean(2, c)))));
+    // Content 4x2 in a 6x3 input: the extra column pair and row are grey.
+    const padded = new Uint8Array(6 * 3 * 3);
+    sampleTile(padded, 6, 3, img, { stepX: 1, stepY: 1, top: 0 }, 0, 0, 4, 2);
+    expect([...padded.subarray(12, 18)]).toEqual(Array(6).fill(PAD_VALUE));
+    expect([...padded.subarray(36)]).toEqual(Array(18).fill(PAD_VALUE));
+    expect([...padded.subarray(0, 12)]).toEqual([...img.data.subarray(0, 12)]);
   });
 });
