@@ -11,21 +11,35 @@
  * When: counts are tied to the timetable. During a lesson in the camera's room, twice a
  * period (a quarter and three quarters of the way through, after late arrivals settle and
  * before early leavers); outside lessons, once every 15 minutes, for room usage. The runner
- * polls every minute; a poll that is not due reports nothing and costs nothing.
+ * polls every minute; a poll that is not due reports nothing, but (at most once a minute) it
+ * checks that the camera's port takes a TCP connection (no HTTP, no image), so an unplugged
+ * camera shows as unreachable at the next poll rather than at its next count (up to 15 min).
+ *
+ * Authentication: HTTP Digest (RFC 7616, http-digest.ts), what real units default to, or
+ * Basic. With a username the driver sends what worked last time for that camera (at first
+ * nothing, or Basic when `auth: "basic"`) and answers the camera's challenge on a 401.
  */
 import { readFileSync } from 'node:fs';
+import net from 'node:net';
 import { Type, type Static } from '@sinclair/typebox';
 import { hhmmToMinutes, localTime, periodAt, type Lesson, type MetricValues, type Period, type SchoolClass } from '@schoolops/device-profiles';
-import { DriverError, type Driver, type DriverDevice } from './types.ts';
+import { bestDigestChallenge, DigestSession, parseChallenges, type Challenge } from './http-digest.ts';
+import { classifyError, DriverError, type Driver, type DriverDevice } from './types.ts';
 
 export const CameraOptions = Type.Object(
   {
-    /** HTTP Basic credentials of the camera's snapshot user (a read-only account). */
+    /** Credentials of the camera's snapshot user (a read-only account), for HTTP Digest or Basic. */
     username: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
     password: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
     passwordFile: Type.Optional(Type.String({ minLength: 1 })),
     /** Full snapshot URL, when the address's host + the profile's path is not it. */
     url: Type.Optional(Type.String({ pattern: '^https?://' })),
+    /**
+     * auto (default): what the camera asks for, Digest preferred; Basic only when the camera
+     * offers no Digest we can answer, and never over plain HTTP to a camera that asked for
+     * Digest. digest: Digest only. basic: Basic only, sent from the first request.
+     */
+    auth: Type.Optional(Type.Union([Type.Literal('auto'), Type.Literal('digest'), Type.Literal('basic')])),
   },
   { additionalProperties: false },
 );
@@ -88,18 +102,158 @@ function snapshotUrl(device: DriverDevice<'http-snapshot', CameraOptions>): stri
   return `http://${host}:${device.port ?? 80}${device.protocol.path}`;
 }
 
-async function fetchSnapshot(url: string, authorization: string | undefined, signal: AbortSignal): Promise<Uint8Array> {
-  let response: Response;
+/** Requests to one camera in one poll, at most: a remembered nonce refused, a fresh one, a stale one. */
+const MAX_REQUESTS_PER_POLL = 3;
+/** Presence checks at most this often: once per runner poll (every 60 s), with slack for timer jitter. */
+export const PRESENCE_CHECK_EVERY_MS = 55_000;
+/** A camera on the school LAN takes a TCP connection in milliseconds. */
+const PRESENCE_TIMEOUT_MS = 5_000;
+
+type AuthMode = 'auto' | 'digest' | 'basic';
+type Sent = { kind: 'none' } | { kind: 'basic' } | { kind: 'digest'; session: DigestSession };
+
+/**
+ * One camera's login: what to send, and what to do with a 401. It remembers what worked (the
+ * Digest challenge, its nonce reused with a growing nc), so a poll is one request while the
+ * nonce lasts.
+ */
+export class CameraAuth {
+  private digest: DigestSession | null = null;
+  private basic: boolean;
+
+  constructor(
+    private readonly credentials: { username: string; password: string },
+    private readonly mode: AuthMode,
+    /** HTTPS: Basic is no worse than Digest there. */
+    private readonly secure: boolean,
+  ) {
+    this.basic = mode === 'basic';
+  }
+
+  /** What goes in the next request. */
+  next(method: string, uri: string): { header: string | undefined; sent: Sent } {
+    if (this.digest) return { header: this.digest.authorize(method, uri), sent: { kind: 'digest', session: this.digest } };
+    if (this.basic) return { header: `Basic ${Buffer.from(`${this.credentials.username}:${this.credentials.password}`).toString('base64')}`, sent: { kind: 'basic' } };
+    return { header: undefined, sent: { kind: 'none' } };
+  }
+
+  /**
+   * The camera answered 401 to `sent`. Sets up the answer to send next, or throws
+   * auth_failed when sending again cannot help. `fresh` sessions were challenged in this poll.
+   */
+  unauthorized(challenges: Challenge[], sent: Sent, fresh: ReadonlySet<DigestSession>): DigestSession | null {
+    const digest = bestDigestChallenge(challenges);
+    const asksDigest = challenges.some((c) => c.scheme === 'digest');
+    const offersBasic = challenges.some((c) => c.scheme === 'basic');
+    const realm = (digest?.realm ?? challenges.find((c) => c.params.realm !== undefined)?.params.realm ?? '').slice(0, 80);
+    const where = realm ? `, realm "${realm}"` : '';
+
+    if (sent.kind === 'digest' && digest && fresh.has(sent.session) && !digest.stale) {
+      // Our answer to a challenge of this very poll was refused: the password is wrong.
+      this.digest = new DigestSession(digest, this.credentials);
+      throw new DriverError('auth_failed', `camera refused the username or password (HTTP Digest${where}): check the camera's credentials in the gateway config`);
+    }
+    if (sent.kind === 'basic' && (this.mode === 'basic' || !digest)) {
+      this.digest = null;
+      if (this.mode === 'basic' && asksDigest && !offersBasic)
+        throw new DriverError('auth_failed', `camera asks for HTTP Digest${where}, but the device's options say auth "basic"`);
+      throw new DriverError('auth_failed', `camera refused the username or password (HTTP Basic${where}): check the camera's credentials in the gateway config`);
+    }
+    if (digest && this.mode !== 'basic') {
+      // First challenge, a new nonce (stale, or the remembered one forgotten), or Basic refused.
+      this.digest = new DigestSession(digest, this.credentials);
+      this.basic = false;
+      return this.digest;
+    }
+    this.digest = null;
+    if (offersBasic && this.mode !== 'digest' && (this.secure || !asksDigest)) {
+      this.basic = true;
+      return null;
+    }
+    if (this.mode === 'basic') throw new DriverError('auth_failed', `camera asks for HTTP Digest${where}, but the device's options say auth "basic"`);
+    if (asksDigest) {
+      const algorithms = challenges.filter((c) => c.scheme === 'digest').map((c) => c.params.algorithm ?? 'MD5');
+      const basicNote = offersBasic ? '; Basic is not sent over plain HTTP to a camera that asks for Digest' : '';
+      throw new DriverError('auth_failed', `camera asks for HTTP Digest in a form this gateway cannot answer (algorithm ${algorithms.join(', ')}${where})${basicNote}`);
+    }
+    if (offersBasic) throw new DriverError('auth_failed', `camera offers only HTTP Basic${where}, but the device's options say auth "digest"`);
+    throw new DriverError('auth_failed', `camera answered HTTP 401 without a usable challenge (${challenges.map((c) => c.scheme).join(', ') || 'none'})`);
+  }
+}
+
+/** The camera's host and port, for the presence check. */
+function endpointOf(url: string): { host: string; port: number } {
+  let u: URL;
   try {
-    response = await fetch(url, { signal, headers: authorization ? { authorization } : {}, redirect: 'error' });
+    u = new URL(url);
+  } catch {
+    throw new DriverError('no_route', `camera URL ${JSON.stringify(url.slice(0, 200))} is not a valid URL`);
+  }
+  const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
+  return { host, port: u.port ? Number(u.port) : u.protocol === 'https:' ? 443 : 80 };
+}
+
+/** Resolves when the camera's port takes a TCP connection (closed at once); rejects as a poll failure otherwise. */
+export function tcpCheck(host: string, port: number, signal: AbortSignal, timeoutMs = PRESENCE_TIMEOUT_MS): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host, port });
+    const finish = (error?: unknown) => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+      socket.destroy();
+      if (error === undefined) return resolve();
+      const { reason, detail } = classifyError(error);
+      reject(new DriverError(reason, `camera ${host}:${port} does not take a connection: ${detail}`, { cause: error }));
+    };
+    const onAbort = () => finish(signal.reason ?? new DOMException('aborted', 'AbortError'));
+    const timer = setTimeout(() => finish(new DriverError('timeout', `no answer within ${timeoutMs} ms`)), timeoutMs);
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    socket.once('connect', () => finish());
+    socket.once('error', (error) => finish(error));
+  });
+}
+
+async function request(url: string, authorization: string | undefined, signal: AbortSignal): Promise<Response> {
+  try {
+    return await fetch(url, { signal, headers: authorization ? { authorization } : {}, redirect: 'error' });
   } catch (error) {
     // undici wraps the socket error: its cause carries the code (ECONNREFUSED, ...).
     throw (error as { cause?: unknown }).cause ?? error;
   }
-  if (response.status === 401 || response.status === 403) throw new DriverError('auth_failed', `camera answered HTTP ${response.status}`);
-  if (!response.ok) throw new DriverError('device_error', `camera answered HTTP ${response.status}`);
+}
+
+/** Reads the snapshot; `onAnswer` is told as soon as the camera answers at all. */
+async function fetchSnapshot(url: string, auth: CameraAuth | null, signal: AbortSignal, onAnswer: () => void): Promise<Uint8Array> {
+  const target = new URL(url);
+  const uri = `${target.pathname}${target.search}`;
+  const fresh = new Set<DigestSession>();
+  let response: Response;
+  for (let attempt = 1; ; attempt++) {
+    const { header, sent } = auth ? auth.next('GET', uri) : { header: undefined, sent: { kind: 'none' as const } };
+    response = await request(url, header, signal);
+    onAnswer();
+    if (response.status !== 401) break;
+    await response.body?.cancel().catch(() => undefined);
+    if (!auth) throw new DriverError('auth_failed', 'camera asks for a login (HTTP 401) and the device has no username in its options');
+    const challenges = parseChallenges(response.headers.get('www-authenticate'));
+    const session = auth.unauthorized(challenges, sent, fresh);
+    if (session) fresh.add(session);
+    if (attempt >= MAX_REQUESTS_PER_POLL) throw new DriverError('auth_failed', `camera still answers HTTP 401 after ${attempt} answers to its challenges`);
+  }
+  if (response.status === 403) {
+    await response.body?.cancel().catch(() => undefined);
+    throw new DriverError('auth_failed', 'camera answered HTTP 403: the user may not read snapshots');
+  }
+  if (!response.ok) {
+    await response.body?.cancel().catch(() => undefined);
+    throw new DriverError('device_error', `camera answered HTTP ${response.status}`);
+  }
   const declared = Number(response.headers.get('content-length') ?? 0);
-  if (declared > MAX_SNAPSHOT_BYTES) throw new DriverError('protocol_error', `snapshot of ${declared} bytes is over ${MAX_SNAPSHOT_BYTES}`);
+  if (declared > MAX_SNAPSHOT_BYTES) {
+    await response.body?.cancel().catch(() => undefined);
+    throw new DriverError('protocol_error', `snapshot of ${declared} bytes is over ${MAX_SNAPSHOT_BYTES}`);
+  }
   const chunks: Uint8Array[] = [];
   let size = 0;
   const reader = response.body?.getReader();
@@ -120,8 +274,16 @@ async function fetchSnapshot(url: string, authorization: string | undefined, sig
 }
 
 /** The camera driver needs the gateway's face counter and the school's timetable. */
-export function createCameraDriver(deps: { counter: FaceCounter; timetable: SchoolTimetable | null; now?: () => Date }): Driver<'http-snapshot', CameraOptions> {
+export function createCameraDriver(deps: {
+  counter: FaceCounter;
+  timetable: SchoolTimetable | null;
+  /** The school's clock, for the timetable (moved in demos). */
+  now?: () => Date;
+  /** A monotonic clock in ms, for how often the presence check runs (default performance.now). */
+  elapsedMs?: () => number;
+}): Driver<'http-snapshot', CameraOptions> {
   const now = deps.now ?? (() => new Date());
+  const elapsedMs = deps.elapsedMs ?? (() => performance.now());
   const classes = new Map((deps.timetable?.classes ?? []).map((c) => [c.id, c]));
   return {
     protocol: 'http-snapshot',
@@ -138,14 +300,23 @@ export function createCameraDriver(deps: { counter: FaceCounter; timetable: Scho
       const url = snapshotUrl(device);
       const { username, password, passwordFile } = device.options;
       const secret = password ?? (passwordFile ? readFileSync(passwordFile, 'utf8').trim() : undefined);
-      const authorization = username ? `Basic ${Buffer.from(`${username}:${secret ?? ''}`).toString('base64')}` : undefined;
+      const auth = username ? new CameraAuth({ username, password: secret ?? '' }, device.options.auth ?? 'auto', url.startsWith('https:')) : null;
+      const endpoint = endpointOf(url);
       let lastKey = '';
+      let lastContact = Number.NEGATIVE_INFINITY;
+      const answered = () => (lastContact = elapsedMs());
       return {
         async poll(signal) {
           const slot = slotAt(deps.timetable, device.record.roomId, now());
-          if (!slot.key || slot.key === lastKey) return {}; // not due: nothing to report
+          if (!slot.key || slot.key === lastKey) {
+            // Not due: nothing to report, but is the camera still there?
+            if (elapsedMs() - lastContact < PRESENCE_CHECK_EVERY_MS) return {};
+            await tcpCheck(endpoint.host, endpoint.port, signal);
+            answered();
+            return {};
+          }
           const started = Date.now();
-          let jpeg: Uint8Array | null = await fetchSnapshot(url, authorization, signal);
+          let jpeg: Uint8Array | null = await fetchSnapshot(url, auth, signal, answered);
           let faces: number | null;
           try {
             faces = await deps.counter.countFaces(jpeg, signal);

@@ -5,16 +5,17 @@
  * in the picture is the camera value model's `headcount` (from `read()`), so the
  * gateway's face counter has a true answer to find, and attendance follows the timetable.
  *
- * Optional HTTP Basic authentication (real units default to Digest; Basic is what their
- * "basic" auth setting gives and is enough to test a driver's credentials path). Faults a
- * gateway must survive: the camera gone from the network, answering after 20 s, serving
+ * Optional authentication: HTTP Digest (RFC 7616, qop=auth), what real units default to,
+ * or Basic (their "basic" setting). Digest nonces expire after `nonceTtlMs` or `nonceMaxUses`
+ * answers and are then refused with stale=true; a wrong response, a replayed or decreasing
+ * nc, an unknown nonce or a wrong opaque/uri/realm get a plain 401. Faults a gateway must survive: the camera gone from the network, answering after 20 s, serving
  * bytes that are not a JPEG, HTTP 503, and a dark room (a valid, almost black frame in
  * which nobody is visible).
  *
  * Frames are composed in memory (camera-scene.ts) and cached per (people, dark), so a
  * camera polled twice a period with an unchanged class composes once.
  */
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import http, { type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { MetricValue } from '@schoolops/device-profiles';
@@ -44,8 +45,16 @@ export interface CameraSimulatorOptions {
   seed?: number;
   /** Snapshot path (default the Hikvision one); the query string is ignored, as cameras do. */
   path?: string;
-  /** Requires HTTP Basic authentication with these. */
+  /** Requires authentication with these (Digest unless `auth` says basic). */
   credentials?: { username: string; password: string };
+  /** How credentials are asked for (default digest, like the real unit). */
+  auth?: 'basic' | 'digest';
+  /** Digest algorithms offered, one challenge each (default MD5, as the DS-2CD2143 offers). */
+  digestAlgorithms?: readonly DigestAlgorithm[];
+  /** A Digest nonce is stale this long after it was issued (default 60 s)... */
+  nonceTtlMs?: number;
+  /** ...or after this many accepted answers (default 100). */
+  nonceMaxUses?: number;
   /** How long the 'slow' fault holds an answer (default 20 s). */
   slowMs?: number;
   /** Close a connection whose request headers have not all arrived after this long (default 10 s). */
@@ -55,6 +64,8 @@ export interface CameraSimulatorOptions {
 }
 
 /** The last frame served, for tests and the launcher (never sent anywhere). */
+export type DigestAlgorithm = 'MD5' | 'SHA-256';
+
 export interface ServedFrame {
   /** Faces visible in it: the count the gateway should report. */
   faces: number;
@@ -68,9 +79,22 @@ const REALM = 'IP Camera(DS-2CD2143G2-I)';
 /** A snapshot request has no body; more than this is not a camera client. */
 const MAX_BODY_BYTES = 16 * 1024;
 const MAX_HEADER_BYTES = 8 * 1024;
+/** Nonces remembered at most (the oldest are forgotten first; an answer to one then gets a plain 401). */
+const MAX_NONCES = 1000;
+const HASH_OF: Record<DigestAlgorithm, string> = { MD5: 'md5', 'SHA-256': 'sha256' };
+
+interface IssuedNonce {
+  algorithm: DigestAlgorithm;
+  issuedAt: number;
+  /** Highest nc accepted so far. */
+  lastNc: number;
+  uses: number;
+}
 
 export class CameraSimulator {
   private readonly opts: Required<Omit<CameraSimulatorOptions, 'credentials' | 'scene'>> & Pick<CameraSimulatorOptions, 'credentials'>;
+  private readonly nonces = new Map<string, IssuedNonce>();
+  private readonly opaque = randomBytes(12).toString('hex');
   private scene: ClassroomScene | null;
   private server: Server | null = null;
   private readonly sockets = new Set<Socket>();
@@ -87,7 +111,7 @@ export class CameraSimulator {
   private boundPort = 0;
   private stopped = false;
   lastFrame: ServedFrame | null = null;
-  readonly stats = { requests: 0, snapshots: 0, unauthorized: 0, notFound: 0, badRequests: 0 };
+  readonly stats = { requests: 0, snapshots: 0, unauthorized: 0, stale: 0, notFound: 0, badRequests: 0 };
 
   constructor(options: CameraSimulatorOptions = {}) {
     this.opts = {
@@ -97,6 +121,10 @@ export class CameraSimulator {
       seed: options.seed ?? 1,
       path: options.path ?? HIKVISION_SNAPSHOT_PATH,
       credentials: options.credentials,
+      auth: options.auth ?? 'digest',
+      digestAlgorithms: options.digestAlgorithms?.length ? options.digestAlgorithms : ['MD5'],
+      nonceTtlMs: options.nonceTtlMs ?? 60_000,
+      nonceMaxUses: options.nonceMaxUses ?? 100,
       slowMs: options.slowMs ?? 20_000,
       headersTimeoutMs: options.headersTimeoutMs ?? 10_000,
     };
@@ -226,9 +254,11 @@ export class CameraSimulator {
       res.setHeader('Allow', 'GET, HEAD');
       return this.reply(res, 405, 'Method Not Allowed');
     }
-    if (!this.authorized(req)) {
+    const verdict = this.authorized(req);
+    if (verdict !== 'ok') {
       this.stats.unauthorized++;
-      res.setHeader('WWW-Authenticate', `Basic realm="${REALM}"`);
+      if (verdict === 'stale') this.stats.stale++;
+      res.setHeader('WWW-Authenticate', this.opts.auth === 'basic' ? [`Basic realm="${REALM}"`] : this.opts.digestAlgorithms.map((a) => this.challenge(a, verdict === 'stale')));
       return this.reply(res, 401, 'Unauthorized');
     }
     if (this.faults.has('slow')) {
@@ -285,15 +315,58 @@ export class CameraSimulator {
     res.end(body);
   }
 
-  private authorized(req: IncomingMessage): boolean {
+  private authorized(req: IncomingMessage): 'ok' | 'stale' | 'refused' {
     const creds = this.opts.credentials;
-    if (!creds) return true;
+    if (!creds) return 'ok';
     const header = req.headers.authorization ?? '';
-    const match = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
-    if (!match) return false;
-    const given = Buffer.from(match[1]!, 'base64');
-    const expected = Buffer.from(`${creds.username}:${creds.password}`, 'utf8');
-    return given.length === expected.length && timingSafeEqual(given, expected);
+    if (this.opts.auth === 'basic') {
+      const match = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
+      if (!match) return 'refused';
+      const given = Buffer.from(match[1]!, 'base64');
+      const expected = Buffer.from(`${creds.username}:${creds.password}`, 'utf8');
+      return given.length === expected.length && timingSafeEqual(given, expected) ? 'ok' : 'refused';
+    }
+    return this.digestVerdict(req, header, creds);
+  }
+
+  /** A fresh Digest challenge (Hikvision style: quoted qop and stale). */
+  private challenge(algorithm: DigestAlgorithm, stale: boolean): string {
+    const now = Date.now();
+    // Forget nonces long past their life, and the oldest beyond MAX_NONCES.
+    for (const [nonce, issued] of this.nonces) {
+      if (this.nonces.size >= MAX_NONCES || now - issued.issuedAt > 10 * this.opts.nonceTtlMs) this.nonces.delete(nonce);
+      else break;
+    }
+    const nonce = randomBytes(16).toString('hex');
+    this.nonces.set(nonce, { algorithm, issuedAt: now, lastNc: 0, uses: 0 });
+    return `Digest qop="auth", realm="${REALM}", nonce="${nonce}", opaque="${this.opaque}", algorithm=${algorithm}, stale="${stale ? 'TRUE' : 'FALSE'}"`;
+  }
+
+  /**
+   * Checks a Digest answer (qop=auth). 'stale' only for an otherwise correct answer to an
+   * expired nonce, as RFC 7616 says: the client then knows its password is right.
+   */
+  private digestVerdict(req: IncomingMessage, header: string, creds: { username: string; password: string }): 'ok' | 'stale' | 'refused' {
+    const match = /^Digest\s+(.*)$/is.exec(header);
+    if (!match) return 'refused';
+    const p = parseAuthParams(match[1]!);
+    if (!p) return 'refused';
+    const issued = p.nonce === undefined ? undefined : this.nonces.get(p.nonce);
+    if (!issued || p.realm !== REALM || p.opaque !== this.opaque || p.username !== creds.username) return 'refused';
+    if ((p.algorithm ?? 'MD5').toLowerCase() !== issued.algorithm.toLowerCase()) return 'refused';
+    if (p.uri !== req.url || p.qop !== 'auth' || !p.cnonce || !/^[0-9a-f]{8}$/i.test(p.nc ?? '') || !p.response) return 'refused';
+    const H = (text: string) => createHash(HASH_OF[issued.algorithm]).update(text).digest('hex');
+    const ha1 = H(`${creds.username}:${REALM}:${creds.password}`);
+    const ha2 = H(`${req.method}:${p.uri}`);
+    const expected = Buffer.from(H(`${ha1}:${p.nonce}:${p.nc}:${p.cnonce}:auth:${ha2}`));
+    const given = Buffer.from(p.response.toLowerCase());
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return 'refused';
+    const nc = parseInt(p.nc!, 16);
+    if (nc <= issued.lastNc) return 'refused'; // a replay
+    if (Date.now() - issued.issuedAt > this.opts.nonceTtlMs || issued.uses >= this.opts.nonceMaxUses) return 'stale';
+    issued.lastNc = nc;
+    issued.uses++;
+    return 'ok';
   }
 
   /** Junk of a few kB that never starts like a JPEG (0xFF 0xD8), different each time. */
@@ -322,4 +395,24 @@ export class CameraSimulator {
     if (!this.scene) throw new Error('CameraSimulator not started');
     return this.scene;
   }
+}
+
+/**
+ * The auth-params of an Authorization header (name=token or name="quoted string" with
+ * backslash escapes), names in lower case; null when malformed or a name repeats.
+ */
+function parseAuthParams(text: string): Record<string, string> | null {
+  const params: Record<string, string> = Object.create(null) as Record<string, string>;
+  const re = /\s*([!#$%&'*+\-.^_`|~0-9A-Za-z]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([!#$%&'*+\-.^_`|~0-9A-Za-z]+))\s*(?:,|$)/gy;
+  let at = 0;
+  while (at < text.length) {
+    re.lastIndex = at;
+    const m = re.exec(text);
+    if (!m || m[0] === '') return null;
+    const name = m[1]!.toLowerCase();
+    if (name in params) return null;
+    params[name] = m[2] !== undefined ? m[2].replace(/\\(.)/g, '$1') : m[3]!;
+    at = re.lastIndex;
+  }
+  return params;
 }

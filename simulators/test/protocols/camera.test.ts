@@ -5,6 +5,7 @@
  * other, each injected fault behaves as documented, and hostile clients do not hurt it.
  * Prints the time to compose one frame.
  */
+import { createHash } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
 import sharp from 'sharp';
@@ -36,6 +37,8 @@ async function camera(options: CameraSimulatorOptions = {}): Promise<CameraSimul
 interface Reply {
   status: number;
   headers: http.IncomingHttpHeaders;
+  /** WWW-Authenticate values, one per header line. */
+  challenges: string[];
   body: Buffer;
 }
 
@@ -45,7 +48,8 @@ function get(port: number, path = PATH, options: { method?: string; headers?: ht
     const req = http.request({ host: '127.0.0.1', port, path, method: options.method ?? 'GET', headers: options.headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+      const challenges = res.rawHeaders.filter((_, i) => i % 2 === 1 && res.rawHeaders[i - 1]!.toLowerCase() === 'www-authenticate');
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, challenges, body: Buffer.concat(chunks) }));
       res.on('error', reject);
     });
     req.setTimeout(options.timeoutMs ?? 10_000, () => req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })));
@@ -55,6 +59,23 @@ function get(port: number, path = PATH, options: { method?: string; headers?: ht
 }
 
 const basic = (user: string, pass: string) => `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
+
+/** The quoted or bare value of one parameter of a challenge line. */
+const param = (challenge: string, name: string) => new RegExp(`[\\s,]${name}=(?:"([^"]*)"|([^,\\s]+))`, 'i').exec(challenge)?.slice(1).find((v) => v !== undefined);
+
+/** An RFC 7616 qop=auth answer to a challenge line, computed here with node:crypto. */
+function digest(challenge: string, user: string, pass: string, o: { uri?: string; nc?: number; cnonce?: string; algorithm?: string; opaque?: string; nonce?: string } = {}): string {
+  const algorithm = o.algorithm ?? param(challenge, 'algorithm') ?? 'MD5';
+  const H = (s: string) => createHash(algorithm === 'SHA-256' ? 'sha256' : 'md5').update(s).digest('hex');
+  const realm = param(challenge, 'realm')!;
+  const nonce = o.nonce ?? param(challenge, 'nonce')!;
+  const uri = o.uri ?? PATH;
+  const nc = (o.nc ?? 1).toString(16).padStart(8, '0');
+  const cnonce = o.cnonce ?? 'c0ffee';
+  const response = H(`${H(`${user}:${realm}:${pass}`)}:${nonce}:${nc}:${cnonce}:auth:${H(`GET:${uri}`)}`);
+  const opaque = o.opaque ?? param(challenge, 'opaque');
+  return `Digest username="${user}", realm="${realm}", nonce="${nonce}", uri="${uri}", algorithm=${algorithm}, qop=auth, nc=${nc}, cnonce="${cnonce}", response="${response}", opaque="${opaque}"`;
+}
 
 describe('scene composer', () => {
   it('composes 1920x1080 JPEGs at classroom scale, nobody hidden, and prints ms per frame', async () => {
@@ -165,8 +186,8 @@ describe('CameraSimulator over HTTP', () => {
     expect((await get(sim.port)).status).toBe(500);
   });
 
-  it('requires Basic credentials when configured', async () => {
-    const sim = await camera({ credentials: { username: 'admin', password: 'Cam3ra!' }, read: () => ({ headcount: 3 }) });
+  it("requires Basic credentials when set to auth: 'basic'", async () => {
+    const sim = await camera({ credentials: { username: 'admin', password: 'Cam3ra!' }, auth: 'basic', read: () => ({ headcount: 3 }) });
     const none = await get(sim.port);
     expect(none.status).toBe(401);
     expect(none.headers['www-authenticate']).toMatch(/^Basic realm="/);
@@ -176,6 +197,73 @@ describe('CameraSimulator over HTTP', () => {
     expect(ok.status).toBe(200);
     expect(ok.body.subarray(0, 2)).toEqual(Buffer.from([0xff, 0xd8]));
     expect(sim.stats.unauthorized).toBe(3);
+  });
+
+  it('requires Digest by default when credentials are given, like the real unit, and refuses Basic', async () => {
+    const sim = await camera({ credentials: { username: 'admin', password: 'Cam3ra!' }, read: () => ({ headcount: 3 }) });
+    const none = await get(sim.port);
+    expect(none.status).toBe(401);
+    expect(none.challenges).toHaveLength(1);
+    const challenge = none.challenges[0]!;
+    expect(challenge).toMatch(/^Digest qop="auth", realm="IP Camera\(DS-2CD2143G2-I\)", nonce="[0-9a-f]{32}", opaque="[0-9a-f]+", algorithm=MD5, stale="FALSE"$/);
+    expect((await get(sim.port, PATH, { headers: { authorization: basic('admin', 'Cam3ra!') } })).status).toBe(401);
+
+    const ok = await get(sim.port, PATH, { headers: { authorization: digest(challenge, 'admin', 'Cam3ra!') } });
+    expect(ok.status).toBe(200);
+    expect(ok.body.subarray(0, 2)).toEqual(Buffer.from([0xff, 0xd8]));
+    // The nonce again with the next nc; a query string is part of the uri that is hashed.
+    const uri = `${PATH}?snapShotImageType=JPEG`;
+    expect((await get(sim.port, uri, { headers: { authorization: digest(challenge, 'admin', 'Cam3ra!', { nc: 2, uri }) } })).status).toBe(200);
+
+    // Refused, not stale: a replayed nc, a wrong password, another uri than requested, an unknown nonce, a wrong opaque.
+    const refused = [
+      digest(challenge, 'admin', 'Cam3ra!', { nc: 2 }),
+      digest(challenge, 'admin', 'wrong', { nc: 3 }),
+      digest(challenge, 'admin', 'Cam3ra!', { nc: 4, uri: '/other' }),
+      digest(challenge, 'admin', 'Cam3ra!', { nc: 5, nonce: 'feedfeedfeedfeedfeedfeedfeedfeed' }),
+      digest(challenge, 'admin', 'Cam3ra!', { nc: 6, opaque: 'nope' }),
+      digest(challenge, 'admin', 'Cam3ra!', { nc: 7, algorithm: 'SHA-256' }),
+      'Digest username="admin", nonce=unterminated"',
+    ];
+    for (const authorization of refused) {
+      const reply = await get(sim.port, PATH, { headers: { authorization } });
+      expect(reply.status).toBe(401);
+      expect(reply.challenges[0]).toMatch(/stale="FALSE"/);
+    }
+    // The nonce still works after refused attempts, with a higher nc.
+    expect((await get(sim.port, PATH, { headers: { authorization: digest(challenge, 'admin', 'Cam3ra!', { nc: 8 }) } })).status).toBe(200);
+    expect(sim.stats).toMatchObject({ unauthorized: 2 + refused.length, stale: 0, snapshots: 3 });
+  });
+
+  it('answers a correct Digest answer to an expired nonce with stale=true and a new nonce (after N uses or its lifetime)', async () => {
+    const sim = await camera({ credentials: { username: 'u', password: 'p' }, nonceMaxUses: 2, nonceTtlMs: 300 });
+    const first = (await get(sim.port)).challenges[0]!;
+    expect((await get(sim.port, PATH, { headers: { authorization: digest(first, 'u', 'p', { nc: 1 }) } })).status).toBe(200);
+    expect((await get(sim.port, PATH, { headers: { authorization: digest(first, 'u', 'p', { nc: 2 }) } })).status).toBe(200);
+    const used = await get(sim.port, PATH, { headers: { authorization: digest(first, 'u', 'p', { nc: 3 }) } });
+    expect(used.status).toBe(401);
+    expect(used.challenges[0]).toMatch(/stale="TRUE"/);
+    // A wrong password on the spent nonce is not stale: stale says the password was right.
+    expect((await get(sim.port, PATH, { headers: { authorization: digest(first, 'u', 'x', { nc: 4 }) } })).challenges[0]).toMatch(/stale="FALSE"/);
+
+    const second = used.challenges[0]!;
+    expect(param(second, 'nonce')).not.toBe(param(first, 'nonce'));
+    expect((await get(sim.port, PATH, { headers: { authorization: digest(second, 'u', 'p') } })).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 350));
+    const old = await get(sim.port, PATH, { headers: { authorization: digest(second, 'u', 'p', { nc: 2 }) } });
+    expect(old.status).toBe(401);
+    expect(old.challenges[0]).toMatch(/stale="TRUE"/);
+    expect(sim.stats.stale).toBe(2);
+  });
+
+  it('offers one challenge per Digest algorithm configured, each nonce bound to its algorithm', async () => {
+    const sim = await camera({ credentials: { username: 'u', password: 'p' }, digestAlgorithms: ['SHA-256', 'MD5'] });
+    const { challenges } = await get(sim.port);
+    expect(challenges.map((c) => param(c, 'algorithm'))).toEqual(['SHA-256', 'MD5']);
+    const [sha, md5] = challenges as [string, string];
+    expect((await get(sim.port, PATH, { headers: { authorization: digest(sha, 'u', 'p') } })).status).toBe(200);
+    expect((await get(sim.port, PATH, { headers: { authorization: digest(md5, 'u', 'p') } })).status).toBe(200);
+    expect((await get(sim.port, PATH, { headers: { authorization: digest(sha, 'u', 'p', { nc: 2, algorithm: 'MD5' }) } })).status).toBe(401);
   });
 
   it('404 for other paths, 405 for other methods', async () => {
