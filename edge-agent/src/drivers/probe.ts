@@ -19,6 +19,8 @@ export { ProbeOptions } from './probe-options.ts';
 
 /** After a failed throughput test, try again sooner than the usual interval (at most this). */
 const THROUGHPUT_RETRY_S = 300;
+/** With every latency probe lost, how much longer DNS and HTTP checks may take. */
+export const DEAD_LINE_GRACE_MS = 1_000;
 
 interface PollResults {
   latency?: LatencyResult;
@@ -99,12 +101,26 @@ export const probeDriver: Driver<'probe', ProbeOptions> = {
     return {
       async poll(signal) {
         const { signal: run, done } = eitherSignal(signal, ctx.signal);
+        // Cut short when the line is dead: DNS and HTTP then end as failed (not thrown).
+        const cut = new AbortController();
+        const { signal: checks, done: checksDone } = eitherSignal(run, cut.signal);
+        let grace: NodeJS.Timeout | undefined;
         try {
           const [latency, dns, http] = await Promise.all([
-            settings.latency ? measureLatency(settings.latency, run) : undefined,
-            settings.dns ? checkDns(settings.dns, run) : undefined,
-            settings.http ? Promise.all(settings.http.checks.map((c) => checkHttp(c, run))) : undefined,
+            settings.latency
+              ? measureLatency(settings.latency, run).then((r) => {
+                  // Every probe lost: the line is most likely down, and DNS and HTTP checks
+                  // would only wait out their timeouts (5 s by default), delaying the news.
+                  // A line that drops only the probes still gets DEAD_LINE_GRACE_MS for
+                  // its services to answer (they are then the proof the WAN is up).
+                  if (r.answered === 0) grace = setTimeout(() => cut.abort(), DEAD_LINE_GRACE_MS);
+                  return r;
+                })
+              : undefined,
+            settings.dns ? checkDns(settings.dns, checks) : undefined,
+            settings.http ? Promise.all(settings.http.checks.map((c) => checkHttp(c, checks))) : undefined,
           ]);
+          clearTimeout(grace);
           let throughput: ThroughputResult | undefined;
           const t = settings.throughput;
           if (t && Date.now() >= throughputDueAt && !run.aborted) {
@@ -127,6 +143,8 @@ export const probeDriver: Driver<'probe', ProbeOptions> = {
           if (run.aborted) throw run.reason;
           throw new DriverError('protocol_error', `probe failed: ${(error as Error)?.message ?? String(error)}`, { cause: error });
         } finally {
+          clearTimeout(grace);
+          checksDone();
           done();
         }
       },

@@ -224,6 +224,35 @@ describe('link probe on a bad line', () => {
     expect(up.values.dnsFailed).toBe(0);
   });
 
+  it('reports a dead line without waiting out the DNS and HTTP timeouts', async () => {
+    const sim = await internet({ impairments: { delayMs: 5, jitterMs: 0 } });
+    // The checks' own timeouts as a real gateway has them: HTTP 5 s, DNS 2 s.
+    const o = sim.probeOptions();
+    const probe = openProbe({ ...o, count: 5, spacingMs: 20, probeTimeoutMs: 300, dns: { ...o.dns, timeoutMs: 2_000 }, http: o.http!.map((c) => ({ ...c, timeoutMs: 5_000 })), throughput: undefined });
+    await sim.inject('outage');
+    const down = await probe.poll();
+    expect(down.values).toMatchObject({ wanUp: false, lossPct: 100, httpOk: false, dnsFailed: 2 });
+    // Latency gives up after ~0.4 s; DNS and HTTP then get DEAD_LINE_GRACE_MS (1 s), not 2-5 s.
+    expect(down.ms).toBeLessThan(2_500);
+  });
+
+  it('still calls the line up when only the latency probes are blocked and the services answer', async () => {
+    const sim = await internet({ impairments: { delayMs: 5, jitterMs: 0 } });
+    // Latency probes at a UDP port where nothing answers, as behind a firewall dropping them.
+    const blocked = await new Promise<number>((resolve) => {
+      const s = createSocket('udp4');
+      s.bind(0, '127.0.0.1', () => {
+        const port = (s.address() as AddressInfo).port;
+        s.close(() => resolve(port));
+      });
+    });
+    const probe = openProbe(quick(sim, { targets: [{ host: '127.0.0.1', port: blocked, method: 'udp-echo' }], throughput: undefined }));
+    const { values } = await probe.poll();
+    expect(values.lossPct).toBe(100);
+    expect(values.httpOk).toBe(true);
+    expect(values.wanUp).toBe(true);
+  });
+
   it('tells services down from a line down, and sees a slow resolver', async () => {
     const sim = await internet({ impairments: { delayMs: 5, jitterMs: 0 }, slowDnsMs: 400 });
     await sim.inject('http-down');
