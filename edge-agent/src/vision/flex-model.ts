@@ -123,7 +123,7 @@ function unexpected(what: string): Error {
 }
 
 /** Rewrite a BlazeFace ONNX model (keijiro's barracuda export) for any input size, uint8 NHWC input. */
-export function makeBlazeFaceFlexible(model: Uint8Array): FlexibleModel {
+export function makeBlazeFaceFlexible(model: Uint8Array, shape?: { height: number; width: number }): FlexibleModel {
   const top = parseMessage(model);
   const opset = fieldsOf(top, 8)
     .map((f) => parseMessage(f.data))
@@ -208,7 +208,7 @@ export function makeBlazeFaceFlexible(model: Uint8Array): FlexibleModel {
   for (const name of dropped) if (!nodes.some((n) => n.inputs.includes(name))) inits.delete(name);
 
   // 4. Shapes: symbolic height and width in, anchor counts unknown out, no stored intermediates.
-  const newInput = [stringField(1, inputName), messageField(2, tensorType(BigInt(UINT8), [1, 'height', 'width', 3]))];
+  const newInput = [stringField(1, inputName), messageField(2, tensorType(BigInt(UINT8), [1, shape?.height ?? 'height', shape?.width ?? 'width', 3]))];
   const outputs = fieldsOf(graph, 12).map((f) => {
     const vi = parseMessage(f.data);
     return [stringField(1, getString(vi, 1)!), messageField(2, tensorType(shapeOf(vi).elemType, null))];
