@@ -1,6 +1,9 @@
 /**
  * Face-counting benchmark (a script, not a test):
- *   node --import tsx edge-agent/bench/vision.bench.ts [frames]
+ *   node --import tsx edge-agent/bench/vision.bench.ts [frames] [minFacePx]
+ *
+ * With minFacePx (default 20, the classroom plan's), the scene's faces and the camera's
+ * `faces` option are minFacePx..3x that: what a camera calibrated to bigger faces costs.
  *
  * A composed 1920x1080 classroom JPEG (40 faces) through the classroom plan (one model run
  * per perspective band, plus the whole frame), with onnxruntime on one intra-op thread and
@@ -15,17 +18,19 @@ import ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { blazeFaceModelPath, FaceDetector } from '../src/vision/detector.ts';
 import { makeBlazeFaceFlexible } from '../src/vision/flex-model.ts';
-import { planTiles } from '../src/vision/tiling.ts';
+import { planTiles, withFaceSizes } from '../src/vision/tiling.ts';
 import { composeClassroom } from '../test/vision/scene.ts';
 
 const frames = Number(process.argv[2] ?? 30);
+const minFacePx = Number(process.argv[3] ?? 20);
+const sizes = minFacePx === 20 ? undefined : { minPx: minFacePx, maxPx: 3 * minFacePx };
 sharp.concurrency(1); // libvips threads too: the figure is per core
-const scene = await composeClassroom({ faces: 40, seed: 99 });
+const scene = await composeClassroom({ faces: 40, seed: 99, ...(sizes ? { minFace: sizes.minPx, maxFace: sizes.maxPx } : {}) });
 const detector = await FaceDetector.create({ threads: 1 });
-const passes = planTiles(1920, 1080, detector.tiling);
+const passes = planTiles(1920, 1080, withFaceSizes(detector.tiling, sizes));
 const tiles = passes.reduce((n, p) => n + p.tiles.length, 0);
 
-for (let i = 0; i < 3; i++) await detector.count(scene.jpeg); // warm-up
+for (let i = 0; i < 3; i++) await detector.count(scene.jpeg, sizes); // warm-up
 let decodeMs = 0;
 let inferMs = 0;
 let sampleMs = 0;
@@ -36,7 +41,7 @@ const cpu0 = process.cpuUsage();
 const t0 = performance.now();
 for (let i = 0; i < frames; i++) {
   const f0 = performance.now();
-  const r = await detector.detect(scene.jpeg);
+  const r = await detector.detect(scene.jpeg, sizes);
   perFrame.push(performance.now() - f0);
   decodeMs += r.decodeMs;
   inferMs += r.inferMs;
@@ -78,7 +83,7 @@ const modelPixels = passes.flatMap((p) => p.tiles).reduce((n, t) => n + t.width 
 
 const peakRssMb = process.resourceUsage().maxRSS / 1024;
 const fmt = (n: number) => n.toFixed(1);
-console.log(`frame 1920x1080 JPEG ${(scene.jpeg.length / 1024).toFixed(0)} KiB, 40 true faces, counted ${faces}`);
+console.log(`frame 1920x1080 JPEG ${(scene.jpeg.length / 1024).toFixed(0)} KiB, 40 true faces of ${minFacePx}-${3 * minFacePx} px, counted ${faces}`);
 console.log(
   `plan: ${passes.map((p) => p.tiles.map((t) => `${t.width}x${t.height}`).join('+') + ` on ${p.width}x${p.height}`).join(' + ')} = ${tiles} model runs per frame, ${(modelPixels / 65536).toFixed(2)}x the pixels of one 256x256 run`,
 );

@@ -11,7 +11,7 @@ import { loadEdgeConfig } from './config.ts';
 import { startEdgeAgent } from './agent.ts';
 
 const logger = pino({ name: 'edge-agent' });
-const usage = 'usage: edge-agent --config <gateway.json>\n       edge-agent count-faces <image file>...';
+const usage = 'usage: edge-agent --config <gateway.json>\n       edge-agent count-faces [--min-face-px N] [--max-face-px N] [--roi-top F] <image file>...';
 
 async function main(): Promise<void> {
   if (process.argv[2] === 'count-faces') {

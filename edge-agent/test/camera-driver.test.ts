@@ -32,10 +32,12 @@ async function camera(options: CameraSimulatorOptions = {}): Promise<CameraSimul
 }
 
 /** A counter that says how many bytes it was given, so a test sees a real JPEG arrived. */
-const counter: FaceCounter & { frames: number } = {
+const counter: FaceCounter & { frames: number; sizes: unknown } = {
   frames: 0,
-  async countFaces(jpeg) {
+  sizes: undefined,
+  async countFaces(jpeg, _signal, faces) {
     this.frames++;
+    this.sizes = faces;
     return jpeg[0] === 0xff && jpeg[1] === 0xd8 ? 5 : -1;
   },
 };
@@ -87,6 +89,22 @@ async function failure(promise: Promise<unknown>): Promise<{ reason: string; det
   }
   throw new Error('the poll succeeded');
 }
+
+describe("camera driver: the camera's face sizes", () => {
+  it('hands its faces option to the counter with each frame', async () => {
+    const sim = await camera();
+    const cam = open(sim.port, { faces: { minPx: 30, maxPx: 90, roiTop: 0.25 } });
+    expect(await cam.poll()).toMatchObject({ headcount: 5 });
+    expect(counter.sizes).toEqual({ minPx: 30, maxPx: 90, roiTop: 0.25 });
+  });
+
+  it('refuses sizes out of bounds in the options, and a largest face below the smallest when opened', async () => {
+    expect(() => device(1, { faces: { minPx: 2 } })).toThrow(/minPx/);
+    expect(() => device(1, { faces: { roiTop: 1 } })).toThrow(/roiTop/);
+    const sim = await camera();
+    expect(() => open(sim.port, { faces: { minPx: 40, maxPx: 30 } })).toThrow(/faces.maxPx \(30\) is below faces.minPx \(40\)/);
+  });
+});
 
 describe('camera driver: HTTP Digest', () => {
   it('answers the Digest challenge, then reuses the nonce with a growing nc: one request per count', async () => {

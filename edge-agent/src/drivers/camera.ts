@@ -25,6 +25,8 @@ import { Type, type Static } from '@sinclair/typebox';
 import { hhmmToMinutes, localTime, periodAt, type Lesson, type MetricValues, type Period, type SchoolClass } from '@schoolops/device-profiles';
 import { bestDigestChallenge, DigestSession, parseChallenges, type Challenge } from './http-digest.ts';
 import { classifyError, DriverError, type Driver, type DriverDevice } from './types.ts';
+// Types only: the main thread never loads the vision code (the worker does).
+import type { FaceSizes } from '../vision/tiling.ts';
 
 export const CameraOptions = Type.Object(
   {
@@ -40,6 +42,22 @@ export const CameraOptions = Type.Object(
      * Digest. digest: Digest only. basic: Basic only, sent from the first request.
      */
     auth: Type.Optional(Type.Union([Type.Literal('auto'), Type.Literal('digest'), Type.Literal('basic')])),
+    /**
+     * This camera's face sizes, for its installer to set after checking a snapshot with
+     * `count-faces --min-face-px ...`: the back row's smallest face and the front row's
+     * largest (frame pixels), and the top of the region where faces are (fraction of the
+     * height). Defaults suit a 1080p camera high on the front wall of a 40-seat room.
+     */
+    faces: Type.Optional(
+      Type.Object(
+        {
+          minPx: Type.Optional(Type.Number({ minimum: 8, maximum: 400 })),
+          maxPx: Type.Optional(Type.Number({ minimum: 8, maximum: 1000 })),
+          roiTop: Type.Optional(Type.Number({ minimum: 0, maximum: 0.9 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 );
@@ -51,7 +69,7 @@ export type CameraOptions = Static<typeof CameraOptions>;
  * the count is then tried again at the next poll.
  */
 export interface FaceCounter {
-  countFaces(jpeg: Uint8Array, signal: AbortSignal): Promise<number | null>;
+  countFaces(jpeg: Uint8Array, signal: AbortSignal, faces?: FaceSizes): Promise<number | null>;
 }
 
 /** The school's timetable as the gateway gets it in its config. */
@@ -302,6 +320,9 @@ export function createCameraDriver(deps: {
       const secret = password ?? (passwordFile ? readFileSync(passwordFile, 'utf8').trim() : undefined);
       const auth = username ? new CameraAuth({ username, password: secret ?? '' }, device.options.auth ?? 'auto', url.startsWith('https:')) : null;
       const endpoint = endpointOf(url);
+      const sizes = device.options.faces;
+      if (sizes?.minPx !== undefined && sizes.maxPx !== undefined && sizes.maxPx < sizes.minPx)
+        throw new DriverError('protocol_error', `camera option faces.maxPx (${sizes.maxPx}) is below faces.minPx (${sizes.minPx})`);
       let lastKey = '';
       let lastContact = Number.NEGATIVE_INFINITY;
       const answered = () => (lastContact = elapsedMs());
@@ -319,7 +340,7 @@ export function createCameraDriver(deps: {
           let jpeg: Uint8Array | null = await fetchSnapshot(url, auth, signal, answered);
           let faces: number | null;
           try {
-            faces = await deps.counter.countFaces(jpeg, signal);
+            faces = await deps.counter.countFaces(jpeg, signal, sizes);
           } finally {
             jpeg = null; // the frame is not kept past its count
           }

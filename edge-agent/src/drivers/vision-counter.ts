@@ -19,10 +19,10 @@ export function startVisionCounter(options: { maxQueue?: number; timeoutMs?: num
   // The model loads with the first frame (about a second of CPU), not while the agent starts;
   // a failure to load shows on the cameras' status.
   return {
-    async countFaces(jpeg, signal) {
+    async countFaces(jpeg, signal, faces) {
       if (signal.aborted) throw signal.reason;
       try {
-        return (await worker.countFaces(jpeg)).faces;
+        return (await worker.countFaces(jpeg, faces)).faces;
       } catch (error) {
         if (!(error instanceof FaceCounterError)) throw error;
         if (error.kind === 'busy') return null;

@@ -20,7 +20,7 @@ import { inputAlignment } from './anchors.ts';
 import { anchorCounts, decodeBlazeFace, weightedNms, type FaceBox, type InputGeometry, type RawOutputs } from './blazeface.ts';
 import { makeBlazeFaceFlexible } from './flex-model.ts';
 import { sampleTile, type RgbImage } from './resample.ts';
-import { CLASSROOM_TILING, planTiles, tileToFrame, type Pass, type Tile, type TilingOptions } from './tiling.ts';
+import { CLASSROOM_TILING, planTiles, tileToFrame, withFaceSizes, type FaceSizes, type Pass, type Tile, type TilingOptions } from './tiling.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -129,23 +129,25 @@ export class FaceDetector {
     );
   }
 
-  async count(image: Uint8Array): Promise<FaceCount> {
-    const { boxes, width, height, decodeMs, inferMs } = await this.detect(image);
+  /** Faces in one image; `faces` are the camera's own face sizes (FaceSizes), when set. */
+  async count(image: Uint8Array, faces?: FaceSizes): Promise<FaceCount> {
+    const { boxes, width, height, decodeMs, inferMs } = await this.detect(image, faces);
     return { faces: boxes.length, width, height, decodeMs, inferMs };
   }
 
   /** Boxes in frame pixels. Stays inside the worker (or a test); never log or send them. */
-  detect(image: Uint8Array): Promise<Detection> {
+  detect(image: Uint8Array, faces?: FaceSizes): Promise<Detection> {
+    const tiling = withFaceSizes(this.tiling, faces); // throws before queueing for bad sizes
     // Input buffers are reused across tiles, so frames must not interleave.
-    const run = this.queue.then(() => this.detectNow(image));
+    const run = this.queue.then(() => this.detectNow(image, tiling));
     this.queue = run.catch(() => undefined);
     return run;
   }
 
-  private async detectNow(image: Uint8Array): Promise<Detection> {
+  private async detectNow(image: Uint8Array, tiling: TilingOptions): Promise<Detection> {
     const t0 = performance.now();
     const { width, height } = await readSize(image, this.maxInputPixels);
-    const passes = planTiles(width, height, this.tiling);
+    const passes = planTiles(width, height, tiling);
     const base = await decodeBase(image, passes, this.maxInputPixels, width, height);
     const t1 = performance.now();
     const found: FaceBox[] = [];

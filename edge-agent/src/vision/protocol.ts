@@ -3,12 +3,16 @@
  * Requests carry one image; replies carry numbers only, by construction of these types.
  */
 
+import type { FaceSizes } from './tiling.ts';
+
 export type WorkerRequest =
   | {
       type: 'count';
       id: number;
       /** Encoded image bytes, transferred (not copied) to the worker. */
       jpeg: ArrayBuffer;
+      /** The camera's face sizes, when its installer set them. */
+      faces?: FaceSizes;
     }
   /** Release the model and let the thread end by itself (terminating it under onnxruntime aborts the process). */
   | { type: 'close' };

@@ -75,6 +75,38 @@ export const CLASSROOM_TILING: TilingOptions = {
   perspective: { roiTop: 0.12, farY: 0.2, nearY: 1, spread: 0.15 },
 };
 
+/**
+ * A camera's own face sizes, set by its installer (the camera's `faces` option, or the
+ * count-faces flags): the back row's smallest face, the front row's largest, and the top of
+ * the region where faces are. Bigger faces need fewer model pixels (a 1080p frame: 7.9
+ * 256x256 units from 20 px, 5.6 from 25 px, 4.1 from 30 px); smaller ones need more.
+ */
+export interface FaceSizes {
+  /** Smallest face at the back row, frame pixels (default 20). */
+  minPx?: number;
+  /** Largest face at the front row, frame pixels (default 60). */
+  maxPx?: number;
+  /** Fraction of the frame height above which no face is searched (default 0.12). */
+  roiTop?: number;
+}
+
+export const FACE_SIZE_LIMITS = { minPx: [8, 400], maxPx: [8, 1000], roiTop: [0, 0.9] } as const;
+
+/** The plan's options with a camera's face sizes applied; RangeError for sizes out of bounds. */
+export function withFaceSizes(base: TilingOptions, faces: FaceSizes | undefined): TilingOptions {
+  if (!faces || (faces.minPx === undefined && faces.maxPx === undefined && faces.roiTop === undefined)) return base;
+  for (const key of ['minPx', 'maxPx', 'roiTop'] as const) {
+    const v = faces[key];
+    const [lo, hi] = FACE_SIZE_LIMITS[key];
+    if (v !== undefined && !(Number.isFinite(v) && v >= lo && v <= hi)) throw new RangeError(`faces.${key} must be within ${lo}..${hi}, got ${v}`);
+  }
+  const minFacePx = faces.minPx ?? base.minFacePx;
+  const maxFacePx = faces.maxPx ?? Math.max(base.maxFacePx, minFacePx);
+  if (maxFacePx < minFacePx) throw new RangeError(`faces.maxPx (${maxFacePx}) is below faces.minPx (${minFacePx})`);
+  const perspective = base.perspective && faces.roiTop !== undefined ? { ...base.perspective, roiTop: faces.roiTop } : base.perspective;
+  return { ...base, minFacePx, maxFacePx, perspective };
+}
+
 /** The pre-band plan (29 runs of 256x256 for 1080p): the whole frame at the scale 20 px faces need. */
 export const UNIFORM_TILING: TilingOptions = { ...CLASSROOM_TILING, modelMinFacePx: 14, perspective: null };
 

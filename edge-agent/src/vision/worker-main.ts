@@ -26,7 +26,7 @@ port.on('message', async (req: WorkerRequest) => {
   let reply: WorkerReply;
   try {
     const detector = await ready;
-    const r = await detector.count(new Uint8Array(req.jpeg));
+    const r = await detector.count(new Uint8Array(req.jpeg), req.faces);
     reply = { type: 'result', id: req.id, faces: r.faces, width: r.width, height: r.height, decodeMs: r.decodeMs, inferMs: r.inferMs };
   } catch (error) {
     reply = {

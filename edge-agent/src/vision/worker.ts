@@ -17,6 +17,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { DetectorOptions } from './detector.ts';
 import type { WorkerReply, WorkerRequest } from './protocol.ts';
+import type { FaceSizes } from './tiling.ts';
 
 export interface FaceCountResult {
   faces: number;
@@ -127,7 +128,7 @@ export class FaceCounter {
   }
 
   /** Count faces in one encoded image (JPEG or PNG). The buffer is copied, not consumed. */
-  async countFaces(image: Uint8Array): Promise<FaceCountResult> {
+  async countFaces(image: Uint8Array, faces?: FaceSizes): Promise<FaceCountResult> {
     if (this.closed) throw new FaceCounterError('closed', 'face counter is closed');
     if (this.inWorker >= this.maxQueue) throw new FaceCounterError('busy', `face counter busy (${this.inWorker} queued)`);
     this.inWorker++; // reserve the slot now: the worker may still be starting
@@ -147,7 +148,7 @@ export class FaceCounter {
       return result;
     }
     const copy = new Uint8Array(image); // own buffer, so it can be transferred
-    const req: WorkerRequest = { type: 'count', id, jpeg: copy.buffer };
+    const req: WorkerRequest = { type: 'count', id, jpeg: copy.buffer, ...(faces ? { faces } : {}) };
     if (this.worker) this.worker.postMessage(req, [copy.buffer]);
     else {
       this.inWorker = Math.max(0, this.inWorker - 1);

@@ -51,6 +51,18 @@ describe('count-faces CLI', () => {
     expect(r.stderr).toContain(`${bogus} is not a readable image`);
   });
 
+  it("takes a camera's face sizes as flags, and refuses nonsense with the usage", async () => {
+    const ok = await run('--min-face-px', '60', '--max-face-px', '150', FACES_JPG);
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.stdout.trim())).toMatchObject({ faces: 3 });
+    for (const bad of [['--min-face-px', 'big'], ['--min-face-px', '40', '--max-face-px', '30'], ['--roi-top', '2'], ['--frobnicate']]) {
+      const r = await run(...bad, FACES_JPG);
+      expect(r.code, bad.join(' ')).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toMatch(/usage: edge-agent count-faces/);
+    }
+  });
+
   it('exits 2 for a missing file', async () => {
     const r = await run(join(dir, 'missing.jpg'));
     expect(r.code).toBe(2);

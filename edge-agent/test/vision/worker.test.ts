@@ -53,6 +53,16 @@ describe('FaceCounter (worker thread)', () => {
     expect(worstGap).toBeLessThan(100);
   });
 
+  it("counts with a camera's face sizes, and refuses impossible ones without losing the worker", async () => {
+    const c = counter();
+    const jpeg = readFileSync(FACES_JPG);
+    expect((await c.countFaces(jpeg, { minPx: 60, maxPx: 150 })).faces).toBe(3);
+    const err = await c.countFaces(jpeg, { minPx: 1 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FaceCounterError);
+    expect((err as FaceCounterError).message).toMatch(/faces.minPx/);
+    expect((await c.countFaces(jpeg)).faces).toBe(3);
+  });
+
   it('reports a decode error for garbage and keeps working', async () => {
     const c = counter();
     const err = await c.countFaces(new TextEncoder().encode('not an image at all')).catch((e: unknown) => e);
