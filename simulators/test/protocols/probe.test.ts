@@ -161,8 +161,9 @@ describe('link probe on a healthy line', () => {
     // The server would send 10 MB; the client hung up at its budget (a chunk or two in flight).
     expect(sent).toBeGreaterThanOrEqual(256 * KB);
     expect(sent).toBeLessThanOrEqual(256 * KB + 64 * KB);
-    await sleep(150);
-    expect(sim.stats.throughputBytes).toBe(sent);
+    // ... and the server stopped there: a loaded machine may flush a chunk it had queued, no more.
+    await sleep(300);
+    expect(sim.stats.throughputBytes).toBeLessThanOrEqual(256 * KB + 64 * KB);
     // A small page served with 200 is no measurement of the line.
     const sso = sim.probeOptions().http!.find((c) => c.name === 'sso')!.url;
     expect(await measureThroughput({ url: sso, maxBytes: 1024 * KB, maxSeconds: 1 }, new AbortController().signal)).toMatchObject({ ok: false, error: /too few/ });
