@@ -103,10 +103,16 @@ const READ_CACHE_MS = 1000;
  *  - a sample is counted when it is handed to client.publish(), and its `n` is that count,
  *    so a device's samples are numbered 1..published() with no gaps;
  *  - it is handed over whether or not the gateway is connected at that moment: at QoS 1
- *    mqtt.js keeps every publish in its outgoing store until PUBACK, sends queued ones on
+ *    mqtt.js keeps a publish in its outgoing store until PUBACK, sends queued ones on
  *    reconnect and re-sends unacknowledged ones, so a counted sample is one the gateway
  *    must eventually receive (or receive twice, if only the PUBACK was lost) unless the
  *    simulator itself stops first. acknowledged() tells those apart;
+ *  - except one case where mqtt.js (5.16) gives up: a publish made while it re-sends its
+ *    store after a reconnect waits in a side queue, and if that connection closes before
+ *    the re-send ends, every publish in the side queue fails with "Connection closed" and
+ *    is forgotten (MqttClient._flushStoreProcessingQueue). It happens after a gateway
+ *    restart when the new gateway is slow. A device keeps such a sample and sends it again,
+ *    as one with its own buffer would: it is still counted once;
  *  - samples never handed over are not counted: ticks after stop(), samples refused
  *    because MAX_UNACKED are already waiting, and samples whose values fail the profile
  *    (a simulator bug, logged as an error).
@@ -120,8 +126,12 @@ class SimulatedDevice {
   private timer: NodeJS.Timeout | undefined;
   published = 0;
   acknowledged = 0;
-  /** Publishes mqtt.js gave up on (only when the client is closed under them). */
-  private failed = 0;
+  /** Publishes mqtt.js gave up on, sent again at the next tick (see above). */
+  private readonly resend: string[] = [];
+  /** Attempts mqtt.js gave up on, resent or not. */
+  failedAttempts = 0;
+  /** Samples given up for good: failed after the device stopped. */
+  private dropped = 0;
   /** Samples not handed over since the backlog hit MAX_UNACKED. */
   private refused = 0;
   stopped = false;
@@ -151,9 +161,28 @@ class SimulatedDevice {
     }, offset);
   }
 
-  /** Handed over, and neither acknowledged nor failed yet. */
+  /** Handed over, and neither acknowledged nor given up yet. */
   get unacked(): number {
-    return this.published - this.acknowledged - this.failed;
+    return this.published - this.acknowledged - this.dropped;
+  }
+
+  private send(payload: string): void {
+    this.client!.publish(this.topic, payload, { qos: 1 }, (error) => {
+      if (!error) {
+        this.acknowledged++;
+        return;
+      }
+      this.failedAttempts++;
+      if (this.stopped && this.client!.disconnecting) this.dropped++;
+      else this.resend.push(payload);
+    });
+  }
+
+  /** Send again what mqtt.js gave up on, oldest first. */
+  resendFailed(): void {
+    if (!this.client || this.resend.length === 0) return;
+    this.logger.info({ deviceId: this.record.id, samples: this.resend.length }, 'sending again samples the MQTT client gave up on');
+    for (const payload of this.resend.splice(0)) this.send(payload);
   }
 
   /** Build the room and school context the value model sees at `now`. */
@@ -192,6 +221,7 @@ class SimulatedDevice {
 
   private tick(): void {
     if (this.stopped || !this.client) return;
+    this.resendFailed();
     const now = this.clock();
     const values = this.sample(now);
     if (!values) return;
@@ -200,10 +230,7 @@ class SimulatedDevice {
       return;
     }
     const n = this.published + 1;
-    this.client.publish(this.topic, JSON.stringify(payloadOf(this.profile, Date.now(), values, n)), { qos: 1 }, (error) => {
-      if (error) this.failed++;
-      else this.acknowledged++;
-    });
+    this.send(JSON.stringify(payloadOf(this.profile, Date.now(), values, n)));
     this.published = n;
     if (this.refused > 0) {
       this.logger.info({ deviceId: this.record.id, dropped: this.refused }, 'gateway caught up; publishing again');
@@ -329,6 +356,7 @@ export async function startSchoolDevices(opts: SchoolDevicesOptions): Promise<Sc
         // Give samples already on their way a moment to be acknowledged, then close.
         const deadline = Date.now() + drainMs;
         while (Date.now() < deadline && devices.some((d) => d.unacked > 0)) {
+          for (const d of devices) d.resendFailed();
           await new Promise((resolve) => setTimeout(resolve, 20));
         }
         await Promise.all(devices.map((d) => new Promise<void>((resolve) => d.client!.end(true, {}, () => resolve()))));
