@@ -71,6 +71,7 @@ const district = await startDistrict({
   seed: positiveInt('seed', values.seed, 1),
   dataDir: values['data-dir'] ?? 'data',
   schoolTime,
+  gatewaysAtOnce: 3,
   ...(values['device-interval-ms'] ? { deviceIntervalMs: positiveInt('device-interval-ms', values['device-interval-ms'], 0, 100) } : {}),
   progress: log,
 }).catch((error: Error) => {
