@@ -69,14 +69,27 @@ describe('simulated district, end to end', () => {
     const schools = await waitFor(async () => {
       const list = await api<SchoolSummary[]>('/api/schools');
       return list.length === SCHOOLS && list.every((s) => s.online && s.devices.reporting === s.devices.total) && list;
-    }, 'all schools online with all devices reporting');
+      // A gateway spreads its cameras' first counts (each a JPEG fetched and counted) over its
+      // first poll interval, as in production over a minute: on a machine also running other
+      // test files that can take most of a minute for three schools' 93 cameras.
+    }, 'all schools online with all devices reporting', 90_000).catch(async (error: Error) => {
+      // Say which schools and devices are missing and how they are, not only that some are.
+      const list = await api<SchoolSummary[]>('/api/schools');
+      const schools = list.map((s) => `${s.id} ${s.online ? 'online' : 'OFFLINE'} ${s.devices.reporting}/${s.devices.total}`);
+      const silent: string[] = [];
+      for (const s of list.filter((x) => x.devices.reporting < x.devices.total)) {
+        const views = await api<DeviceView[]>(`/api/schools/${s.id}/devices`);
+        for (const d of views) if (d.status.state !== 'ok') silent.push(`${d.id} ${JSON.stringify(d.status)} last ${d.latest ? `${Date.now() - d.latest.ts} ms ago` : 'never'}`);
+      }
+      throw new Error(`${error.message}; schools: ${schools.join(', ')}; devices not ok: ${silent.join(', ') || 'none'}`);
+    });
     expect(schools.map((s) => s.id).sort()).toEqual(district.inventory.schools.map((s) => s.id).sort());
     for (const s of schools) {
       expect(s.figures.inBps).toBeGreaterThan(0);
       expect(s.figures.latencyMs).toBeGreaterThan(0);
       expect(s.figures.labTemperatureAvg).not.toBeNull();
     }
-  });
+  }, 120_000);
 
   it('shows devices of all five kinds with a recent reading in every school', async () => {
     for (const s of district.inventory.schools) {
