@@ -31,6 +31,18 @@ describe('vision counter: fair turns', () => {
     expect(finished).toEqual([0, 1, 2, 3, 4, 5]);
   });
 
+  it('gives the next turn to the camera whose count has been due longest, not to the latest to ask', async () => {
+    const counter = startVisionCounter({ maxQueue: 1, waitMs: 30_000 });
+    counters.push(counter);
+    const jpeg = readFileSync(FACES_JPG);
+    const signal = new AbortController().signal;
+    const order: string[] = [];
+    const ask = (name: string, dueSince: number) => counter.countFaces(jpeg, signal, undefined, dueSince).then(() => order.push(name));
+    // 'first' takes the worker; 'late' asks next, but 'retry' was due before it (sent away earlier).
+    await Promise.all([ask('first', 300), ask('late', 200), ask('retry', 100)]);
+    expect(order).toEqual(['first', 'retry', 'late']);
+  });
+
   it('says "not now" (null) after waiting waitMs, and stops waiting when the poll is aborted', async () => {
     const counter = startVisionCounter({ maxQueue: 1, waitMs: 1 });
     counters.push(counter);

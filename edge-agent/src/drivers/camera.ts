@@ -69,7 +69,11 @@ export type CameraOptions = Static<typeof CameraOptions>;
  * the count is then tried again at the next poll.
  */
 export interface FaceCounter {
-  countFaces(jpeg: Uint8Array, signal: AbortSignal, faces?: FaceSizes): Promise<number | null>;
+  /**
+   * `dueSince` (ms, performance.now) is when this camera's count first became due: a camera
+   * that was told "not now" keeps its place ahead of later ones when it tries again.
+   */
+  countFaces(jpeg: Uint8Array, signal: AbortSignal, faces?: FaceSizes, dueSince?: number): Promise<number | null>;
 }
 
 /** The school's timetable as the gateway gets it in its config. */
@@ -324,6 +328,8 @@ export function createCameraDriver(deps: {
       if (sizes?.minPx !== undefined && sizes.maxPx !== undefined && sizes.maxPx < sizes.minPx)
         throw new DriverError('protocol_error', `camera option faces.maxPx (${sizes.maxPx}) is below faces.minPx (${sizes.minPx})`);
       let lastKey = '';
+      /** The slot being tried, and since when (its count may wait for the counter). */
+      let pending = { key: '', since: 0 };
       let lastContact = Number.NEGATIVE_INFINITY;
       const answered = () => (lastContact = elapsedMs());
       return {
@@ -336,11 +342,12 @@ export function createCameraDriver(deps: {
             answered();
             return {};
           }
+          if (pending.key !== slot.key) pending = { key: slot.key, since: performance.now() };
           const started = Date.now();
           let jpeg: Uint8Array | null = await fetchSnapshot(url, auth, signal, answered);
           let faces: number | null;
           try {
-            faces = await deps.counter.countFaces(jpeg, signal, sizes);
+            faces = await deps.counter.countFaces(jpeg, signal, sizes, pending.since);
           } finally {
             jpeg = null; // the frame is not kept past its count
           }

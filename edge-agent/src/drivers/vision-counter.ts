@@ -5,11 +5,12 @@
  * long a timeout.
  *
  * Fair turns: at most `maxQueue` frames are with the worker at once; a camera whose frame
- * arrives when they are taken waits its turn, first come first served, for up to `waitMs`,
- * and only then hears "not now" (null: it tries again at its next poll). Without the queue a
- * camera could lose the race for a free slot poll after poll while others won (seen with 31
- * cameras of a gateway due in the same second on a loaded machine: two never counted in 30 s).
- * A camera polls one frame at a time, so the waiting frames are at most one per camera.
+ * arrives when they are taken waits its turn for up to `waitMs`, and only then hears "not
+ * now" (null: it tries again at its next poll). Turns go by how long each camera's count has
+ * been due (`dueSince`), so a camera sent away keeps its place when it comes back. Without
+ * this a camera could lose the race for a free slot poll after poll while others won (seen
+ * with 31 cameras of a gateway due in the same second on a loaded machine: two never counted
+ * in 90 s). A camera polls one frame at a time: at most one waiting frame per camera.
  */
 // worker.ts, not index.ts: the main thread must not load onnxruntime and sharp (the worker does).
 import { FaceCounter as VisionWorker, FaceCounterError } from '../vision/worker.ts';
@@ -26,11 +27,12 @@ export function startVisionCounter(options: { maxQueue?: number; timeoutMs?: num
   const waitMs = options.waitMs ?? 10_000;
   const worker = new VisionWorker({ maxQueue, timeoutMs: options.timeoutMs ?? 15_000 });
   let busy = 0;
-  const waiting: Array<() => void> = [];
+  /** Waiting cameras, longest due first. */
+  const waiting: Array<{ since: number; grant: () => void }> = [];
 
-  /** A turn with the worker: true at once if one is free, else when one frees up in order; false after waitMs or an abort. */
-  const turn = (signal: AbortSignal): Promise<boolean> => {
-    if (busy < maxQueue) {
+  /** A turn with the worker: true at once if one is free, else in order of `since`; false after waitMs or an abort. */
+  const turn = (signal: AbortSignal, since: number): Promise<boolean> => {
+    if (busy < maxQueue && waiting.length === 0) {
       busy++;
       return Promise.resolve(true);
     }
@@ -38,31 +40,37 @@ export function startVisionCounter(options: { maxQueue?: number; timeoutMs?: num
       const done = (granted: boolean) => {
         clearTimeout(timer);
         signal.removeEventListener('abort', onAbort);
-        const at = waiting.indexOf(grant);
+        const at = waiting.indexOf(entry);
         if (at >= 0) waiting.splice(at, 1);
         resolve(granted);
       };
-      const grant = () => {
-        busy++;
-        done(true);
+      const entry = {
+        since,
+        grant: () => {
+          busy++;
+          done(true);
+        },
       };
       const onAbort = () => done(false);
       const timer = setTimeout(() => done(false), waitMs);
       signal.addEventListener('abort', onAbort, { once: true });
-      waiting.push(grant);
+      // Stable: after every waiter due as long or longer.
+      let at = waiting.length;
+      while (at > 0 && waiting[at - 1]!.since > since) at--;
+      waiting.splice(at, 0, entry);
     });
   };
   const release = () => {
     busy--;
-    waiting.shift()?.();
+    waiting[0]?.grant();
   };
 
   // The model loads with the first frame (about a second of CPU), not while the agent starts;
   // a failure to load shows on the cameras' status.
   return {
-    async countFaces(jpeg, signal, faces) {
+    async countFaces(jpeg, signal, faces, dueSince = performance.now()) {
       if (signal.aborted) throw signal.reason;
-      if (!(await turn(signal))) {
+      if (!(await turn(signal, dueSince))) {
         if (signal.aborted) throw signal.reason;
         return null;
       }
