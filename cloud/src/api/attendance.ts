@@ -88,6 +88,7 @@ export const attendanceRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (ap
       const within = (deviceId: string | undefined, metric: string, from: number, to: number) =>
         (deviceId ? (buckets.get(deviceId) ?? []) : []).filter((b) => b.metric === metric && b.t >= from && b.t < to);
 
+      const now = Date.now();
       const periods = new Map(school.timetable.periods.map((p) => [p.n, p]));
       const classes = new Map(school.classes.map((c) => [c.id, c]));
       const lessons = school.timetable.lessons
@@ -98,7 +99,6 @@ export const attendanceRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (ap
           const schoolClass = classes.get(lesson.classId);
           if (!period || !schoolClass) return [];
           const { from, to } = window(period.start, period.end);
-          const now = Date.now();
           const when = now >= to ? ('past' as const) : now >= from ? ('now' as const) : ('later' as const);
           const camera = cameraOfRoom.get(lesson.roomId);
           const heads = within(camera, 'headcount', from, to);

@@ -25,8 +25,8 @@ import { Type, type Static } from '@sinclair/typebox';
 import { hhmmToMinutes, localTime, periodAt, type Lesson, type MetricValues, type Period, type SchoolClass } from '@schoolops/device-profiles';
 import { bestDigestChallenge, DigestSession, parseChallenges, type Challenge } from './http-digest.ts';
 import { classifyError, DriverError, type Driver, type DriverDevice } from './types.ts';
-// Types only: the main thread never loads the vision code (the worker does).
-import type { FaceSizes } from '../vision/tiling.ts';
+// tiling.ts is plain arithmetic (no onnxruntime, no sharp): the main thread may load it.
+import { CLASSROOM_TILING, FACE_SIZE_LIMITS, withFaceSizes, type FaceSizes } from '../vision/tiling.ts';
 
 export const CameraOptions = Type.Object(
   {
@@ -51,9 +51,9 @@ export const CameraOptions = Type.Object(
     faces: Type.Optional(
       Type.Object(
         {
-          minPx: Type.Optional(Type.Number({ minimum: 8, maximum: 400 })),
-          maxPx: Type.Optional(Type.Number({ minimum: 8, maximum: 1000 })),
-          roiTop: Type.Optional(Type.Number({ minimum: 0, maximum: 0.9 })),
+          minPx: Type.Optional(Type.Number({ minimum: FACE_SIZE_LIMITS.minPx[0], maximum: FACE_SIZE_LIMITS.minPx[1] })),
+          maxPx: Type.Optional(Type.Number({ minimum: FACE_SIZE_LIMITS.maxPx[0], maximum: FACE_SIZE_LIMITS.maxPx[1] })),
+          roiTop: Type.Optional(Type.Number({ minimum: FACE_SIZE_LIMITS.roiTop[0], maximum: FACE_SIZE_LIMITS.roiTop[1] })),
         },
         { additionalProperties: false },
       ),
@@ -325,8 +325,11 @@ export function createCameraDriver(deps: {
       const auth = username ? new CameraAuth({ username, password: secret ?? '' }, device.options.auth ?? 'auto', url.startsWith('https:')) : null;
       const endpoint = endpointOf(url);
       const sizes = device.options.faces;
-      if (sizes?.minPx !== undefined && sizes.maxPx !== undefined && sizes.maxPx < sizes.minPx)
-        throw new DriverError('protocol_error', `camera option faces.maxPx (${sizes.maxPx}) is below faces.minPx (${sizes.minPx})`);
+      try {
+        withFaceSizes(CLASSROOM_TILING, sizes); // the worker applies them with each frame; refuse bad ones now
+      } catch (error) {
+        throw new DriverError('protocol_error', `camera option ${(error as Error).message}`);
+      }
       let lastKey = '';
       /** The slot being tried, and since when (its count may wait for the counter). */
       let pending = { key: '', since: 0 };

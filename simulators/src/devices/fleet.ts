@@ -128,8 +128,6 @@ class SimulatedDevice {
   acknowledged = 0;
   /** Publishes mqtt.js gave up on, sent again at the next tick (see above). */
   private readonly resend: string[] = [];
-  /** Attempts mqtt.js gave up on, resent or not. */
-  failedAttempts = 0;
   /** Samples given up for good: failed after the device stopped. */
   private dropped = 0;
   /** Samples not handed over since the backlog hit MAX_UNACKED. */
@@ -172,7 +170,6 @@ class SimulatedDevice {
         this.acknowledged++;
         return;
       }
-      this.failedAttempts++;
       if (this.stopped && this.client!.disconnecting) this.dropped++;
       else this.resend.push(payload);
     });
