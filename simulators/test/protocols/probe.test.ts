@@ -277,7 +277,8 @@ describe('link probe on a bad line', () => {
     const { values } = await probe.poll();
     expect(values.latencyMs).toBeGreaterThanOrEqual(34.5);
     expect(values.latencyMs).toBeLessThan(45);
-    expect(values.dnsMs).toBeLessThan(15);
+    // The resolver's own 4 ms, not the line's 35 ms (a loaded CI machine adds ~10 ms).
+    expect(values.dnsMs).toBeLessThan(30);
     line = { ...line, wanUp: false };
     const down = await probe.poll();
     expect(down.values.wanUp).toBe(false);
