@@ -8,7 +8,8 @@
  * dropped; it is never written, logged or sent, and the counter returns a count, nothing
  * image-like. See docs/PRIVACY.md.
  *
- * When: counts are tied to the timetable. During a lesson in the camera's room, twice a
+ * When: counts are tied to the timetable (unless the camera's `schedule` is on-request), and
+ * the district can ask for one at any time with the profile's `countNow` command. During a lesson in the camera's room, twice a
  * period (a quarter and three quarters of the way through, after late arrivals settle and
  * before early leavers); outside lessons, once every 15 minutes, for room usage. The runner
  * polls every minute; a poll that is not due reports nothing, but (at most once a minute) it
@@ -48,6 +49,13 @@ export const CameraOptions = Type.Object(
      * largest (frame pixels), and the top of the region where faces are (fraction of the
      * height). Defaults suit a 1080p camera high on the front wall of a 40-seat room.
      */
+    /**
+     * When the gateway counts on its own. timetable (default): twice a lesson, every 15
+     * minutes in a free room. on-request: only when the district sends the camera's
+     * `countNow` command (a room where the school counts by hand, or a camera being set up).
+     * `countNow` works in both.
+     */
+    schedule: Type.Optional(Type.Union([Type.Literal('timetable'), Type.Literal('on-request')])),
     faces: Type.Optional(
       Type.Object(
         {
@@ -330,32 +338,47 @@ export function createCameraDriver(deps: {
       } catch (error) {
         throw new DriverError('protocol_error', `camera option ${(error as Error).message}`);
       }
+      const onRequestOnly = device.options.schedule === 'on-request';
       let lastKey = '';
       /** The slot being tried, and since when (its count may wait for the counter). */
       let pending = { key: '', since: 0 };
+      /**
+       * A count the district asked for (countNow), kept until one is done: a counter busy with
+       * other cameras makes it wait for a later poll, never forgets it.
+       */
+      let requested: { since: number } | null = null;
       let lastContact = Number.NEGATIVE_INFINITY;
       const answered = () => (lastContact = elapsedMs());
       return {
+        async command(name) {
+          if (name !== 'countNow') throw new DriverError('protocol_error', `the camera driver has no command "${name}"`);
+          // The runner polls right after a command: the count happens there, in the poll's turn.
+          requested ??= { since: performance.now() };
+        },
         async poll(signal) {
           const slot = slotAt(deps.timetable, device.record.roomId, now());
-          if (!slot.key || slot.key === lastKey) {
+          const due = !onRequestOnly && slot.key !== '' && slot.key !== lastKey;
+          if (!due && !requested) {
             // Not due: nothing to report, but is the camera still there?
             if (elapsedMs() - lastContact < PRESENCE_CHECK_EVERY_MS) return {};
             await tcpCheck(endpoint.host, endpoint.port, signal);
             answered();
             return {};
           }
-          if (pending.key !== slot.key) pending = { key: slot.key, since: performance.now() };
+          if (due && pending.key !== slot.key) pending = { key: slot.key, since: performance.now() };
+          const dueSince = Math.min(due ? pending.since : Infinity, requested?.since ?? Infinity);
           const started = Date.now();
           let jpeg: Uint8Array | null = await fetchSnapshot(url, auth, signal, answered);
           let faces: number | null;
           try {
-            faces = await deps.counter.countFaces(jpeg, signal, sizes, pending.since);
+            faces = await deps.counter.countFaces(jpeg, signal, sizes, dueSince);
           } finally {
             jpeg = null; // the frame is not kept past its count
           }
           if (faces === null) return {}; // the counter is busy: count at the next poll
-          lastKey = slot.key;
+          requested = null;
+          // A requested count during a lesson's counting window stands for that window's count.
+          if (slot.key) lastKey = slot.key;
           const values: MetricValues = { reachable: true, headcount: faces, occupied: faces > 0, snapshotMs: Date.now() - started };
           if (slot.lesson && slot.period) {
             const enrolled = classes.get(slot.lesson.classId)?.enrolment;

@@ -54,6 +54,13 @@ export interface DistrictOptions {
    * of a gateway count at once, and three such bursts together starve a 2-core machine.
    */
   gatewaysAtOnce?: number;
+  /**
+   * When the gateways count their cameras: 'timetable' (default, as in production: twice a
+   * lesson, every 15 minutes in a free room) or 'on-request' (only when the district sends a
+   * camera's countNow command). Tests use on-request, so the counts they wait for come in
+   * an order they chose rather than all at once from every gateway.
+   */
+  cameraSchedule?: 'timetable' | 'on-request';
   /** Progress lines for a person watching; silent when absent. */
   progress?: (line: string) => void;
 }
@@ -197,7 +204,11 @@ export async function startDistrict(options: DistrictOptions): Promise<RunningDi
       served.set(school.id, serveSchoolDevices({ school, profiles, seed: seedOf(i), logger: deviceLog, ...(deviceClock ? { clock: deviceClock } : {}) }));
       const schoolPeers = await startSchoolPeers({ school, served: served.get(school.id)!, seed: seedOf(i), secretsDir: files.secretsDir, workDir: files.workDir });
       peers.set(school.id, schoolPeers);
-      for (const [id, endpoint] of schoolPeers.endpoints) overrides.set(id, endpoint);
+      for (const [id, endpoint] of schoolPeers.endpoints) {
+        const record = school.devices.find((d) => d.id === id);
+        const isCamera = record && profiles.get(record.profileId)?.protocol.type === 'http-snapshot';
+        overrides.set(id, isCamera && options.cameraSchedule ? { ...endpoint, options: { ...endpoint.options, schedule: options.cameraSchedule } } : endpoint);
+      }
       for (const [id, target] of schoolPeers.targets) faults.set(id, target);
       if (schoolPeers.skipped.length) deviceLog.warn({ school: school.id, devices: schoolPeers.skipped }, 'no protocol simulator for these devices yet');
     }
