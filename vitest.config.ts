@@ -9,5 +9,7 @@ export default defineConfig({
     pool: 'forks',
     // Two cores: keep heavy end-to-end files from starving each other.
     maxWorkers: 2,
+    // The default report, then every file's time (slowest first) and a plain closing line.
+    reporters: ['default', './.ci/durations-reporter.ts'],
   },
 });
