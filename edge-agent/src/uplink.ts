@@ -88,11 +88,13 @@ export class Uplink {
     this.client.on('connect', () => {
       this.connected = true;
       opts.logger.info({ url: opts.url, queued: opts.outbox.size }, 'connected to district broker');
-      this.client.publish(districtTopics.status(opts.schoolId), encode(this.status('online')), { qos: 1, retain: true });
+      // Subscribe before saying online: the broker takes a client's packets in order, so a
+      // district that sees this gateway online can already reach it with a command.
       this.client.subscribe(districtTopics.schoolDownlink(opts.schoolId), { qos: 1 }, (error, granted) => {
         if (error || granted?.some((g) => g.qos === 128))
           opts.logger.error({ err: error?.message, granted }, 'district refused the downlink subscription');
       });
+      this.client.publish(districtTopics.status(opts.schoolId), encode(this.status('online')), { qos: 1, retain: true });
       // Whatever was in flight may never have arrived: send it again (the district dedups).
       this.inFlight.clear();
       // The backfill budget starts empty: an outage does not earn a burst.
