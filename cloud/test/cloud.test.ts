@@ -13,6 +13,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { districtTopics, type Inventory, type Reading, type TelemetryBatch } from '@schoolops/device-profiles';
 import { parseCloudConfig, startCloud, type Cloud } from '../src/index.ts';
+import { waitFor as waitUntil } from '../../simulators/test/support/wait.ts';
 
 const school = (id: string, devices: Inventory['schools'][number]['devices']): Inventory['schools'][number] => ({
   id,
@@ -51,14 +52,9 @@ const inventory: Inventory = {
   ],
 };
 
-async function waitFor<T>(probe: () => Promise<T | false | undefined>, what: string, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+/** Polls until the probe returns something; the deadline only turns a hang into a message. */
+function waitFor<T>(probe: () => Promise<T | false | undefined>, what: string): Promise<T> {
+  return waitUntil(probe, what, { everyMs: 50 });
 }
 
 describe('cloud', () => {
@@ -297,7 +293,12 @@ describe('cloud', () => {
     await gateway.publishAsync(districtTopics.event('a'), event('ev-0', { bootId: 'boot-zero-0', state: 'unreachable', reason: 'timeout', ts: Date.now() + 1 }), { qos: 1 });
     await gateway.publishAsync(districtTopics.event('a'), event('ev-2', { state: 'ok', failures: 0, ts: Date.now() + 2 }), { qos: 1 });
     await waitFor(async () => (await get('/api/devices/a.proj')).body.status.state === 'ok', 'the device to recover');
-    expect((await get('/api/schools/a/events')).body.filter((e: any) => e.type === 'device-status')).toHaveLength(3);
+    // Live state changes before the event is in the store: wait for the store, then count exactly.
+    const stored = await waitFor(async () => {
+      const events = (await get('/api/schools/a/events')).body.filter((e: any) => e.type === 'device-status');
+      return events.length >= 3 && events;
+    }, 'the three events in the store');
+    expect(stored).toHaveLength(3);
 
     await gateway.publishAsync(districtTopics.telemetry('a'), batch(50, [{ deviceId: 'a.proj', ts: now, values: { errorLamp: 'error', lampHours: 5400 } }]), { qos: 1 });
     const alarms = await waitFor(async () => {
