@@ -122,18 +122,23 @@ export async function startDistrict(options: DistrictOptions): Promise<RunningDi
   say(schoolTime.describe);
   const deviceClock = options.clock ?? (schoolTime.offsetMs ? schoolClock(schoolTime.offsetMs) : undefined);
 
+  // Ports the user gave are never picked for anything else.
+  const given = [options.port, options.mqttPort, options.controlPort ?? 0].filter((p) => p > 0);
   const { files, finish } = await writeDistrictFiles({
     dataDir: options.dataDir,
     inventory,
     mqttUrl: (port) => `mqtt://127.0.0.1:${port}`,
     // Chosen now, so a restarted cloud comes back at the same address.
-    httpPort: options.port || (await freePort()),
+    httpPort: options.port || (await freePort(given)),
+    avoidPorts: given,
     ackTimeoutMs: options.ackTimeoutMs ?? 10_000,
     ...(options.queueQuotaBytes ? { queueQuotaBytes: options.queueQuotaBytes } : {}),
     schoolClockOffsetMs: schoolTime.offsetMs,
   });
 
-  let mqttPort = options.mqttPort;
+  // Picked now rather than bound on port 0: a restarted broker comes back on this port, and one
+  // from the ephemeral range could meanwhile be taken by a client connection.
+  let mqttPort = options.mqttPort || (await freePort(given));
   const parts = new Map<string, Part>();
   const addPart = (name: string, script: string, args: () => string[], log: string) =>
     parts.set(name, { name, script: scriptPath(script), args, logFile: join(files.logDir, log) });

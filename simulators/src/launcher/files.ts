@@ -39,6 +39,9 @@ function writeSecret(file: string, value: string): void {
   writeFileSync(file, `${value}\n`, { mode: 0o600 });
 }
 
+/** Ports this process handed out: never handed out twice, even before their owner binds them. */
+const handedOut = new Set<number>();
+
 /**
  * A port free right now on 127.0.0.1 that the kernel will not hand to anyone else.
  *
@@ -46,18 +49,34 @@ function writeSecret(file: string, value: string): void {
  * launcher binds hundreds of protocol simulators on port 0 and opens hundreds of client
  * connections in between. Those get ports from the kernel's ephemeral range, so a port taken
  * from that range (by binding port 0 and letting go) could be handed out again before its
- * owner binds it. This picks from below the ephemeral range instead, at random (two test
- * districts on one machine rarely meet), and checks it can be bound.
+ * owner binds it. This picks from below the ephemeral range instead, at random, checks it can
+ * be bound, and never picks a port in `avoid` (the ones a user gave) or one it handed out
+ * before. Test files running side by side (vitest's VITEST_POOL_ID, one per worker) each pick
+ * from their own slice of the range, so two districts started at once never pick the same port.
  */
-export async function freePort(): Promise<number> {
+export async function freePort(avoid: Iterable<number> = []): Promise<number> {
   const [ephemeralLow] = ephemeralRange();
-  const low = 20_000;
-  const high = Math.max(low + 1000, Math.min(ephemeralLow, 32_768));
+  const bottom = 20_000;
+  const top = Math.max(bottom + 1000, Math.min(ephemeralLow, 32_768));
+  const { low, high } = poolSlice(bottom, top);
+  const avoided = new Set(avoid);
   for (let attempt = 0; attempt < 200; attempt++) {
     const port = low + Math.floor(Math.random() * (high - low));
-    if (await canBind(port)) return port;
+    if (handedOut.has(port) || avoided.has(port)) continue;
+    if (await canBind(port)) {
+      handedOut.add(port);
+      return port;
+    }
   }
   throw new Error(`no free port between ${low} and ${high} on 127.0.0.1`);
+}
+
+/** The share of [bottom, top) of this test worker (VITEST_POOL_ID 1..8), or all of it outside tests. */
+function poolSlice(bottom: number, top: number): { low: number; high: number } {
+  const pool = Number(process.env.VITEST_POOL_ID);
+  if (!Number.isInteger(pool) || pool < 1 || pool > 8) return { low: bottom, high: top };
+  const size = Math.floor((top - bottom) / 8);
+  return { low: bottom + (pool - 1) * size, high: bottom + pool * size };
 }
 
 function ephemeralRange(): [number, number] {
@@ -89,6 +108,8 @@ export async function writeDistrictFiles(opts: {
   queueQuotaBytes?: number;
   /** School time minus real time (the simulated district's demo clock); 0 or absent is real time. */
   schoolClockOffsetMs?: number;
+  /** Ports given to the launcher (never picked for a gateway). */
+  avoidPorts?: number[];
 }): Promise<{ files: DistrictFiles; finish: (brokerPort: number, devices?: Map<string, GatewayDeviceOverride>, pollIntervalMs?: number) => void }> {
   const dataDir = resolve(opts.dataDir);
   const dirs = {
@@ -106,7 +127,7 @@ export async function writeDistrictFiles(opts: {
   writeFileSync(inventoryFile, JSON.stringify(opts.inventory, null, 2));
 
   const localPorts = new Map<string, number>();
-  for (const school of opts.inventory.schools) localPorts.set(school.id, await freePort());
+  for (const school of opts.inventory.schools) localPorts.set(school.id, await freePort(opts.avoidPorts));
   const cloudPassword = secret();
   const gatewayPasswords = new Map(opts.inventory.schools.map((s) => [s.id, secret()]));
   const credentialsFile = join(dirs.broker, 'credentials.json');
