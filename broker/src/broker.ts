@@ -34,6 +34,8 @@ export interface DistrictBrokerOptions {
   logger?: Logger;
   /** How often BrokerStats are published. Default 10 s. */
   statsIntervalMs?: number;
+  /** How long a socket may stay connected without sending CONNECT before it is dropped. Default 10 s. */
+  connectTimeoutMs?: number;
 }
 
 export interface DistrictBroker {
@@ -150,7 +152,7 @@ export async function startDistrictBroker(opts: DistrictBrokerOptions): Promise<
 
   const aedes = await Aedes.createBroker({
     drainTimeout: DRAIN_TIMEOUT_MS,
-    connectTimeout: CONNECT_TIMEOUT_MS,
+    connectTimeout: opts.connectTimeoutMs ?? CONNECT_TIMEOUT_MS,
     maxPacketSize: MAX_PACKET_BYTES,
 
     authenticate(client, username, password, done) {

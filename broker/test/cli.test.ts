@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { verifyPassword } from '../src/index.ts';
 import { SCHOOL_A, connectAs, makeCredentials } from './helpers.ts';
+import { SAFETY_DEADLINE_MS } from '../../simulators/test/support/wait.ts';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const cliPath = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
@@ -41,9 +42,10 @@ function runCli(args: string[], options: { ipc?: boolean; stdin?: string } = {})
   return { child, stdout: () => stdout, stderr: () => stderr, exited };
 }
 
-function ready(child: ChildProcess, timeoutMs = 30_000): Promise<number> {
+/** The CLI's ready message; the deadline is a safety net against a hang, not a start-up time. */
+function ready(child: ChildProcess): Promise<number> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('no ready message from the CLI')), timeoutMs);
+    const timer = setTimeout(() => reject(new Error('no ready message from the CLI')), SAFETY_DEADLINE_MS);
     child.once('exit', (code) => reject(new Error(`CLI exited with ${code} before ready`)));
     child.on('message', (message: { type?: string; port?: number }) => {
       if (message.type === 'ready' && typeof message.port === 'number') {

@@ -6,6 +6,7 @@
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { pino, type Logger } from 'pino';
 import { hashPassword, type CredentialsFile } from '../src/index.ts';
+import { SAFETY_DEADLINE_MS, waitFor as waitUntil } from '../../simulators/test/support/wait.ts';
 
 export const SCHOOL_A = 'thcs-nguyen-du';
 export const SCHOOL_B = 'th-le-loi';
@@ -40,7 +41,8 @@ export function connect(port: number, options: IClientOptions): Promise<MqttClie
   return mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
     protocolVersion: 4,
     reconnectPeriod: 0,
-    connectTimeout: 5_000,
+    // A safety net, not a latency requirement: a refused connect is answered, not timed out.
+    connectTimeout: SAFETY_DEADLINE_MS,
     ...options,
   });
 }
@@ -61,7 +63,7 @@ export async function connectRecording(
   const client = mqtt.connect(`mqtt://127.0.0.1:${port}`, {
     protocolVersion: 4,
     reconnectPeriod: 0,
-    connectTimeout: 5_000,
+    connectTimeout: SAFETY_DEADLINE_MS,
     username,
     password: PASSWORDS[username],
     ...options,
@@ -87,20 +89,16 @@ export function record(client: MqttClient): Received[] {
   return received;
 }
 
-/** Poll until `condition` holds; fail with `what` after the timeout. */
-export async function waitFor(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+/** Poll until `condition` holds; the shared safety deadline only turns a hang into a message. */
+export async function waitFor(condition: () => boolean, what: string): Promise<void> {
+  await waitUntil(condition, what, { everyMs: 10 });
 }
 
-/** Resolves when the broker has closed this client's connection; fails after the timeout. */
-export function closed(client: MqttClient, timeoutMs = 5_000): Promise<void> {
+/** Resolves when the broker has closed this client's connection (the deadline is a safety net). */
+export function closed(client: MqttClient): Promise<void> {
   return new Promise((resolve, reject) => {
     if (!client.connected) return resolve();
-    const timer = setTimeout(() => reject(new Error('the broker did not close the connection')), timeoutMs);
+    const timer = setTimeout(() => reject(new Error('the broker did not close the connection')), SAFETY_DEADLINE_MS);
     client.once('close', () => {
       clearTimeout(timer);
       resolve();

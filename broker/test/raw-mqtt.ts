@@ -4,6 +4,7 @@
  * and whose body trickles in. Real TCP sockets to a real broker.
  */
 import { connect as tcpConnect, type Socket } from 'node:net';
+import { SAFETY_DEADLINE_MS } from '../../simulators/test/support/wait.ts';
 
 /** MQTT's variable byte integer (the Remaining Length), MQTT 3.1.1 section 2.2.3. */
 export function remainingLength(value: number): Buffer {
@@ -49,7 +50,7 @@ export interface RawConnection {
   socket: Socket;
   /** Resolves when the broker has closed the connection. */
   closed: Promise<void>;
-  /** Resolves when the broker has closed the connection; fails after the timeout. */
+  /** Resolves when the broker has closed the connection; fails after the safety deadline (a hang, not a slow close). */
   closedWithin(timeoutMs?: number): Promise<void>;
   isClosed(): boolean;
   /** Everything received so far. */
@@ -70,7 +71,7 @@ export function rawConnection(port: number): Promise<RawConnection> {
         resolveClosed();
       }),
     );
-    const closedWithin = (timeoutMs = 5_000) =>
+    const closedWithin = (timeoutMs = SAFETY_DEADLINE_MS) =>
       new Promise<void>((resolveClosed, rejectClosed) => {
         const timer = setTimeout(() => rejectClosed(new Error('the broker did not close the connection')), timeoutMs);
         void closed.then(() => {
@@ -87,7 +88,7 @@ export function rawConnection(port: number): Promise<RawConnection> {
 export async function rawConnect(
   port: number,
   opts: Parameters<typeof connectPacket>[0],
-  timeoutMs = 5_000,
+  timeoutMs = SAFETY_DEADLINE_MS,
 ): Promise<{ connection: RawConnection; returnCode: number }> {
   const connection = await rawConnection(port);
   connection.socket.write(connectPacket(opts));
