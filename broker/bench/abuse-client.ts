@@ -8,8 +8,8 @@
  * A publisher keeps `inflight` publishes of `payloadBytes` bytes outstanding on `topic`
  * (QoS 0: until written to the socket; QoS 1: until PUBACK) and starts a new one as each
  * completes. A subscriber subscribes to `topic` and counts what it receives. Both send
- * { type: 'ready' } over IPC once connected (and subscribed), and on { type: 'stop' }
- * report { type: 'count', count } and call process.exit() at once.
+ * { type: 'ready' } over IPC once connected (and subscribed), { type: 'count', count } every
+ * 100 ms, and on { type: 'stop' } report { type: 'count', count } and call process.exit() at once.
  */
 import mqtt from 'mqtt';
 
@@ -24,6 +24,8 @@ export interface ClientSpec {
   /** Publisher only. */
   inflight?: number;
   payloadBytes?: number;
+  /** How long the connect may take before the client gives up (default 10 s). */
+  connectTimeoutMs?: number;
 }
 
 const spec = JSON.parse(process.argv[2] ?? '{}') as ClientSpec;
@@ -33,7 +35,7 @@ const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${spec.port}`, {
   clientId: spec.clientId,
   clean: true,
   reconnectPeriod: 0,
-  connectTimeout: 10_000,
+  connectTimeout: spec.connectTimeoutMs ?? 10_000,
   ...(spec.username !== undefined && { username: spec.username, password: spec.password }),
 });
 
@@ -69,6 +71,10 @@ if (spec.role === 'subscriber') {
   client.on('error', () => (running = false));
   client.on('close', () => (running = false));
 }
+
+// The count so far, now and then, so the parent can tell how much load was carried while
+// the phase runs (and still knows it if this process has to be killed).
+setInterval(() => process.send?.({ type: 'count', count }), 100).unref();
 
 process.on('message', (message: { type?: string }) => {
   if (message.type !== 'stop') return;

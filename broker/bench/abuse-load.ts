@@ -8,8 +8,8 @@
  *    production;
  *  - one subscriber process subscribes to everything the publishers send;
  *  - four publisher processes each keep 100 publishes of 200 bytes in flight on a topic
- *    of their own, for 5 s, then every client calls process.exit() (no DISCONNECT,
- *    publishes in flight);
+ *    of their own, for 5 s (and on until a minimum load was carried, when one is asked
+ *    for), then every client calls process.exit() (no DISCONNECT, publishes in flight);
  *  - the broker gets 1.5 s to work off what they left behind (the crash came here);
  *  - the same again at QoS 1;
  *  - then: is the broker process still alive, and does it still serve a fresh client?
@@ -46,6 +46,19 @@ export interface AbuseOptions {
   qos?: readonly (0 | 1)[];
   /** After each phase, how long the broker gets to work off its backlog. Default 1500. */
   settleMs?: number;
+  /**
+   * A phase goes on after phaseMs until the publishers together completed at least this many
+   * publishes and the subscriber received at least minReceived (default 0 each): on a slow
+   * machine a phase takes longer instead of carrying less.
+   */
+  minPublished?: number;
+  minReceived?: number;
+  /**
+   * A safety net, not a measure: how long the broker may take to start, a client to connect,
+   * a phase to reach its minimum load, and the check with a fresh client, before the run gives
+   * up on it. Default 30 s.
+   */
+  deadlineMs?: number;
 }
 
 export interface PhaseResult {
@@ -150,7 +163,7 @@ interface BrokerChild {
   isAlive(): boolean;
 }
 
-function startBroker(target: Target): Promise<BrokerChild> {
+function startBroker(target: Target, deadlineMs: number): Promise<BrokerChild> {
   const child = spawn(process.execPath, [`--stack-trace-limit=${STACK_TRACE_LIMIT}`, '--import', 'tsx', ...target.args], {
     cwd: repoRoot,
     // The district broker logs every connect to stdout; only stderr tells of a crash.
@@ -165,7 +178,7 @@ function startBroker(target: Target): Promise<BrokerChild> {
     child.once('exit', (code, signal) => resolve((exitInfo = { code, signal }))),
   );
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('broker child sent no ready message within 30 s')), 30_000);
+    const timer = setTimeout(() => reject(new Error(`broker child sent no ready message within ${deadlineMs} ms`)), deadlineMs);
     void exited.then(({ code, signal }) => {
       clearTimeout(timer);
       reject(new Error(`broker child exited (${code ?? signal}) before ready: ${stderr}`));
@@ -182,6 +195,8 @@ function startBroker(target: Target): Promise<BrokerChild> {
 interface ClientChild {
   child: ChildProcess;
   ready: Promise<void>;
+  /** The count it last reported (publishes completed, or messages received). */
+  latest(): number;
   /** Ask it to report its count and exit at once; resolves with the count (0 if it died). */
   stop(): Promise<number>;
 }
@@ -208,6 +223,7 @@ function startClient(spec: ClientSpec): ClientChild {
   return {
     child,
     ready,
+    latest: () => count,
     async stop() {
       if (child.connected) child.send({ type: 'stop' });
       const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
@@ -243,6 +259,7 @@ async function runPhase(
     topic: target.subscriberTopic,
     qos,
     clientId: `abuse-sub-${tag}`,
+    connectTimeoutMs: opts.deadlineMs,
     ...target.subscriber,
   });
   const publishers: ClientChild[] = [];
@@ -258,6 +275,7 @@ async function runPhase(
           clientId: `abuse-pub-${index + 1}-${tag}`,
           inflight: opts.inflight,
           payloadBytes: opts.payloadBytes,
+          connectTimeoutMs: opts.deadlineMs,
           ...target.publisher(index),
         }),
       );
@@ -265,6 +283,11 @@ async function runPhase(
     await Promise.race([Promise.all(publishers.map((p) => p.ready)), broker.exited]);
     stage.now = `QoS ${qos}: publishing`;
     await Promise.race([sleep(opts.phaseMs), deathOf(broker)]);
+    // Then on until the minimum load was carried (the deadline only ends a phase that never gets there).
+    const carried = () =>
+      publishers.reduce((sum, p) => sum + p.latest(), 0) >= opts.minPublished && subscriber.latest() >= opts.minReceived;
+    const giveUpAt = Date.now() + opts.deadlineMs;
+    while (broker.isAlive() && !carried() && Date.now() < giveUpAt) await sleep(50);
   } finally {
     // Everyone exits at once, abruptly (process.exit in each client). Also on failure:
     // no client process outlives the phase.
@@ -276,7 +299,7 @@ async function runPhase(
 }
 
 /** Does the broker still route a message from a fresh publisher to a fresh subscriber? */
-async function serves(target: Target, port: number, timeoutMs = 10_000): Promise<boolean> {
+async function serves(target: Target, port: number, timeoutMs: number): Promise<boolean> {
   const options = { protocolVersion: 4 as const, reconnectPeriod: 0, connectTimeout: timeoutMs };
   const url = `mqtt://127.0.0.1:${port}`;
   const tag = randomBytes(3).toString('hex');
@@ -330,10 +353,13 @@ export async function runAbuse(options: AbuseOptions): Promise<RunResult> {
     inflight: options.inflight ?? 100,
     payloadBytes: options.payloadBytes ?? 200,
     phaseMs: options.phaseMs ?? 5_000,
+    minPublished: options.minPublished ?? 0,
+    minReceived: options.minReceived ?? 0,
+    deadlineMs: options.deadlineMs ?? 30_000,
   };
   const phasesQos = options.qos ?? [0, 1];
   const target = await makeTarget(options.broker, opts.publishers);
-  const broker = await startBroker(target);
+  const broker = await startBroker(target, opts.deadlineMs);
   const phases: PhaseResult[] = [];
   const stage: Stage = { now: 'starting' };
   let crashedDuring: string | undefined;
@@ -347,7 +373,7 @@ export async function runAbuse(options: AbuseOptions): Promise<RunResult> {
       if (broker.isAlive()) await Promise.race([sleep(options.settleMs ?? 1_500), deathOf(broker)]);
     }
     stage.now = 'the check with a fresh client';
-    const served = broker.isAlive() && (await serves(target, broker.port));
+    const served = broker.isAlive() && (await serves(target, broker.port, opts.deadlineMs));
     const alive = broker.isAlive();
     const result: RunResult = { survived: alive && served, alive, served, phases, ms: Date.now() - started };
     if (!alive) {
