@@ -18,8 +18,16 @@ export interface ProbeEcho {
   close(): Promise<void>;
 }
 
-export async function startProbeEcho(opts: { host: string; port: number; perSourcePerSecond?: number; logger: Logger }): Promise<ProbeEcho> {
+export async function startProbeEcho(opts: {
+  host: string;
+  port: number;
+  perSourcePerSecond?: number;
+  logger: Logger;
+  /** The clock whose seconds the cap counts in (default Date.now; tests give their own). */
+  now?: () => number;
+}): Promise<ProbeEcho> {
   const limit = opts.perSourcePerSecond ?? 50;
+  const now = opts.now ?? Date.now;
   const stats = { echoed: 0, oversized: 0, rateLimited: 0 };
   // source address -> [second, count]: a fixed one-second window is enough to cap reflection.
   let windowSecond = 0;
@@ -27,7 +35,7 @@ export async function startProbeEcho(opts: { host: string; port: number; perSour
   const socket = dgram.createSocket(opts.host.includes(':') ? 'udp6' : 'udp4');
   socket.on('message', (message, from) => {
     if (message.length > ECHO_MAX_BYTES) return void stats.oversized++;
-    const second = Math.floor(Date.now() / 1000);
+    const second = Math.floor(now() / 1000);
     if (second !== windowSecond) {
       windowSecond = second;
       counts = new Map();
