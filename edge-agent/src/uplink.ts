@@ -55,6 +55,8 @@ export interface UplinkOptions {
   agentVersion: string;
   logger: Logger;
   onCommand: (command: DeviceCommand) => void;
+  /** The clock the backfill budget accrues by, in ms (default Date.now; tests give their own). */
+  now?: () => number;
 }
 
 export class Uplink {
@@ -64,7 +66,7 @@ export class Uplink {
   /** eventId -> time it was last sent */
   private readonly eventsInFlight = new Map<string, number>();
   private budgetBytes = 0;
-  private budgetAt = Date.now();
+  private budgetAt: number;
   private pumpTimer: NodeJS.Timeout | undefined;
   private readonly ackTimer: NodeJS.Timeout;
   forwardedBatches = 0;
@@ -72,6 +74,7 @@ export class Uplink {
   private closing = false;
 
   constructor(private readonly opts: UplinkOptions) {
+    this.budgetAt = this.budgetNow();
     const offline: GatewayStatus = this.status('offline');
     this.client = mqtt.connect(opts.url, {
       protocolVersion: 4,
@@ -99,7 +102,7 @@ export class Uplink {
       this.inFlight.clear();
       // The backfill budget starts empty: an outage does not earn a burst.
       this.budgetBytes = 0;
-      this.budgetAt = Date.now();
+      this.budgetAt = this.budgetNow();
       this.eventsInFlight.clear();
       this.pump();
     });
@@ -157,8 +160,12 @@ export class Uplink {
     return Math.max(1, (this.opts.backfill.uplinkBps * this.opts.backfill.share) / 8);
   }
 
+  private budgetNow(): number {
+    return (this.opts.now ?? Date.now)();
+  }
+
   private refillBudget(): void {
-    const now = Date.now();
+    const now = this.budgetNow();
     const rate = this.bytesPerSecond();
     // At most one second of budget banks up, so a quiet spell does not become a burst.
     this.budgetBytes = Math.min(rate, this.budgetBytes + ((now - this.budgetAt) / 1000) * rate);

@@ -20,6 +20,9 @@ import {
   type TelemetryBatch as TelemetryBatchBody,
 } from '@schoolops/device-profiles';
 import { parseEdgeConfig, startEdgeAgent, type EdgeAgent } from '../src/index.ts';
+import { DiskOutbox } from '../src/outbox.ts';
+import { Uplink } from '../src/uplink.ts';
+import { waitFor as waitUntil } from '../../simulators/test/support/wait.ts';
 
 /**
  * The agent's MQTT path is tested with MQTT-native variants of the projector and the lab
@@ -54,14 +57,9 @@ function connect(port: number, clientId: string): Promise<MqttClient> {
   });
 }
 
-async function waitFor<T>(probe: () => T | undefined | false, what: string, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
+/** Polls until the probe returns something; the shared deadline only turns a hang into a message. */
+function waitFor<T>(probe: () => T | undefined | false, what: string): Promise<T> {
+  return waitUntil(probe, what, { everyMs: 25 });
 }
 
 describe('edge agent', () => {
@@ -273,12 +271,16 @@ describe('edge agent disk queue', () => {
 });
 
 describe('edge agent backfill', () => {
-  it('sends live data first, drains the backlog within its budget, and flags it historical', async () => {
+  it('sends live data ahead of the backlog, replays the backlog in order, and flags it historical', async () => {
     // The district is down when the gateway starts: everything it accepts is backlog.
     const probe = createServer();
     await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
     const port = (probe.address() as AddressInfo).port;
     await new Promise<void>((r) => probe.close(() => r()));
+    // Batches unconfirmed at once (the default, named here because the test counts on it). The
+    // backfill budget is the default's too, ample for this backlog: here only the window holds
+    // batches back (the budget's pace is tested on a clock of its own below).
+    const WINDOW = 8;
     const agent = await startEdgeAgent(
       parseEdgeConfig({
         v: 1,
@@ -290,7 +292,8 @@ describe('edge agent backfill', () => {
         devices: [{ id: 'bf.lab', profileId: 'mqtt-lab', roomId: 'lab' }],
         profileDirs: [PROFILE_DIR],
         batch: { maxReadings: 1, maxDelayMs: 5 },
-        backfill: { uplinkBps: 8 * 1500, share: 1 }, // 1,500 bytes/s: about 8 small batches a second
+        // Nothing is sent again for want of a confirmation while the district holds them back below.
+        queue: { window: WINDOW, ackTimeoutMs: 3_600_000 },
       }),
       { logger: silent },
     );
@@ -300,33 +303,44 @@ describe('edge agent backfill', () => {
       await device.publishAsync(localTopics.deviceState('bf.lab'), JSON.stringify({ ts: t0 + n, values: { humidity: 50 }, n }), { qos: 1 });
     expect(agent.outbox.backlogReadings()).toBe(40);
 
-    // The district comes back, and plays the cloud: records arrival order and confirms each batch.
+    // The district comes back, and plays the cloud: records arrival order, and confirms each
+    // batch, but holds its confirmations back until the test lets them go.
     const broker = await Aedes.createBroker();
     const server = createServer(broker.handle);
     await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
-    const arrived: Array<{ n: number; hist: boolean; at: number }> = [];
+    const arrived: Array<{ n: number; hist: boolean }> = [];
+    const held: TelemetryBatchBody[] = [];
+    let holding = true;
     const cloud = await connect(port, 'cloud-bf');
+    const confirm = (batch: TelemetryBatchBody) =>
+      cloud.publish(districtTopics.ack('bf'), JSON.stringify({ v: 1, gatewayId: 'gw-bf', bootId: batch.bootId, seq: batch.seq, result: 'stored' }), { qos: 1 });
     await cloud.subscribeAsync(districtTopics.telemetry('bf'), { qos: 1 });
     cloud.on('message', (_topic, payload) => {
       const batch = JSON.parse(payload.toString()) as TelemetryBatchBody;
-      for (const r of batch.readings) arrived.push({ n: r.n!, hist: r.hist === true, at: Date.now() });
-      cloud.publish(districtTopics.ack('bf'), JSON.stringify({ v: 1, gatewayId: 'gw-bf', bootId: batch.bootId, seq: batch.seq, result: 'stored' }), { qos: 1 });
+      for (const r of batch.readings) arrived.push({ n: r.n!, hist: r.hist === true });
+      if (holding) held.push(batch);
+      else confirm(batch);
     });
     await waitFor(() => agent.uplink.connected, 'the gateway to reconnect');
-    const liveAt = Date.now();
-    await device.publishAsync(localTopics.deviceState('bf.lab'), JSON.stringify({ ts: t0 + 1000, values: { humidity: 51 }, n: 41 }), { qos: 1 });
     try {
-      await waitFor(() => arrived.length >= 41, 'all 41 readings', 20_000);
-      const live = arrived.find((a) => a.n === 41)!;
-      const backlog = arrived.filter((a) => a.n <= 40);
-      expect(live.hist).toBe(false);
-      expect(backlog.every((a) => a.hist)).toBe(true);
-      expect(backlog.map((a) => a.n)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1)); // replayed in order
-      expect(live.at - liveAt).toBeLessThan(1_000); // the live reading did not wait behind the backlog
-      expect(arrived.indexOf(live)).toBeLessThan(40);
-      // ~200 bytes a batch at 1,500 bytes/s: 40 batches take several seconds, not a burst.
-      const drainMs = backlog.at(-1)!.at - backlog[0]!.at;
-      expect(drainMs).toBeGreaterThan(3_000);
+      // A window of backlog goes out; unconfirmed, it holds everything else back.
+      await waitFor(() => arrived.length >= WINDOW, 'a window of backlog batches');
+      await device.publishAsync(localTopics.deviceState('bf.lab'), JSON.stringify({ ts: t0 + 1000, values: { humidity: 51 }, n: 41 }), { qos: 1 });
+      await waitFor(() => [...agent.outbox.queued()].some((entry) => !entry.backlog), 'the live batch in the queue');
+      expect(arrived.map((a) => a.n)).toEqual(Array.from({ length: WINDOW }, (_, i) => i + 1));
+
+      // The district confirms: the first slot to come free carries the live reading, ahead of
+      // the backlog still queued, which then drains in order.
+      holding = false;
+      for (const batch of held.splice(0)) confirm(batch);
+      await waitFor(() => arrived.length >= 41, 'all 41 readings');
+      expect(arrived.map((a) => a.n)).toEqual([
+        ...Array.from({ length: WINDOW }, (_, i) => i + 1),
+        41,
+        ...Array.from({ length: 40 - WINDOW }, (_, i) => WINDOW + i + 1),
+      ]);
+      expect(arrived.find((a) => a.n === 41)!.hist).toBe(false);
+      expect(arrived.filter((a) => a.n <= 40).every((a) => a.hist)).toBe(true);
       await waitFor(() => agent.outbox.size.readings === 0, 'the queue to empty');
     } finally {
       await device.endAsync();
@@ -336,4 +350,88 @@ describe('edge agent backfill', () => {
       server.close();
     }
   }, 60_000);
+
+  it("drains the backlog at its budget's pace by the uplink's clock, and banks no more than a second of it", async () => {
+    const district = await startPlainBroker();
+    const dir = mkdtempSync(join(tmpdir(), 'edge-queue-'));
+    const outbox = await DiskOutbox.open({ dir, quotaBytes: 64 * 1024 * 1024, logger: silent });
+    // Batches of exactly 300 bytes at 1,500 bytes/s: five batches per second of budget.
+    const BYTES = 300;
+    const batchOf = (seq: number): TelemetryBatchBody => {
+      const batch: TelemetryBatchBody = { v: 1, gatewayId: 'gw-bb', schoolId: 'bb', bootId: 'boot-budget', seq, sentAt: 0, readings: [{ deviceId: 'bb.lab', ts: t0 + seq, values: { note: '' } }] };
+      batch.readings[0]!.values.note = 'x'.repeat(BYTES - JSON.stringify(batch).length);
+      return batch;
+    };
+    const t0 = 1_700_000_000_000;
+    const BACKLOG = 20;
+    for (let seq = 0; seq < BACKLOG; seq++) expect((await outbox.append(batchOf(seq), true)).bytes).toBe(BYTES);
+
+    // The district, confirming every batch at once: the window never holds anything back.
+    const arrived: number[] = [];
+    const cloud = await connect(district.port, 'cloud-bb');
+    await cloud.subscribeAsync(districtTopics.telemetry('bb'), { qos: 1 });
+    cloud.on('message', (_topic, payload) => {
+      const batch = JSON.parse(payload.toString()) as TelemetryBatchBody;
+      arrived.push(batch.seq);
+      cloud.publish(districtTopics.ack('bb'), JSON.stringify({ v: 1, gatewayId: 'gw-bb', bootId: batch.bootId, seq: batch.seq, result: 'stored' }), { qos: 1 });
+    });
+    let now = t0; // the uplink's clock: it moves only when the test moves it
+    const uplink = new Uplink({
+      gatewayId: 'gw-bb',
+      schoolId: 'bb',
+      bootId: 'boot-budget',
+      url: `mqtt://127.0.0.1:${district.port}`,
+      username: 'gw-bb',
+      password: 'x',
+      outbox,
+      backfill: { uplinkBps: 8 * 1500, share: 1 },
+      window: 1000,
+      ackTimeoutMs: 3_600_000,
+      deviceCount: 1,
+      agentVersion: 'test',
+      logger: silent,
+      onCommand: () => {},
+      now: () => now,
+    });
+    const backlog = () => arrived.filter((seq) => seq < BACKLOG);
+    let live = 1000;
+    /**
+     * What the budget let out so far. A live batch goes ahead of backlog at once; once it has
+     * arrived, any backlog the budget allowed has arrived too (the clock did not move since
+     * the backlog last went, so a batch more would have gone with it, before this one).
+     */
+    const sentSoFar = async () => {
+      const seq = live++;
+      await outbox.append(batchOf(seq), false);
+      uplink.pump();
+      await waitFor(() => arrived.includes(seq), `live batch ${seq}`);
+      return backlog();
+    };
+    const upTo = (n: number) => Array.from({ length: n }, (_, i) => i);
+    try {
+      await waitFor(() => uplink.connected, 'the uplink to connect');
+      expect(await sentSoFar()).toEqual([]); // the budget starts empty: the outage earned no burst
+      now += 1000;
+      await waitFor(() => backlog().length >= 5, "a second's budget of backlog");
+      expect(await sentSoFar()).toEqual(upTo(5));
+      now += 400; // 600 bytes
+      await waitFor(() => backlog().length >= 7, 'two more batches');
+      expect(await sentSoFar()).toEqual(upTo(7));
+      now += 60_000; // a quiet minute banks one second of budget, not a minute's
+      await waitFor(() => backlog().length >= 12, 'five more batches');
+      expect(await sentSoFar()).toEqual(upTo(12));
+      now += 10_000;
+      await waitFor(() => backlog().length >= 17, 'five more batches');
+      now += 10_000;
+      await waitFor(() => backlog().length >= BACKLOG, 'the rest of the backlog');
+      expect(backlog()).toEqual(upTo(BACKLOG)); // in order
+      await waitFor(() => outbox.size.batches === 0, 'the queue to empty');
+    } finally {
+      await uplink.close();
+      await outbox.close();
+      await cloud.endAsync();
+      await new Promise<void>((r) => district.broker.close(() => r()));
+      district.server.close();
+    }
+  });
 });
