@@ -6,13 +6,15 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createInfluxSink, INFLUX_MEASUREMENT, type InfluxSink } from '../src/storage/influx-sink.ts';
 import { openStorage, type StorageLogger, type StoredRow } from '../src/storage/index.ts';
 import { SAFETY_DEADLINE_MS, waitFor } from '../../simulators/test/support/wait.ts';
+// Ports below the kernel's ephemeral range, a slice per vitest worker: no other test file's
+// server or client connection takes one between our pick and VictoriaMetrics' bind.
+import { freePort } from '../../simulators/src/launcher/files.ts';
 
 const VM_BIN = '/usr/bin/victoria-metrics';
 
@@ -29,18 +31,6 @@ function tempDir(prefix: string): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   tempDirs.push(dir);
   return dir;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 async function startVm(port?: number): Promise<Vm> {
