@@ -217,7 +217,10 @@ export class Ingest {
       }
       this.live.applyEvent(event);
       if (event.type === 'telemetry-gap')
-        this.logger.warn({ school: event.schoolId, dropped: Object.values(event.dropped).reduce((a, b) => a + b, 0), from: event.from, to: event.to }, 'gateway dropped telemetry to stay within its disk quota');
+        this.logger.warn(
+          { school: event.schoolId, dropped: Object.values(event.dropped).reduce((a, b) => a + b, 0), from: event.from, to: event.to, batchRanges: event.batches?.length ?? null },
+          'gateway dropped telemetry to stay within its disk quota',
+        );
       else if (event.type === 'device-status')
         this.logger.info({ school: event.schoolId, device: event.deviceId, state: event.state, reason: event.reason }, `device ${event.state}`);
       const ack: EventAck = { v: WIRE_VERSION, gatewayId: event.gatewayId, eventId: event.eventId, result: 'stored' };

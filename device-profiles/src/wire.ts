@@ -217,16 +217,40 @@ const EventIdentity = {
   ts: Type.Integer({ minimum: 0 }),
 };
 
-/** Readings the gateway had to drop to stay within its disk quota. */
+/**
+ * Most batch ranges one telemetry-gap event names (at most ~105 bytes each as JSON, so an
+ * event stays far below LIMITS.districtPacketBytes); a larger drop is reported as several events.
+ */
+export const GAP_MAX_BATCH_RANGES = 1000;
+
+/**
+ * Readings the gateway had to drop to stay within its disk quota.
+ *
+ * A dropped batch may still have reached the district: one sent just before a disconnect can
+ * be stored although its ack never came back, and one in flight can arrive after this event.
+ * So the event names the batches it dropped, and the district counts as dropped only the
+ * readings of those batches it does not hold, whichever comes first.
+ */
 export const TelemetryGapEvent = Type.Object(
   {
     ...EventIdentity,
     type: Type.Literal('telemetry-gap'),
-    /** Readings dropped to stay within the disk quota, per device. */
+    /** Readings dropped to stay within the disk quota, per device (the gateway's count). */
     dropped: Type.Record(Type.String(), Type.Integer({ minimum: 0 })),
     /** Sample time range of what was dropped. */
     from: Type.Integer({ minimum: 0 }),
     to: Type.Integer({ minimum: 0 }),
+    /**
+     * The batches dropped, as [bootId, first seq, last seq] ranges (inclusive, ascending) of
+     * this gateway's batch keys. Absent in events of agents from before it was added: the
+     * district then takes `dropped` as it is.
+     */
+    batches: Type.Optional(
+      Type.Array(Type.Tuple([GatewayIdentity.bootId, Type.Integer({ minimum: 0 }), Type.Integer({ minimum: 0 })]), {
+        minItems: 1,
+        maxItems: GAP_MAX_BATCH_RANGES,
+      }),
+    ),
   },
   { additionalProperties: false },
 );

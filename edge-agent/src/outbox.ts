@@ -11,7 +11,7 @@
  *
  * Quota: when a new batch would take the queued bytes over `quotaBytes` (or the disk is
  * full), the oldest telemetry batches are dropped, and what was dropped (readings per
- * device, sample time range) becomes one telemetry-gap event for the district.
+ * device, sample time range, the batches' keys) becomes a telemetry-gap event for the district.
  * A disk that fills anyway (ENOSPC) is survived with a ballast file kept beside the
  * database: LevelDB's write error is sticky and even deleting needs log space, so the
  * ballast is freed, the database reopened, the oldest telemetry dropped (gap event as above)
@@ -27,7 +27,7 @@ import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { randomBytes } from 'node:crypto';
-import { WIRE_VERSION, type GatewayEvent, type TelemetryBatch } from '@schoolops/device-profiles';
+import { GAP_MAX_BATCH_RANGES, WIRE_VERSION, type GatewayEvent, type TelemetryBatch, type TelemetryGapEvent } from '@schoolops/device-profiles';
 import type { Logger } from 'pino';
 
 export interface QueuedBatch {
@@ -59,7 +59,7 @@ export class DiskOutbox {
   /** deviceId -> ts of its latest accepted sample */
   readonly lastTs = new Map<string, number>();
   droppedReadings = 0;
-  /** Set by the uplink: batches sent and not yet confirmed are never dropped. */
+  /** Set by the uplink: batches sent and not yet confirmed are not dropped. */
   isInFlight: (index: number) => boolean = () => false;
   /** index -> event, in the order they were raised */
   private readonly events = new Map<number, GatewayEvent>();
@@ -191,56 +191,42 @@ export class DiskOutbox {
 
   /**
    * Drop the oldest telemetry batches until `bytes` are freed, and record what was dropped
-   * as one telemetry-gap event (written in the same atomic write, so it cannot be lost).
+   * as telemetry-gap events (written in the same atomic write, so they cannot be lost). Each
+   * event names its batches (key ranges), so the district can leave out of the gap a batch
+   * it stored although its ack never came, or that arrives after the event; a drop of more
+   * than GAP_MAX_BATCH_RANGES ranges is reported as several events.
    */
   private async dropOldest(bytes: number, from: { gatewayId: string; schoolId: string; bootId: string }): Promise<void> {
     const victims: QueuedBatch[] = [];
     let freed = 0;
     for (const entry of this.entries.values()) {
       if (freed >= bytes) break;
-      // A batch on its way may already be stored: dropping it would report a gap that is not.
+      // A batch on its way stays until its ack (or its resend): the uplink counts it in its
+      // window until then. Not for the count: a dropped batch the district holds is no gap.
       if (this.isInFlight(entry.index)) continue;
       victims.push(entry);
       freed += entry.bytes;
     }
     if (victims.length === 0) return;
-    const dropped: Record<string, number> = {};
-    let first = Infinity;
-    let last = 0;
-    let readings = 0;
-    for (const { batch } of victims)
-      for (const reading of batch.readings) {
-        dropped[reading.deviceId] = (dropped[reading.deviceId] ?? 0) + 1;
-        first = Math.min(first, reading.ts);
-        last = Math.max(last, reading.ts);
-        readings++;
-      }
-    const event: GatewayEvent = {
-      v: WIRE_VERSION,
-      gatewayId: from.gatewayId,
-      schoolId: from.schoolId,
-      bootId: from.bootId,
-      eventId: randomBytes(12).toString('base64url'),
-      ts: Date.now(),
-      type: 'telemetry-gap',
-      dropped,
-      from: first,
-      to: last,
-    };
-    const eventIndex = this.nextEventIndex++;
+    const events = gapEvents(victims, from);
+    const readings = victims.reduce((n, v) => n + v.batch.readings.length, 0);
+    const indices = events.map(() => this.nextEventIndex++);
     // Deleting frees space, so this write can succeed even on a full disk.
     await this.db.batch(
       [
         ...victims.map((v) => ({ type: 'del' as const, key: indexKey(v.index) })),
-        { type: 'put' as const, key: eventKey(eventIndex), value: JSON.stringify(event) },
+        ...events.map((event, i) => ({ type: 'put' as const, key: eventKey(indices[i]!), value: JSON.stringify(event) })),
         { type: 'put' as const, key: DROPPED, value: String(this.droppedReadings + readings) },
       ],
       { sync: true },
     );
     for (const victim of victims) this.untrack(victim);
-    this.events.set(eventIndex, event);
+    events.forEach((event, i) => this.events.set(indices[i]!, event));
     this.droppedReadings += readings;
-    this.logger.warn({ readings, batches: victims.length, from: first, to: last, quotaBytes: this.quotaBytes }, 'disk queue full: dropped the oldest telemetry');
+    this.logger.warn(
+      { readings, batches: victims.length, events: events.length, from: Math.min(...events.map((e) => e.from)), to: Math.max(...events.map((e) => e.to)), quotaBytes: this.quotaBytes },
+      'disk queue full: dropped the oldest telemetry',
+    );
   }
 
   /** Keep an event until the district confirms it (durable before this resolves). */
@@ -303,4 +289,44 @@ export class DiskOutbox {
     await this.ready;
     await this.db.close();
   }
+}
+
+/**
+ * The telemetry-gap events that report dropping `victims` (in queue order): readings per
+ * device, sample time range and batch key ranges, at most GAP_MAX_BATCH_RANGES ranges each.
+ */
+export function gapEvents(victims: readonly QueuedBatch[], from: { gatewayId: string; schoolId: string; bootId: string }): TelemetryGapEvent[] {
+  const events: TelemetryGapEvent[] = [];
+  let event: TelemetryGapEvent | undefined;
+  let ranges: [string, number, number][] = [];
+  for (const { batch } of victims) {
+    const last = ranges.at(-1);
+    if (last && last[0] === batch.bootId && last[2] + 1 === batch.seq) last[2] = batch.seq;
+    else {
+      if (!event || ranges.length === GAP_MAX_BATCH_RANGES) {
+        ranges = [];
+        event = {
+          v: WIRE_VERSION,
+          gatewayId: from.gatewayId,
+          schoolId: from.schoolId,
+          bootId: from.bootId,
+          eventId: randomBytes(12).toString('base64url'),
+          ts: Date.now(),
+          type: 'telemetry-gap',
+          dropped: {},
+          from: Infinity,
+          to: 0,
+          batches: ranges,
+        };
+        events.push(event);
+      }
+      ranges.push([batch.bootId, batch.seq, batch.seq]);
+    }
+    for (const reading of batch.readings) {
+      event!.dropped[reading.deviceId] = (event!.dropped[reading.deviceId] ?? 0) + 1;
+      event!.from = Math.min(event!.from, reading.ts);
+      event!.to = Math.max(event!.to, reading.ts);
+    }
+  }
+  return events;
 }

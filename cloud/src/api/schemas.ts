@@ -169,7 +169,7 @@ export const GatewayEventBody = GatewayEvent;
 
 export const DeliveryReport = Type.Object({
   since: Ms,
-  dropped: Type.Record(Type.String(), Type.Integer(), { description: 'readings gateways reported dropping to stay within their disk quota, per device' }),
+  dropped: Type.Record(Type.String(), Type.Integer(), { description: 'readings gateways dropped to stay within their disk quota that the district does not hold, per device (a dropped batch stored anyway is not counted)' }),
   devices: Type.Array(
     Type.Object({
       deviceId: Type.String(),

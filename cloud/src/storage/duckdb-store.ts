@@ -93,12 +93,26 @@ CREATE TABLE IF NOT EXISTS events (
   type       VARCHAR NOT NULL,
   body       VARCHAR NOT NULL
 );
+-- The batches each telemetry-gap event says its gateway dropped, as seq ranges: the district
+-- counts as dropped only the readings of those batches it does not hold (see dropped()).
+CREATE TABLE IF NOT EXISTS gap_batches (
+  event_id   VARCHAR NOT NULL,
+  gateway_id VARCHAR NOT NULL,
+  boot_id    VARCHAR NOT NULL,
+  seq_from   BIGINT  NOT NULL,
+  seq_to     BIGINT  NOT NULL,
+  sample_to  BIGINT  NOT NULL, -- the event's "to": a report from "since" takes events with to >= since
+  PRIMARY KEY (event_id, boot_id, seq_from)
+);
 CREATE OR REPLACE VIEW ${TABLE}_v AS
   SELECT epoch_ms(ts) AS time, school_id, device_id, metric,
          CASE kind WHEN 0 THEN num::VARCHAR WHEN 1 THEN (num = 1)::VARCHAR ELSE str END AS value,
          hist
   FROM ${TABLE};
 `;
+
+/** Rows per INSERT of a gap event's batch ranges. */
+const GAP_INSERT_ROWS = 200;
 
 /** Files this process has open: two DuckDB instances on one file in one process corrupt it. */
 const openFiles = new Set<string>();
@@ -333,15 +347,72 @@ class DuckDbReadingStore implements DuckDbStore {
   writeEvent(event: GatewayEvent): Promise<void> {
     if (this.closing) return Promise.reject(new Error('DuckDB store is closed'));
     return this.enqueue(async () => {
-      await this.writer.run('INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?, ?, ?)', [
-        event.eventId,
-        event.schoolId,
-        event.gatewayId,
-        BigInt(event.ts),
-        event.type,
-        JSON.stringify(event),
-      ]);
+      const gap = event.type === 'telemetry-gap' ? event : null;
+      const ranges = gap?.batches ?? [];
+      // One transaction: a report never sees an event without its batch ranges or the reverse.
+      await this.writer.run('BEGIN TRANSACTION');
+      try {
+        await this.writer.run('INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?, ?, ?)', [
+          event.eventId,
+          event.schoolId,
+          event.gatewayId,
+          BigInt(event.ts),
+          event.type,
+          JSON.stringify(event),
+        ]);
+        for (let at = 0; at < ranges.length; at += GAP_INSERT_ROWS) {
+          const part = ranges.slice(at, at + GAP_INSERT_ROWS);
+          await this.writer.run(
+            `INSERT OR IGNORE INTO gap_batches VALUES ${part.map(() => '(?, ?, ?, ?, ?, ?)').join(', ')}`,
+            part.flatMap(([bootId, first, last]) => [event.eventId, event.gatewayId, bootId, BigInt(first), BigInt(last), BigInt(gap!.to)]),
+          );
+        }
+        await this.writer.run('COMMIT');
+      } catch (err) {
+        await this.writer.run('ROLLBACK').catch(() => {});
+        throw err;
+      }
     });
+  }
+
+  async dropped(since: number): Promise<Record<string, number>> {
+    if (this.closing) throw new Error('DuckDB store is closed');
+    // What the gateways say they dropped, less what the district holds of the batches they
+    // name (stored before the gap event came, or after it). One transaction: one snapshot.
+    // A sample is one reading: its rows share device, batch and ts, one row per metric.
+    const heldSql = `
+      SELECT device_id, sum(samples) FROM (
+        SELECT device_id, max(metric_rows) AS samples FROM (
+          SELECT device_id, gateway_id, boot_id, seq, ts, metric, count(*) AS metric_rows
+          FROM ${TABLE} r
+          WHERE seq IS NOT NULL AND EXISTS (
+            SELECT 1 FROM gap_batches g
+            WHERE g.gateway_id = r.gateway_id AND g.boot_id = r.boot_id AND r.seq BETWEEN g.seq_from AND g.seq_to AND g.sample_to >= ?)
+          GROUP BY ALL)
+        GROUP BY device_id, gateway_id, boot_id, seq, ts)
+      GROUP BY device_id`;
+    const [gaps, held] = await this.reads.use(async (c) => {
+      await c.run('BEGIN TRANSACTION');
+      try {
+        const gaps = (await c.runAndReadAll(`SELECT body FROM events WHERE type = 'telemetry-gap'`)).getRowsJS();
+        const held = (await c.runAndReadAll(heldSql, [BigInt(Math.trunc(since))])).getRowsJS();
+        return [gaps, held];
+      } finally {
+        await c.run('COMMIT');
+      }
+    });
+    const dropped: Record<string, number> = {};
+    for (const [body] of gaps) {
+      const event = JSON.parse(body as string) as GatewayEvent;
+      if (event.type === 'telemetry-gap' && event.to >= since)
+        for (const [deviceId, count] of Object.entries(event.dropped)) dropped[deviceId] = (dropped[deviceId] ?? 0) + count;
+    }
+    for (const [deviceId, samples] of held) {
+      const id = deviceId as string;
+      if (dropped[id] !== undefined) dropped[id] = Math.max(0, dropped[id] - Number(samples as bigint | number));
+    }
+    for (const [deviceId, count] of Object.entries(dropped)) if (count === 0) delete dropped[deviceId];
+    return dropped;
   }
 
   async events(q: { schoolId?: string; since?: number; limit?: number }): Promise<GatewayEvent[]> {

@@ -36,13 +36,12 @@ export async function openStorage(config: StorageConfig): Promise<Storage> {
   return new FanOutStorage(duckdb, influx, logger);
 }
 
-/** Readings gateways reported dropping (telemetry-gap events) since a sample time, per device. */
-export async function droppedSince(store: Pick<ReadingStore, 'events'>, since: number): Promise<Record<string, number>> {
-  const dropped: Record<string, number> = {};
-  for (const event of await store.events({ limit: 10_000 }))
-    if (event.type === 'telemetry-gap' && event.to >= since)
-      for (const [deviceId, count] of Object.entries(event.dropped)) dropped[deviceId] = (dropped[deviceId] ?? 0) + count;
-  return dropped;
+/**
+ * Readings gateways dropped for their disk quota (telemetry-gap events reaching `since`)
+ * that the district does not hold, per device: see ReadingStore.dropped.
+ */
+export function droppedSince(store: Pick<ReadingStore, 'dropped'>, since: number): Promise<Record<string, number>> {
+  return store.dropped(since);
 }
 
 /** One uplink reading as rows: one per metric value, all at the reading's ts. */
@@ -88,6 +87,10 @@ class FanOutStorage implements Storage {
 
   events(q: { schoolId?: string; since?: number; limit?: number }): Promise<GatewayEvent[]> {
     return this.duckdb.events(q);
+  }
+
+  dropped(since: number): Promise<Record<string, number>> {
+    return this.duckdb.dropped(since);
   }
 
   deliveryReport(since: number): Promise<DeviceDelivery[]> {

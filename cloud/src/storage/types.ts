@@ -86,6 +86,13 @@ export interface ReadingStore extends ReadingSink {
    * with sample time >= since: for proving nothing was lost, duplicated or reordered.
    */
   deliveryReport(since: number): Promise<DeviceDelivery[]>;
+  /**
+   * Readings gateways dropped for their disk quota that the district does not hold, per
+   * device (devices with none are left out), from the telemetry-gap events whose sample time
+   * range reaches `since`: what an event says its gateway dropped, less the readings the
+   * district stored of the batches it names, whether they came before or after the event.
+   */
+  dropped(since: number): Promise<Record<string, number>>;
   /** Store a gateway event once (an event id already stored is ignored). */
   writeEvent(event: GatewayEvent): Promise<void>;
   /** Gateway events, newest first; `schoolId` narrows to one school. */
