@@ -2,7 +2,8 @@
  * The driver runner against real TCP peers: a small line protocol ("VALUE <n>") served by
  * test servers that answer, hang, refuse or send garbage. What is checked is the runner's
  * job: per-device loops (a hanging device delays nobody), timeouts, backoff, status changes
- * reported once per change, and options checked at start.
+ * reported once per change, and options checked at start. The runners' timers run on the
+ * test's own clock: every delay is exact and nothing depends on how busy the machine is.
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
@@ -11,6 +12,7 @@ import { Type } from '@sinclair/typebox';
 import { pino } from 'pino';
 import { loadProfiles, BUILTIN_PROFILES_DIR, type MetricValues } from '@schoolops/device-profiles';
 import { DriverError, DriverHost, type DeviceStatus, type Driver } from '../src/drivers/index.ts';
+import type { RunnerTimer, RunnerTimers } from '../src/drivers/runner.ts';
 
 const logger = pino({ level: 'silent' });
 const profile = loadProfiles([BUILTIN_PROFILES_DIR]).get('epson-eb-x51')!;
@@ -39,7 +41,7 @@ const lineDriver: Driver<'pjlink', { greeting?: string }> = {
   protocol: 'pjlink',
   mode: 'poll',
   options: Type.Object({ greeting: Type.Optional(Type.String()) }, { additionalProperties: false }),
-  // A LAN peer answers at once; short, so the test sees timeouts quickly.
+  // A LAN peer answers at once. (On the test's clock a deadline passes only when the test fires it.)
   pollTimeoutMs: () => 100,
   open(ctx) {
     return {
@@ -76,7 +78,44 @@ function record(id: string, port: number, options?: Record<string, unknown>) {
   return { record: { id, profileId: profile.id, roomId: 'r1', address: { host: '127.0.0.1', port }, ...(options ? { options } : {}) }, profile };
 }
 
-function startHost(devices: ReturnType<typeof record>[], intervalMs = 200) {
+interface ManualTimer extends RunnerTimer {
+  at: number;
+  seq: number;
+  fn: () => void;
+  live: boolean;
+}
+
+/**
+ * The runners' timers on a clock of the test's own: nothing fires until the test says so,
+ * and every delay a runner asks for is there to read. The devices stay real TCP peers.
+ */
+class ManualClock implements RunnerTimers {
+  now = 0;
+  private seq = 0;
+  private readonly timers: ManualTimer[] = [];
+  setTimeout = (fn: () => void, ms: number): ManualTimer => {
+    const timer: ManualTimer = { at: this.now + ms, seq: this.seq++, fn, live: true };
+    this.timers.push(timer);
+    return timer;
+  };
+  clearTimeout = (timer: RunnerTimer): void => {
+    (timer as ManualTimer).live = false;
+  };
+  /** Timers waiting, soonest first (in the order they were set when due together). */
+  pending(): ManualTimer[] {
+    return this.timers.filter((t) => t.live).sort((a, b) => a.at - b.at || a.seq - b.seq);
+  }
+  /** Move the clock on to the soonest timer and fire it. */
+  fireNext(): void {
+    const timer = this.pending()[0];
+    if (!timer) throw new Error('no timer to fire');
+    this.now = Math.max(this.now, timer.at);
+    timer.live = false;
+    timer.fn();
+  }
+}
+
+function startHost(devices: ReturnType<typeof record>[], intervalMs = 200, clock?: ManualClock) {
   const values: { deviceId: string; values: MetricValues; ts: number }[] = [];
   const statuses: { deviceId: string; status: DeviceStatus }[] = [];
   host = new DriverHost({
@@ -85,6 +124,8 @@ function startHost(devices: ReturnType<typeof record>[], intervalMs = 200) {
     logger,
     intervalMs,
     firstPollWithinMs: 0,
+    // No jitter: the backoff is exactly interval x 2^(failures-1).
+    ...(clock ? { schedule: { now: () => clock.now, timers: clock, random: () => 0.5 } } : {}),
     onValues: (deviceId, v, ts) => values.push({ deviceId, values: v, ts }),
     onStatus: (deviceId, status) => statuses.push({ deviceId, status }),
   });
@@ -92,28 +133,57 @@ function startHost(devices: ReturnType<typeof record>[], intervalMs = 200) {
   return { values, statuses };
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Wait for a condition (never for a guess of how long it takes); the deadline only names what never came. */
+async function until(what: string, condition: () => boolean, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
 
 describe('DeviceRunner', () => {
   it('polls each device on its own: a hanging device times out without delaying the others', async () => {
     const good = await device({ current: 'answer' });
     const stuck = await device({ current: 'hang' });
     servers.push(good.server, stuck.server);
-    const { values, statuses } = startHost([record('good', good.port), record('stuck', stuck.port)], 200);
-    await sleep(2100);
-    const goodReadings = values.filter((v) => v.deviceId === 'good');
-    // 200 ms interval over ~2 s: about 10 polls; the stuck device's 100 ms timeouts do not slow it.
-    expect(goodReadings.length).toBeGreaterThanOrEqual(8);
-    expect(goodReadings.map((v) => v.values.lampHours)).toEqual(goodReadings.map((_, i) => 100 + i));
+    const clock = new ManualClock();
+    const { values, statuses } = startHost([record('good', good.port), record('stuck', stuck.port)], 200, clock);
+    const goodRunner = host!.runners.get('good')!;
+    const stuckRunner = host!.runners.get('stuck')!;
+    const goodReadings = () => values.filter((v) => v.deviceId === 'good');
+    // The stuck device's poll is under way (only its deadline ends it).
+    const stuckHangs = () => stuckRunner.polls > stuckRunner.failures;
+    let readWhileStuckHung = 0;
+
+    // Fire every timer due within 2 s of the test's clock, each once both runners wait on
+    // nothing but a timer: the good device's poll is over (it answers at once), the stuck
+    // device's is over or hangs on its deadline.
+    while (clock.pending()[0]!.at <= 2000) {
+      await until('both runners waiting on their timers', () => goodRunner.polls === goodReadings().length && clock.pending().length === 2);
+      const readings = goodReadings().length;
+      const hung = stuckHangs();
+      clock.fireNext();
+      await until('both runners waiting on their timers', () => goodRunner.polls === goodReadings().length && clock.pending().length === 2);
+      if (hung && goodReadings().length > readings) readWhileStuckHung++;
+    }
+
+    // A 200 ms interval over 2 s: a reading at 0, 200, ... 2000, none late for the stuck one.
+    expect(goodReadings().map((v) => v.values.lampHours)).toEqual(Array.from({ length: 11 }, (_, i) => 100 + i));
+    // ... some of them while the stuck device's poll hung.
+    expect(readWhileStuckHung).toBeGreaterThan(0);
     expect(values.some((v) => v.deviceId === 'stuck')).toBe(false);
+    // The stuck device: polls at 0, 300, 800 and 1700, each given up after 100 ms, then 200, 400, 800 (the cap) ms of backoff.
+    expect(stuckRunner.polls).toBe(4);
     const stuckStatus = statuses.filter((s) => s.deviceId === 'stuck');
     // One status change, not one per failed attempt.
     expect(stuckStatus).toHaveLength(1);
     expect(stuckStatus[0]!.status).toMatchObject({ state: 'unreachable', reason: 'timeout', failures: 1 });
+    expect(stuckRunner.status.failures).toBe(4);
     expect(statuses.some((s) => s.deviceId === 'good')).toBe(false);
     expect(host!.problems()).toEqual({ unreachable: 1, faulty: 0 });
     // The runner closed its timed-out connections: nothing piles up on the stuck device.
-    expect(stuck.sockets.size).toBeLessThanOrEqual(1);
+    await until('the timed-out connections closed', () => stuck.sockets.size === 0);
   });
 
   it('backs off after failures, reports the reason, and reports recovery once', async () => {
@@ -123,14 +193,26 @@ describe('DeviceRunner', () => {
     const port = peer.port;
     peer.server.close(); // refused from the start
     await once(peer.server, 'close');
-    const { values, statuses } = startHost([record('p1', port)], 100);
-    await sleep(1600);
+    const clock = new ManualClock();
+    const { values, statuses } = startHost([record('p1', port)], 100, clock);
     const runner = host!.runners.get('p1')!;
-    expect(statuses[0]!.status).toMatchObject({ state: 'unreachable', reason: 'refused' });
-    // Without backoff there would be ~16 attempts; with 100, 200, 400 (cap 4 x 100) ms there are about 6.
-    expect(runner.polls).toBeGreaterThanOrEqual(3);
-    expect(runner.polls).toBeLessThanOrEqual(8);
+    // Between polls: each poll has ended, in a reading or a failure, and the next one is set.
+    const resting = () => runner.polls === runner.failures + values.length && clock.pending().length === 1;
+    const nextDelay = async () => {
+      await until('the runner between polls', resting);
+      return clock.pending()[0]!.at - clock.now;
+    };
+
+    // The first poll, then the wait after each failure: 100, 200, 400 ms, then the cap of 4 intervals.
+    expect(await nextDelay()).toBe(0);
+    const delays: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      clock.fireNext();
+      delays.push(await nextDelay());
+    }
+    expect(delays).toEqual([100, 200, 400, 400, 400]);
     expect(runner.maxBackoffMs).toBe(400);
+    expect(statuses.map((s) => s.status)).toEqual([expect.objectContaining({ state: 'unreachable', reason: 'refused', failures: 1 })]);
 
     // The device comes back on the same port, first answering garbage, then properly.
     mode.current = 'garbage';
@@ -141,10 +223,13 @@ describe('DeviceRunner', () => {
     revived.listen(port, '127.0.0.1');
     await once(revived, 'listening');
     servers.push(revived);
-    await sleep(900);
+    clock.fireNext();
+    expect(await nextDelay()).toBe(400);
     expect(statuses.at(-1)!.status).toMatchObject({ state: 'faulty', reason: 'protocol_error' });
     mode.current = 'answer';
-    await sleep(900);
+    clock.fireNext();
+    // Recovered: back to one interval.
+    expect(await nextDelay()).toBe(100);
     expect(statuses.at(-1)!.status).toMatchObject({ state: 'ok', failures: 0 });
     expect(statuses.map((s) => s.status.state)).toEqual(['unreachable', 'faulty', 'ok']);
     expect(values.at(-1)!.values).toEqual({ lampHours: 7 });

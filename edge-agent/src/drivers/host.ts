@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { FileError, checkOrThrow, type DeviceProfile, type MetricValue, type MetricValues } from '@schoolops/device-profiles';
 import type { Logger } from 'pino';
 import type { EdgeDevice } from '../config.ts';
-import { DeviceRunner, type DeviceStatus } from './runner.ts';
+import { DeviceRunner, type DeviceStatus, type RunnerOptions } from './runner.ts';
 import type { Driver, DriverDevice, ProtocolType } from './types.ts';
 
 export interface DriverHostOptions {
@@ -19,6 +19,8 @@ export interface DriverHostOptions {
   /** The gateway's data folder; drivers keep their state under `<dataDir>/drivers`. */
   dataDir?: string;
   firstPollWithinMs?: number;
+  /** Every runner's clock, timers and randomness (tests; see RunnerOptions). */
+  schedule?: Pick<RunnerOptions, 'now' | 'timers' | 'random'>;
   onValues(deviceId: string, values: MetricValues, ts: number): void;
   onStatus(deviceId: string, status: DeviceStatus): void;
 }
@@ -57,6 +59,7 @@ export class DriverHost {
           onValues: opts.onValues,
           onStatus: opts.onStatus,
           ...(opts.firstPollWithinMs !== undefined ? { firstPollWithinMs: opts.firstPollWithinMs } : {}),
+          ...opts.schedule,
         }),
       );
     }

@@ -5,6 +5,7 @@
  * Never rejects: a name that does not resolve is a failure counted in the result.
  */
 import { Resolver } from 'node:dns';
+import type { Clock } from './probe-latency.ts';
 import type { DnsSettings } from './probe-options.ts';
 
 export interface DnsResult {
@@ -19,7 +20,7 @@ export interface DnsResult {
 /** Resolver errors that are answers from the server (the name does not exist / has no A record). */
 const ANSWERED = new Set(['ENOTFOUND', 'ENODATA', 'ENONAME', 'EREFUSED', 'ESERVFAIL', 'EFORMERR', 'ENOTIMP']);
 
-export function checkDns(s: DnsSettings, signal: AbortSignal): Promise<DnsResult> {
+export function checkDns(s: DnsSettings, signal: AbortSignal, now: Clock = () => performance.now()): Promise<DnsResult> {
   // One try: a retry would hide exactly the loss this check is meant to show.
   const resolver = new Resolver({ timeout: s.timeoutMs, tries: 1 });
   if (s.server) resolver.setServers([s.server]);
@@ -45,11 +46,11 @@ export function checkDns(s: DnsSettings, signal: AbortSignal): Promise<DnsResult
     if (signal.aborted) return stop();
     signal.addEventListener('abort', stop, { once: true });
     for (const name of s.names) {
-      const t0 = performance.now();
+      const t0 = now();
       resolver.resolve4(name, (error, addresses) => {
         if (finished) return;
         if (!error && addresses.length > 0) {
-          times.push(performance.now() - t0);
+          times.push(now() - t0);
           answered++;
         } else if (error && ANSWERED.has(error.code ?? '')) answered++;
         if (--pending === 0) finish();

@@ -5,9 +5,11 @@
  */
 import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import type { Clock } from './probe-latency.ts';
 import type { HttpCheck, ThroughputSettings } from './probe-options.ts';
 
 const USER_AGENT = 'SchoolOps-link-probe/1';
+const monotonic: Clock = () => performance.now();
 
 export interface HttpCheckResult {
   name: string;
@@ -66,16 +68,16 @@ function get(
   req.end();
 }
 
-export function checkHttp(check: HttpCheck & { timeoutMs: number }, signal: AbortSignal): Promise<HttpCheckResult> {
+export function checkHttp(check: HttpCheck & { timeoutMs: number }, signal: AbortSignal, now: Clock = monotonic): Promise<HttpCheckResult> {
   return new Promise((resolve) => {
-    const t0 = performance.now();
+    const t0 = now();
     get(
       check.url,
       {},
       check.timeoutMs,
       signal,
       (res, exchange) => {
-        const ms = Math.round((performance.now() - t0) * 100) / 100;
+        const ms = Math.round((now() - t0) * 100) / 100;
         const status = res.statusCode ?? 0;
         const ok = check.expectStatus !== undefined ? status === check.expectStatus : status >= 200 && status < 400;
         // The body is not needed: the headers prove the service answers.
@@ -99,7 +101,11 @@ const MIN_MEASURED_BYTES = 64 * 1024;
  * connection setup does not count against the line's capacity. Out of time mid-download,
  * what came so far still measures the line.
  */
-export function measureThroughput(t: Pick<ThroughputSettings, 'url' | 'maxBytes' | 'maxSeconds'>, signal: AbortSignal): Promise<ThroughputResult> {
+export function measureThroughput(
+  t: Pick<ThroughputSettings, 'url' | 'maxBytes' | 'maxSeconds'>,
+  signal: AbortSignal,
+  now: Clock = monotonic,
+): Promise<ThroughputResult> {
   const enough = Math.min(MIN_MEASURED_BYTES, t.maxBytes);
   return new Promise((resolve) => {
     let t0 = 0;
@@ -109,7 +115,7 @@ export function measureThroughput(t: Pick<ThroughputSettings, 'url' | 'maxBytes'
       if (settled) return;
       settled = true;
       // A floor on the duration: a small budget over a fast link would divide by ~0.
-      const seconds = Math.max((performance.now() - t0) / 1000, 0.001);
+      const seconds = Math.max((now() - t0) / 1000, 0.001);
       if (bytes >= enough) resolve({ ok: true, bytes, seconds, mbps: (bytes * 8) / seconds / 1e6 });
       else resolve({ ok: false, error: error ?? `only ${bytes} bytes came, too few to measure` });
     };
@@ -125,7 +131,7 @@ export function measureThroughput(t: Pick<ThroughputSettings, 'url' | 'maxBytes'
           settle(`HTTP ${status}`);
           return;
         }
-        t0 = performance.now();
+        t0 = now();
         // settle first: it reads the clock before the connection is torn down.
         const finish = () => {
           settle();

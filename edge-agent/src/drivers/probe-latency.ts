@@ -13,6 +13,10 @@ import type { LatencySettings, ProbeTarget } from './probe-options.ts';
 /** Round-trip time of each probe to one target, ms; null when it was lost. */
 export type RttSeries = (number | null)[];
 
+/** A monotonic clock in ms: what round trips are timed with (performance.now unless a test gives its own). */
+export type Clock = () => number;
+const monotonic: Clock = () => performance.now();
+
 export interface LatencyResult {
   sent: number;
   answered: number;
@@ -24,15 +28,16 @@ export interface LatencyResult {
 }
 
 /** Probe every target side by side and sum them up. */
-export async function measureLatency(s: LatencySettings, signal: AbortSignal): Promise<LatencyResult> {
-  const series = await Promise.all(s.targets.map((target) => probeTarget(target, s, signal)));
+export async function measureLatency(s: LatencySettings, signal: AbortSignal, now: Clock = monotonic): Promise<LatencyResult> {
+  const series = await Promise.all(s.targets.map((target) => probeTarget(target, s, signal, now)));
   return summarize(series);
 }
 
-export function probeTarget(target: ProbeTarget, s: Omit<LatencySettings, 'targets'>, signal: AbortSignal): Promise<RttSeries> {
-  return target.method === 'udp-echo' ? udpEcho(target, s, signal) : tcpConnect(target, s, signal);
+export function probeTarget(target: ProbeTarget, s: Omit<LatencySettings, 'targets'>, signal: AbortSignal, now: Clock = monotonic): Promise<RttSeries> {
+  return target.method === 'udp-echo' ? udpEcho(target, s, signal, now) : tcpConnect(target, s, signal, now);
 }
 
+/** The statistics of a poll's round trips (pure): loss, median latency, RFC 3550 style jitter. */
 export function summarize(series: RttSeries[]): LatencyResult {
   const all = series.flat();
   const rtts = all.filter((r): r is number => r !== null);
@@ -99,6 +104,7 @@ async function resolveTarget(host: string, timeoutMs: number, signal: AbortSigna
 function spacedProbes(
   s: Omit<LatencySettings, 'targets'>,
   signal: AbortSignal,
+  now: Clock,
   hooks: { send(seq: number, sentAt: number): void; cleanup(): void },
 ): { rtts: RttSeries; answer(seq: number, at: number): void; lose(seq: number): void; done: Promise<RttSeries> } {
   const rtts: RttSeries = new Array<number | null>(s.count).fill(null);
@@ -138,7 +144,7 @@ function spacedProbes(
   for (let seq = 0; seq < s.count; seq++) {
     later(seq * s.spacingMs, () => {
       if (finished) return;
-      const at = performance.now();
+      const at = now();
       sentAt[seq] = at;
       later(s.timeoutMs, () => settle(seq, null));
       hooks.send(seq, at);
@@ -171,7 +177,7 @@ function echoPacket(session: number, seq: number, sentAt: number): Buffer {
   return b;
 }
 
-async function udpEcho(target: ProbeTarget, s: Omit<LatencySettings, 'targets'>, signal: AbortSignal): Promise<RttSeries> {
+async function udpEcho(target: ProbeTarget, s: Omit<LatencySettings, 'targets'>, signal: AbortSignal, now: Clock): Promise<RttSeries> {
   const resolved = await resolveTarget(target.host, s.timeoutMs, signal);
   if (!resolved || signal.aborted) return new Array<number | null>(s.count).fill(null);
   // A fresh random session per poll: a late echo from an earlier poll (or someone else's
@@ -179,7 +185,7 @@ async function udpEcho(target: ProbeTarget, s: Omit<LatencySettings, 'targets'>,
   const session = randomBytes(4).readUInt32BE(0);
   const socket: UdpSocket = createSocket(resolved.family === 6 ? 'udp6' : 'udp4');
   let closed = false;
-  const probes = spacedProbes(s, signal, {
+  const probes = spacedProbes(s, signal, now, {
     send: (seq, sentAt) => {
       if (closed) return;
       // A send error (no route, ICMP refusal) leaves the probe unanswered: it is lost.
@@ -196,7 +202,7 @@ async function udpEcho(target: ProbeTarget, s: Omit<LatencySettings, 'targets'>,
   });
   socket.on('error', () => undefined);
   socket.on('message', (msg, rinfo) => {
-    const at = performance.now();
+    const at = now();
     if (rinfo.port !== target.port || msg.length !== PACKET_BYTES) return;
     if (msg.readUInt32BE(0) !== MAGIC || msg.readUInt32BE(4) !== session) return;
     const seq = msg.readUInt32BE(8);
@@ -205,11 +211,11 @@ async function udpEcho(target: ProbeTarget, s: Omit<LatencySettings, 'targets'>,
   return probes.done;
 }
 
-async function tcpConnect(target: ProbeTarget, s: Omit<LatencySettings, 'targets'>, signal: AbortSignal): Promise<RttSeries> {
+async function tcpConnect(target: ProbeTarget, s: Omit<LatencySettings, 'targets'>, signal: AbortSignal, now: Clock): Promise<RttSeries> {
   const resolved = await resolveTarget(target.host, s.timeoutMs, signal);
   if (!resolved || signal.aborted) return new Array<number | null>(s.count).fill(null);
   const sockets = new Set<ReturnType<typeof connect>>();
-  const probes = spacedProbes(s, signal, {
+  const probes = spacedProbes(s, signal, now, {
     send: (seq) => {
       const socket = connect({ host: resolved.address, port: target.port, family: resolved.family });
       sockets.add(socket);
@@ -218,12 +224,12 @@ async function tcpConnect(target: ProbeTarget, s: Omit<LatencySettings, 'targets
         socket.destroy();
       };
       socket.once('connect', () => {
-        probes.answer(seq, performance.now());
+        probes.answer(seq, now());
         end();
       });
       socket.once('error', (error: NodeJS.ErrnoException) => {
         // A refusal is a RST from the far end: the path works, the port is merely closed.
-        if (error.code === 'ECONNREFUSED') probes.answer(seq, performance.now());
+        if (error.code === 'ECONNREFUSED') probes.answer(seq, now());
         else probes.lose(seq);
         end();
       });

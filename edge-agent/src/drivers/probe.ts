@@ -11,7 +11,7 @@
 import { metricsOf, type MetricValues } from '@schoolops/device-profiles';
 import { checkDns, type DnsResult } from './probe-dns.ts';
 import { checkHttp, measureThroughput, type HttpCheckResult, type ThroughputResult } from './probe-http.ts';
-import { measureLatency, type LatencyResult } from './probe-latency.ts';
+import { measureLatency, type Clock, type LatencyResult } from './probe-latency.ts';
 import { ProbeOptions, assertUsable, pollBoundMs, resolveSettings, type ProbeSettings } from './probe-options.ts';
 import { DriverError, type Driver } from './types.ts';
 
@@ -81,75 +81,88 @@ function eitherSignal(a: AbortSignal, b: AbortSignal): { signal: AbortSignal; do
   };
 }
 
-export const probeDriver: Driver<'probe', ProbeOptions> = {
-  protocol: 'probe',
-  mode: 'poll',
-  options: ProbeOptions,
+export interface ProbeDriverDeps {
+  /**
+   * Monotonic ms (default performance.now): times every check, and says when the next
+   * throughput test is due. Tests give their own to check the arithmetic without a stopwatch.
+   */
+  now?: Clock;
+}
 
-  pollTimeoutMs(device) {
-    return pollBoundMs(resolveSettings(device));
-  },
+export function createProbeDriver(deps: ProbeDriverDeps = {}): Driver<'probe', ProbeOptions> {
+  const now: Clock = deps.now ?? (() => performance.now());
+  return {
+    protocol: 'probe',
+    mode: 'poll',
+    options: ProbeOptions,
 
-  open(ctx) {
-    const settings: ProbeSettings = resolveSettings(ctx.device);
-    assertUsable(settings, ctx.device);
-    // Report only what the device's profile declares: the agent refuses a reading with an unknown metric.
-    const declared = new Set(metricsOf(ctx.device.profile).keys());
-    /** When the next throughput test is due (the first poll runs one). */
-    let throughputDueAt = 0;
+    pollTimeoutMs(device) {
+      return pollBoundMs(resolveSettings(device));
+    },
 
-    return {
-      async poll(signal) {
-        const { signal: run, done } = eitherSignal(signal, ctx.signal);
-        // Cut short when the line is dead: DNS and HTTP then end as failed (not thrown).
-        const cut = new AbortController();
-        const { signal: checks, done: checksDone } = eitherSignal(run, cut.signal);
-        let grace: NodeJS.Timeout | undefined;
-        try {
-          const [latency, dns, http] = await Promise.all([
-            settings.latency
-              ? measureLatency(settings.latency, run).then((r) => {
-                  // Every probe lost: the line is most likely down, and DNS and HTTP checks
-                  // would only wait out their timeouts (5 s by default), delaying the news.
-                  // A line that drops only the probes still gets DEAD_LINE_GRACE_MS for
-                  // its services to answer (they are then the proof the WAN is up).
-                  if (r.answered === 0) grace = setTimeout(() => cut.abort(), DEAD_LINE_GRACE_MS);
-                  return r;
-                })
-              : undefined,
-            settings.dns ? checkDns(settings.dns, checks) : undefined,
-            settings.http ? Promise.all(settings.http.checks.map((c) => checkHttp(c, checks))) : undefined,
-          ]);
-          clearTimeout(grace);
-          let throughput: ThroughputResult | undefined;
-          const t = settings.throughput;
-          if (t && Date.now() >= throughputDueAt && !run.aborted) {
-            throughput = await measureThroughput(t, run);
-            const wait = throughput.ok ? t.everySeconds : Math.min(t.everySeconds, THROUGHPUT_RETRY_S);
-            throughputDueAt = Date.now() + wait * 1000;
-            if (!throughput.ok) ctx.logger.debug({ error: throughput.error }, 'throughput test failed');
+    open(ctx) {
+      const settings: ProbeSettings = resolveSettings(ctx.device);
+      assertUsable(settings, ctx.device);
+      // Report only what the device's profile declares: the agent refuses a reading with an unknown metric.
+      const declared = new Set(metricsOf(ctx.device.profile).keys());
+      /** When the next throughput test is due, on `now` (the first poll runs one). */
+      let throughputDueAt = -Infinity;
+
+      return {
+        async poll(signal) {
+          const { signal: run, done } = eitherSignal(signal, ctx.signal);
+          // Cut short when the line is dead: DNS and HTTP then end as failed (not thrown).
+          const cut = new AbortController();
+          const { signal: checks, done: checksDone } = eitherSignal(run, cut.signal);
+          let grace: NodeJS.Timeout | undefined;
+          try {
+            const [latency, dns, http] = await Promise.all([
+              settings.latency
+                ? measureLatency(settings.latency, run, now).then((r) => {
+                    // Every probe lost: the line is most likely down, and DNS and HTTP checks
+                    // would only wait out their timeouts (5 s by default), delaying the news.
+                    // A line that drops only the probes still gets DEAD_LINE_GRACE_MS for
+                    // its services to answer (they are then the proof the WAN is up).
+                    if (r.answered === 0) grace = setTimeout(() => cut.abort(), DEAD_LINE_GRACE_MS);
+                    return r;
+                  })
+                : undefined,
+              settings.dns ? checkDns(settings.dns, checks, now) : undefined,
+              settings.http ? Promise.all(settings.http.checks.map((c) => checkHttp(c, checks, now))) : undefined,
+            ]);
+            clearTimeout(grace);
+            let throughput: ThroughputResult | undefined;
+            const t = settings.throughput;
+            if (t && now() >= throughputDueAt && !run.aborted) {
+              throughput = await measureThroughput(t, run, now);
+              const wait = throughput.ok ? t.everySeconds : Math.min(t.everySeconds, THROUGHPUT_RETRY_S);
+              throughputDueAt = now() + wait * 1000;
+              if (!throughput.ok) ctx.logger.debug({ error: throughput.error }, 'throughput test failed');
+            }
+            run.throwIfAborted();
+            for (const c of http ?? []) if (!c.ok) ctx.logger.debug({ check: c.name, status: c.status, error: c.error }, 'http check failed');
+            const values = toMetrics({
+              ...(latency ? { latency } : {}),
+              ...(dns ? { dns } : {}),
+              ...(http ? { http } : {}),
+              ...(throughput ? { throughput } : {}),
+            });
+            for (const name of Object.keys(values)) if (!declared.has(name)) delete values[name];
+            return values;
+          } catch (error) {
+            if (run.aborted) throw run.reason;
+            throw new DriverError('protocol_error', `probe failed: ${(error as Error)?.message ?? String(error)}`, { cause: error });
+          } finally {
+            clearTimeout(grace);
+            checksDone();
+            done();
           }
-          run.throwIfAborted();
-          for (const c of http ?? []) if (!c.ok) ctx.logger.debug({ check: c.name, status: c.status, error: c.error }, 'http check failed');
-          const values = toMetrics({
-            ...(latency ? { latency } : {}),
-            ...(dns ? { dns } : {}),
-            ...(http ? { http } : {}),
-            ...(throughput ? { throughput } : {}),
-          });
-          for (const name of Object.keys(values)) if (!declared.has(name)) delete values[name];
-          return values;
-        } catch (error) {
-          if (run.aborted) throw run.reason;
-          throw new DriverError('protocol_error', `probe failed: ${(error as Error)?.message ?? String(error)}`, { cause: error });
-        } finally {
-          clearTimeout(grace);
-          checksDone();
-          done();
-        }
-      },
-      // Every poll opens and closes its own sockets: nothing outlives it.
-      async close() {},
-    };
-  },
-};
+        },
+        // Every poll opens and closes its own sockets: nothing outlives it.
+        async close() {},
+      };
+    },
+  };
+}
+
+export const probeDriver: Driver<'probe', ProbeOptions> = createProbeDriver();

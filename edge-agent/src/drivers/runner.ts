@@ -34,8 +34,31 @@ export interface RunnerOptions {
   onStatus(deviceId: string, status: DeviceStatus): void;
   /** Spread of the first poll (default: min(interval, 5 s)). */
   firstPollWithinMs?: number;
+  /** The clock for schedules and status times, ms (default Date.now). */
   now?: () => number;
+  /**
+   * The timers the schedule, backoff and deadlines run on (default the global ones). With
+   * their own, and `now` to match, tests see every delay the runner asks for and decide when
+   * it has passed.
+   */
+  timers?: RunnerTimers;
+  /** Uniform in [0, 1) (default Math.random): where the first poll falls, the backoff's jitter. */
+  random?: () => number;
 }
+
+/** A one-shot timer: setTimeout and clearTimeout, or a test's stand-in for them. */
+export interface RunnerTimers {
+  setTimeout(fn: () => void, ms: number): RunnerTimer;
+  clearTimeout(timer: RunnerTimer): void;
+}
+export interface RunnerTimer {
+  unref?(): unknown;
+}
+
+const GLOBAL_TIMERS: RunnerTimers = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (timer) => clearTimeout(timer as NodeJS.Timeout),
+};
 
 const MAX_BACKOFF_MS = 5 * 60_000;
 const DEFAULT_TIMEOUT_MS = 5_000;
@@ -45,7 +68,9 @@ const COMMAND_TIMEOUT_MS = 10_000;
 export class DeviceRunner {
   private readonly abort = new AbortController();
   private handle: DeviceHandle | null = null;
-  private timer: NodeJS.Timeout | null = null;
+  private timer: RunnerTimer | null = null;
+  private readonly timers: RunnerTimers;
+  private readonly random: () => number;
   private chain: Promise<unknown> = Promise.resolve();
   private nextDue = 0;
   private stopped = false;
@@ -54,6 +79,8 @@ export class DeviceRunner {
   failures = 0;
 
   constructor(private readonly opts: RunnerOptions) {
+    this.timers = opts.timers ?? GLOBAL_TIMERS;
+    this.random = opts.random ?? Math.random;
     this.status = { state: 'ok', failures: 0, since: this.now() };
   }
 
@@ -94,14 +121,14 @@ export class DeviceRunner {
     }
     if (this.opts.driver.mode === 'poll') {
       const spread = this.opts.firstPollWithinMs ?? this.opts.driver.firstPollWithinMs?.(this.opts.device) ?? Math.min(this.opts.intervalMs, 5_000);
-      this.nextDue = this.now() + Math.random() * spread;
+      this.nextDue = this.now() + this.random() * spread;
       this.schedule(this.nextDue - this.now());
     }
   }
 
   private schedule(delayMs: number): void {
     if (this.stopped) return;
-    this.timer = setTimeout(() => void this.tick(), Math.max(0, delayMs));
+    this.timer = this.timers.setTimeout(() => void this.tick(), Math.max(0, delayMs));
     this.timer.unref?.();
   }
 
@@ -116,7 +143,7 @@ export class DeviceRunner {
       if (this.nextDue < now) this.nextDue = now + this.opts.intervalMs; // fell behind (a long timeout): do not burst
     } else {
       const backoff = Math.min(this.opts.intervalMs * 2 ** Math.max(0, this.status.failures - 1), this.maxBackoffMs);
-      this.nextDue = now + backoff * (0.9 + Math.random() * 0.2);
+      this.nextDue = now + backoff * (0.9 + this.random() * 0.2);
     }
     this.schedule(this.nextDue - now);
   }
@@ -190,13 +217,13 @@ export class DeviceRunner {
   private deadline(ms: number): { signal: AbortSignal; done: () => void } {
     const controller = new AbortController();
     const onStop = () => controller.abort(this.abort.signal.reason);
-    const timer = setTimeout(() => controller.abort(new DOMException(`no answer within ${ms} ms`, 'TimeoutError')), ms);
+    const timer = this.timers.setTimeout(() => controller.abort(new DOMException(`no answer within ${ms} ms`, 'TimeoutError')), ms);
     if (this.abort.signal.aborted) onStop();
     else this.abort.signal.addEventListener('abort', onStop, { once: true });
     return {
       signal: controller.signal,
       done: () => {
-        clearTimeout(timer);
+        this.timers.clearTimeout(timer);
         this.abort.signal.removeEventListener('abort', onStop);
       },
     };
@@ -211,7 +238,7 @@ export class DeviceRunner {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
+    if (this.timer) this.timers.clearTimeout(this.timer);
     this.abort.abort();
     await this.chain;
     await this.handle?.close().catch((error: unknown) => this.opts.logger.warn({ device: this.deviceId, error: String(error) }, 'driver close failed'));

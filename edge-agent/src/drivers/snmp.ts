@@ -486,49 +486,63 @@ class SnmpClient {
 // The driver
 // ---------------------------------------------------------------------------------------
 
-export const snmpDriver: Driver<'snmp', SnmpOptions> = {
-  protocol: 'snmp',
-  mode: 'poll',
-  options: SnmpOptions,
+export interface SnmpDriverDeps {
+  /**
+   * Monotonic ms (default performance.now): when each reading arrived, which times the rates
+   * of polls less than 2 s apart. A test that gives the same clock to a simulated router
+   * checks the rates exactly.
+   */
+  now?: () => number;
+}
 
-  /** Every try may take the full timeout; v3 first discovers the engine (one more exchange). */
-  pollTimeoutMs(device) {
-    const options = device.options ?? {};
-    const exchanges = options.version === '3' ? 2 : 1;
-    return exchanges * attempts(options) * (options.timeoutMs ?? DEFAULT_TIMEOUT_MS) + 500;
-  },
+export function createSnmpDriver(deps: SnmpDriverDeps = {}): Driver<'snmp', SnmpOptions> {
+  const now = deps.now ?? (() => performance.now());
+  return {
+    protocol: 'snmp',
+    mode: 'poll',
+    options: SnmpOptions,
 
-  open(ctx): DeviceHandle {
-    const { device, logger } = ctx;
-    if (!device.host) throw new DriverError('protocol_error', `configuration: device ${device.record.id} has no address.host`);
-    const options: SnmpOptions = device.options ?? {};
-    const inputs = resolveInputs(device);
-    const oids = inputs.map((i) => i.oid);
-    const metrics = metricsOf(device.profile);
-    const limits: RateLimits = {
-      maxBps: Math.min(metrics.get('inBps')?.max ?? Infinity, metrics.get('outBps')?.max ?? Infinity),
-    };
-    const client = new SnmpClient(device.host, device.port ?? DEFAULT_PORT, options);
-    let previous: TrafficSample | undefined;
-    let closed = false;
-    // The agent stopping ends the session even if nobody calls close().
-    ctx.signal.addEventListener('abort', () => void client.close(), { once: true });
+    /** Every try may take the full timeout; v3 first discovers the engine (one more exchange). */
+    pollTimeoutMs(device) {
+      const options = device.options ?? {};
+      const exchanges = options.version === '3' ? 2 : 1;
+      return exchanges * attempts(options) * (options.timeoutMs ?? DEFAULT_TIMEOUT_MS) + 500;
+    },
 
-    return {
-      async poll(signal) {
-        if (closed) throw new DriverError('closed', 'the driver was closed');
-        const varbinds = await client.get(oids, signal);
-        const sample = decodeSample(inputs, varbinds, performance.now());
-        const derived = deriveTraffic(previous, sample, limits);
-        if (derived.restarted) logger.info({ device: device.record.id, why: derived.restarted }, 'router restarted or reset its counters: rates start over');
-        previous = derived.baseline;
-        // Report only what the profile declares; a profile may leave some metrics out.
-        return Object.fromEntries(Object.entries(derived.values).filter(([name]) => metrics.has(name)));
-      },
-      async close() {
-        closed = true;
-        await client.close();
-      },
-    };
-  },
-};
+    open(ctx): DeviceHandle {
+      const { device, logger } = ctx;
+      if (!device.host) throw new DriverError('protocol_error', `configuration: device ${device.record.id} has no address.host`);
+      const options: SnmpOptions = device.options ?? {};
+      const inputs = resolveInputs(device);
+      const oids = inputs.map((i) => i.oid);
+      const metrics = metricsOf(device.profile);
+      const limits: RateLimits = {
+        maxBps: Math.min(metrics.get('inBps')?.max ?? Infinity, metrics.get('outBps')?.max ?? Infinity),
+      };
+      const client = new SnmpClient(device.host, device.port ?? DEFAULT_PORT, options);
+      let previous: TrafficSample | undefined;
+      let closed = false;
+      // The agent stopping ends the session even if nobody calls close().
+      ctx.signal.addEventListener('abort', () => void client.close(), { once: true });
+
+      return {
+        async poll(signal) {
+          if (closed) throw new DriverError('closed', 'the driver was closed');
+          const varbinds = await client.get(oids, signal);
+          const sample = decodeSample(inputs, varbinds, now());
+          const derived = deriveTraffic(previous, sample, limits);
+          if (derived.restarted) logger.info({ device: device.record.id, why: derived.restarted }, 'router restarted or reset its counters: rates start over');
+          previous = derived.baseline;
+          // Report only what the profile declares; a profile may leave some metrics out.
+          return Object.fromEntries(Object.entries(derived.values).filter(([name]) => metrics.has(name)));
+        },
+        async close() {
+          closed = true;
+          await client.close();
+        },
+      };
+    },
+  };
+}
+
+export const snmpDriver: Driver<'snmp', SnmpOptions> = createSnmpDriver();
