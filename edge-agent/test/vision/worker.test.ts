@@ -2,8 +2,7 @@
  * FaceCounter: real worker thread, real model. Counts only come back; the queue bound,
  * the timeout and bad input are handled without taking the main thread down.
  */
-import { readFileSync } from 'node:fs';
-import { performance } from 'node:perf_hooks';
+import { existsSync, readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FaceCounter, FaceCounterError } from '../../src/vision/worker.ts';
 import { composeClassroom, FACES_JPG } from './scene.ts';
@@ -18,6 +17,21 @@ afterEach(async () => {
   await Promise.all(counters.splice(0).map((c) => c.close()));
 });
 
+/**
+ * CPU time this thread (the process's main thread, where the test and the agent's event loop
+ * run) has used, ms, from Linux's per-thread accounting (in 1/100 s): unlike a stopwatch, a
+ * busy machine does not add to it.
+ */
+const MAIN_THREAD_STAT = `/proc/self/task/${process.pid}/stat`;
+function mainThreadCpuMs(): number {
+  const fields = readFileSync(MAIN_THREAD_STAT, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10; // utime + stime
+}
+const processCpuMs = (since: NodeJS.CpuUsage) => {
+  const used = process.cpuUsage(since);
+  return (used.user + used.system) / 1000;
+};
+
 describe('FaceCounter (worker thread)', () => {
   it('counts the faces of a real photo and returns numbers only', async () => {
     const c = counter();
@@ -29,28 +43,21 @@ describe('FaceCounter (worker thread)', () => {
     expect(jpeg.length).toBeGreaterThan(0); // the caller's buffer is not detached
   });
 
-  it('keeps the event loop free while a classroom frame is counted', async () => {
+  it.skipIf(!existsSync(MAIN_THREAD_STAT))('keeps the event loop free while a classroom frame is counted', async () => {
     const c = counter();
     await c.start();
     const scene = await composeClassroom({ faces: 36, seed: 5 });
-    let ticks = 0;
-    let worstGap = 0;
-    let last = performance.now();
-    const timer = setInterval(() => {
-      const now = performance.now();
-      worstGap = Math.max(worstGap, now - last);
-      last = now;
-      ticks++;
-    }, 5);
-    try {
-      const r = await c.countFaces(scene.jpeg);
-      expect(Math.abs(r.faces - 36)).toBeLessThanOrEqual(3);
-      expect(r.inferMs).toBeGreaterThan(20);
-    } finally {
-      clearInterval(timer);
-    }
-    expect(ticks).toBeGreaterThan(5);
-    expect(worstGap).toBeLessThan(100);
+    // The event loop's thread spends next to nothing of the CPU the count takes: decoding
+    // and inference run on other threads. (Had they run here, this thread would have used
+    // it all, and the agent's timers and sockets would have waited that long.)
+    const main0 = mainThreadCpuMs();
+    const process0 = process.cpuUsage();
+    const r = await c.countFaces(scene.jpeg);
+    const main = mainThreadCpuMs() - main0;
+    const total = processCpuMs(process0);
+    expect(Math.abs(r.faces - 36)).toBeLessThanOrEqual(3);
+    // (Half, and one tick of the per-thread accounting: the count takes some 70 ms of CPU and more.)
+    expect(main, `main thread ${main} ms of ${total} ms CPU`).toBeLessThanOrEqual(total / 2 + 10);
   });
 
   it("counts with a camera's face sizes, and refuses impossible ones without losing the worker", async () => {
@@ -93,7 +100,8 @@ describe('FaceCounter (worker thread)', () => {
     expect(c.queued).toBe(1);
     const busy = await c.countFaces(scene.jpeg).catch((e: unknown) => e);
     expect((busy as FaceCounterError).kind).toBe('busy');
-    const deadline = Date.now() + 10_000;
+    // The worker finishes the frame in its own time; then the slot is free.
+    const deadline = Date.now() + 30_000;
     while (c.queued > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     expect(c.queued).toBe(0);
   });

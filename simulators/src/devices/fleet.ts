@@ -78,6 +78,8 @@ export interface SchoolDevices {
   published(): Map<string, number>;
   /** Samples the gateway's broker has acknowledged (PUBACK) per device id. */
   acknowledged(): Map<string, number>;
+  /** How long after its start each device takes its first sample, ms, per device id (its random offset). */
+  firstSampleOffsets(): Map<string, number>;
   /**
    * Stop every timer and client. Waits up to `drainMs` (default 2 s) for samples not yet
    * acknowledged, including those of devices still reconnecting to a restarted gateway.
@@ -149,10 +151,14 @@ class SimulatedDevice {
     this.state = model.init(this.rng, record, school);
   }
 
+  /** When the first sample comes after start(), ms. */
+  firstSampleOffsetMs = 0;
+
   start(intervalMs: number): void {
     // Spread the first samples over a few seconds, not a whole interval: a camera that
     // reports every minute should still show up within seconds of the district starting.
     const offset = Math.floor(this.rng() * Math.min(intervalMs, FIRST_SAMPLE_SPREAD_MS));
+    this.firstSampleOffsetMs = offset;
     this.timer = setTimeout(() => {
       this.tick();
       this.timer = setInterval(() => this.tick(), intervalMs);
@@ -347,6 +353,7 @@ export async function startSchoolDevices(opts: SchoolDevicesOptions): Promise<Sc
     served,
     published: () => new Map(devices.map((d) => [d.record.id, d.published])),
     acknowledged: () => new Map(devices.map((d) => [d.record.id, d.acknowledged])),
+    firstSampleOffsets: () => new Map(devices.map((d) => [d.record.id, d.firstSampleOffsetMs])),
     stop: (drainMs = STOP_DRAIN_MS) =>
       (stopping ??= (async () => {
         for (const device of devices) device.halt();

@@ -5,10 +5,14 @@
  *
  * The kernel answers a handshake on a listening socket by itself, so user space cannot
  * drop a SYN, except one way: when the listen queue is full, Linux drops new SYNs
- * silently. So the listener lives in a worker thread with a backlog of 1; to black-hole,
- * the worker stops running its event loop (blocked on a shared flag, so it accepts
- * nothing) and two "plug" connections of our own fill the queue. To restore, the flag is
- * lowered: the worker wakes, accepts the plugs, and handshakes complete again.
+ * silently. So the listener lives in a worker thread; to black-hole, the worker stops
+ * running its event loop (blocked on a shared flag, so it accepts nothing) and "plug"
+ * connections of our own fill its queue. To restore, the flag is lowered: the worker
+ * wakes, accepts the plugs, and handshakes complete again.
+ *
+ * The queue is not tiny: with room for one connection only, a worker that is slow to
+ * accept on a busy machine had the kernel drop a probe's SYN while the line was up, and
+ * the probe's retry came a whole second (Linux's first SYN retransmission) later.
  */
 import { connect, type Socket } from 'node:net';
 import { Worker } from 'node:worker_threads';
@@ -20,7 +24,7 @@ const net = require('node:net');
 const flag = new Int32Array(workerData.flag);
 const server = net.createServer((socket) => { socket.on('error', () => {}); socket.destroy(); });
 server.on('error', (error) => parentPort.postMessage({ type: 'error', message: String(error && error.message) }));
-server.listen({ host: workerData.host, port: workerData.port, backlog: 1 }, () => {
+server.listen({ host: workerData.host, port: workerData.port, backlog: workerData.backlog }, () => {
   parentPort.postMessage({ type: 'listening', port: server.address().port });
 });
 parentPort.on('message', (message) => {
@@ -34,8 +38,10 @@ parentPort.on('message', (message) => {
 });
 `;
 
-/** Enough queued connections to fill a backlog of 1 (Linux queues backlog + 1). */
-const PLUGS = 2;
+/** Connections the listen queue holds before the kernel drops SYNs: room for a burst of probes. */
+const BACKLOG = 64;
+/** Enough queued connections to fill it (Linux queues backlog + 1). */
+const PLUGS = BACKLOG + 1;
 
 type WorkerMessage = { type: 'listening'; port: number } | { type: 'parked' } | { type: 'unparked' } | { type: 'error'; message: string };
 
@@ -58,7 +64,7 @@ export class BlackHoleTcpTarget {
   }
 
   async start(): Promise<number> {
-    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { flag: this.flag.buffer, host: this.host, port: this.requestedPort } });
+    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { flag: this.flag.buffer, host: this.host, port: this.requestedPort, backlog: BACKLOG } });
     this.worker = worker;
     worker.on('error', () => undefined);
     const first = await this.next();

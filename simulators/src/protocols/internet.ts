@@ -102,6 +102,14 @@ const CHUNK = Buffer.alloc(16 * 1024, 0x5a);
 /** How often a download stalled by an outage looks again. */
 const STALL_RECHECK_MS = 50;
 
+/**
+ * One answer's delay on the line. Uniform over delay ± 1.5 x jitter: for a uniform spread of
+ * width w the mean |difference| of two draws is w/3, so the probe's jitter comes out ~jitterMs.
+ */
+export function lineDelay(delayMs: number, jitterMs: number, rng: Rng): number {
+  return Math.max(0, delayMs + (rng() - 0.5) * 3 * jitterMs);
+}
+
 export class SimulatedInternet {
   private readonly host: string;
   private readonly rng: Rng;
@@ -201,12 +209,8 @@ export class SimulatedInternet {
     return { ...line, lossPct, down };
   }
 
-  /**
-   * One answer's delay. Uniform over delay ± 1.5 x jitter: for a uniform spread of width w
-   * the mean |difference| of two draws is w/3, so the probe's jitter comes out ~jitterMs.
-   */
   private delay(base: number, jitterMs: number): number {
-    return Math.max(0, base + (this.rng() - 0.5) * 3 * jitterMs);
+    return lineDelay(base, jitterMs, this.rng);
   }
 
   private dropped(lossPct: number): boolean {
@@ -373,6 +377,14 @@ export class SimulatedInternet {
 
   activeFaults(): InternetFault[] {
     return [...this.faults];
+  }
+
+  /**
+   * Answers still to be sent and requests or downloads still open. At 0 nothing more goes
+   * out (tests wait for this instead of sleeping a guess).
+   */
+  get inFlight(): number {
+    return this.timers.size + this.open.size;
   }
 
   /** What a gateway's probe should be configured with to measure this internet. */

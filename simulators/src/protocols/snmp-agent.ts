@@ -102,6 +102,12 @@ export interface SnmpRouterSimulatorOptions {
   rebootDowntimeMs?: number;
   /** Integrate traffic at least this often, ms (default 1000). */
   tickMs?: number;
+  /**
+   * The router's clock, monotonic ms (default performance.now): what traffic is integrated
+   * over, sysUpTime, and the downtime after a reboot. A test that gives the same clock to the
+   * poller can move time on by exactly as much as it wants between polls.
+   */
+  now?: () => number;
 }
 
 /** What the agent has seen, for tests and logs. */
@@ -207,11 +213,11 @@ export class SnmpRouterSimulator {
   private agent: NetSnmpAgent | null = null;
   private socket: Socket | null = null;
   private tick: NodeJS.Timeout | null = null;
-  private rebootTimer: NodeJS.Timeout | null = null;
   private rebootingUntil = 0;
   private traffic: Traffic;
-  private lastAdvance = performance.now();
-  private bootedAt = performance.now();
+  private readonly now: () => number;
+  private lastAdvance: number;
+  private bootedAt: number;
   private uptimeAtBootS: number;
   private boots = 1;
   /** The datagram being handed to the agent, so its error callback knows whom to answer. */
@@ -220,6 +226,9 @@ export class SnmpRouterSimulator {
   port = 0;
 
   constructor(private readonly options: SnmpRouterSimulatorOptions) {
+    this.now = options.now ?? (() => performance.now());
+    this.lastAdvance = this.now();
+    this.bootedAt = this.now();
     this.host = options.host ?? '127.0.0.1';
     this.requestedPort = options.port ?? 0;
     const first = options.read();
@@ -298,7 +307,7 @@ export class SnmpRouterSimulator {
     this.socket = bound;
     this.port = bound.address().port;
     this.populate(agent);
-    this.lastAdvance = performance.now();
+    this.lastAdvance = this.now();
     this.tick = setInterval(() => this.advance(), this.options.tickMs ?? 1000);
     this.tick.unref();
     return this.port;
@@ -309,7 +318,6 @@ export class SnmpRouterSimulator {
     if (!this.stopping) {
       this.stopping = new Promise<void>((resolve) => {
         if (this.tick) clearInterval(this.tick);
-        if (this.rebootTimer) clearTimeout(this.rebootTimer);
         const socket = this.socket;
         this.agent = null;
         this.socket = null;
@@ -334,10 +342,12 @@ export class SnmpRouterSimulator {
   /** Clear one fault, or all of them. Clearing 'reboot' ends its downtime now. */
   clear(fault?: SnmpRouterFault): void {
     this.advance();
-    if (fault === undefined || fault === 'reboot') {
+    if ((fault === undefined || fault === 'reboot') && this.rebooting()) {
+      // Up now: the clock and the counters start from here.
+      const now = this.now();
       this.rebootingUntil = 0;
-      if (this.rebootTimer) clearTimeout(this.rebootTimer);
-      this.rebootTimer = null;
+      this.bootedAt = now;
+      this.lastAdvance = now;
     }
     if (fault === undefined) this.faults.clear();
     else if (fault !== 'reboot') this.faults.delete(fault);
@@ -359,7 +369,7 @@ export class SnmpRouterSimulator {
 
   /** sysUpTime now, in hundredths of a second. */
   uptimeTicks(): number {
-    const seconds = this.uptimeAtBootS + (performance.now() - this.bootedAt) / 1000;
+    const seconds = this.uptimeAtBootS + Math.max(0, this.now() - this.bootedAt) / 1000;
     return Math.floor(seconds * 100) % TIMETICKS_MODULUS;
   }
 
@@ -370,7 +380,7 @@ export class SnmpRouterSimulator {
   }
 
   private rebooting(): boolean {
-    return performance.now() < this.rebootingUntil;
+    return this.now() < this.rebootingUntil;
   }
 
   private reboot(): void {
@@ -378,29 +388,21 @@ export class SnmpRouterSimulator {
       iface.in = new OctetCounter(0n);
       iface.out = new OctetCounter(0n);
     }
-    this.bootedAt = performance.now();
+    const downtime = Math.max(0, this.options.rebootDowntimeMs ?? 0);
+    // Nothing counts while the router boots: its clock and counters start when it is up.
+    this.rebootingUntil = this.now() + downtime;
+    this.bootedAt = this.rebootingUntil;
     this.lastAdvance = this.bootedAt;
     this.uptimeAtBootS = 0;
     this.boots++;
-    const downtime = this.options.rebootDowntimeMs ?? 0;
-    if (downtime > 0) {
-      this.rebootingUntil = this.bootedAt + downtime;
-      if (this.rebootTimer) clearTimeout(this.rebootTimer);
-      // Nothing counts while the router boots: restart the clock when it is up.
-      this.rebootTimer = setTimeout(() => {
-        this.rebootTimer = null;
-        this.bootedAt = performance.now();
-        this.lastAdvance = this.bootedAt;
-      }, downtime);
-      this.rebootTimer.unref();
-    }
   }
 
   /** Bring the counters up to now at the rates in force since the last step, then read new rates. */
   private advance(): void {
-    const now = performance.now();
+    const now = this.now();
+    // (lastAdvance is ahead of now while the router boots: nothing to count until it is up.)
     const seconds = Math.max(0, now - this.lastAdvance) / 1000;
-    this.lastAdvance = now;
+    this.lastAdvance = Math.max(now, this.lastAdvance);
     if (!this.rebooting()) {
       for (const iface of this.interfaces) {
         const { inBps, outBps } = iface.rates(this.traffic);

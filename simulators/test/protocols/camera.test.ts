@@ -3,7 +3,8 @@
  * snapshot is a 1920x1080 JPEG whose true face count is the value model's headcount,
  * frames are deterministic per seed, faces sit at classroom scale without hiding each
  * other, each injected fault behaves as documented, and hostile clients do not hurt it.
- * Prints the time to compose one frame.
+ * How long a frame takes to compose is a figure for simulators/bench/camera-scene.ts, not
+ * something a test bounds; tests here wait for what they need, never a guess of how long.
  */
 import { createHash } from 'node:crypto';
 import http from 'node:http';
@@ -78,7 +79,7 @@ function digest(challenge: string, user: string, pass: string, o: { uri?: string
 }
 
 describe('scene composer', () => {
-  it('composes 1920x1080 JPEGs at classroom scale, nobody hidden, and prints ms per frame', async () => {
+  it('composes 1920x1080 JPEGs at classroom scale, nobody hidden', async () => {
     const frame = await scene.compose(3, 45);
     const meta = await sharp(frame.jpeg).metadata();
     expect(meta.format).toBe('jpeg');
@@ -103,13 +104,6 @@ describe('scene composer', () => {
         expect(b.visible).toBeGreaterThanOrEqual(0.85);
       }
     }
-
-    const runs = 10;
-    const started = performance.now();
-    for (let i = 0; i < runs; i++) await scene.compose(100 + i, 30 + i);
-    const msPerFrame = (performance.now() - started) / runs;
-    console.log(`camera-scene: ${msPerFrame.toFixed(1)} ms per composed 1920x1080 frame (30-39 faces, JPEG q85, ${frame.jpeg.length} bytes at 45 faces)`);
-    expect(msPerFrame).toBeGreaterThan(0);
   });
 
   it('is deterministic per (seed, count) and keeps people in their seats as the count grows', async () => {
@@ -249,6 +243,8 @@ describe('CameraSimulator over HTTP', () => {
     const second = used.challenges[0]!;
     expect(param(second, 'nonce')).not.toBe(param(first, 'nonce'));
     expect((await get(sim.port, PATH, { headers: { authorization: digest(second, 'u', 'p') } })).status).toBe(200);
+    // Past the nonce's 300 ms lifetime: the camera's clock is this machine's, and no load
+    // makes a 350 ms wait shorter.
     await new Promise((r) => setTimeout(r, 350));
     const old = await get(sim.port, PATH, { headers: { authorization: digest(second, 'u', 'p', { nc: 2 }) } });
     expect(old.status).toBe(401);
@@ -296,7 +292,8 @@ describe('faults', () => {
     await patient.inject('slow');
     const started = performance.now();
     const reply = await get(patient.port);
-    expect(performance.now() - started).toBeGreaterThanOrEqual(380);
+    // The camera's own 400 ms timer: never sooner (libuv counts whole milliseconds).
+    expect(performance.now() - started).toBeGreaterThanOrEqual(400 - 1);
     expect(reply.status).toBe(200);
     expect((await sharp(reply.body).metadata()).format).toBe('jpeg');
 
@@ -305,12 +302,11 @@ describe('faults', () => {
     await sim.inject('slow');
     await expect(get(sim.port, PATH, { timeoutMs: 1500 })).rejects.toMatchObject({ code: 'ETIMEDOUT' });
     await waitFor(() => sim.openConnections === 0);
-    // stop() does not wait for held answers.
+    // stop() does not wait for held answers: it cuts them (the client sees a reset, not the
+    // snapshot it would get after 20 s).
     const pending = get(sim.port).catch((err: unknown) => err);
     await waitFor(() => sim.openConnections === 1);
-    const stopping = performance.now();
     await sim.stop();
-    expect(performance.now() - stopping).toBeLessThan(1000);
     expect(await pending).toMatchObject({ code: 'ECONNRESET' });
   });
 
@@ -388,7 +384,7 @@ describe('hostile clients', () => {
     let answer = '';
     half.on('data', (c: Buffer) => (answer += c.toString('latin1')));
     half.write(`GET ${PATH} HTTP/1.1\r\nHost: x\r\n`);
-    await waitFor(() => half.readableEnded, 5000);
+    await waitFor(() => half.readableEnded);
     expect(answer).toMatch(/^HTTP\/1\.1 408/);
     half.destroy();
 
@@ -413,17 +409,15 @@ describe('hostile clients', () => {
   });
 });
 
-/** Write bytes on a fresh connection; the text that comes back before the camera hangs up (or 3 s pass). */
+/** Write bytes on a fresh connection; the text that comes back before the camera hangs up. */
 function rawExchange(port: number, bytes: Buffer): Promise<string> {
   return new Promise((resolve) => {
     const socket = net.connect(port, '127.0.0.1');
     const chunks: Buffer[] = [];
     const done = () => {
-      clearTimeout(timer);
       socket.destroy();
       resolve(Buffer.concat(chunks).toString('latin1'));
     };
-    const timer = setTimeout(done, 3000);
     socket.on('data', (c: Buffer) => chunks.push(c));
     socket.on('close', done);
     socket.on('error', () => undefined);
@@ -431,7 +425,8 @@ function rawExchange(port: number, bytes: Buffer): Promise<string> {
   });
 }
 
-async function waitFor(condition: () => boolean, timeoutMs = 3000): Promise<void> {
+/** Wait for a condition (never for a guess of how long it takes); the deadline only says it never came. */
+async function waitFor(condition: () => boolean, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
     if (Date.now() > deadline) throw new Error('condition not met in time');

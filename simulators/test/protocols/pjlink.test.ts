@@ -3,6 +3,9 @@
  * (ephemeral ports): every metric of class 1 and class 2 profiles, authentication, each
  * injected fault as the DeviceRunner reports it, commands changing the unit, the
  * simulator surviving hostile clients, and a new projector model added as a profile file.
+ *
+ * Tests wait for what they need to see, never for a guess of how long something takes; a
+ * lamp's warm-up and cool-down run on a clock the test moves on by hand.
  */
 import { createHash } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -89,9 +92,10 @@ function open(profile: DeviceProfile, port: number, options: PjlinkOptions = {})
   return handle;
 }
 
-const poll = (handle: DeviceHandle, ms = 2000) => handle.poll!(AbortSignal.timeout(ms));
+/** Under a deadline as the runner sets one: long, the simulator answers on loopback in milliseconds. */
+const poll = (handle: DeviceHandle, ms = 10_000) => handle.poll!(AbortSignal.timeout(ms));
 const command = (handle: DeviceHandle, name: string, params: Record<string, MetricValue> = {}) =>
-  handle.command!(name, params, AbortSignal.timeout(2000));
+  handle.command!(name, params, AbortSignal.timeout(10_000));
 
 /** The reason a rejected driver call carries. */
 async function reasonOf(promise: Promise<unknown>): Promise<{ reason: string; detail: string }> {
@@ -103,7 +107,8 @@ async function reasonOf(promise: Promise<unknown>): Promise<{ reason: string; de
   throw new Error('expected the call to fail');
 }
 
-async function until<T>(check: () => T | undefined | null | false, ms = 5000, what = 'condition'): Promise<T> {
+/** Wait for a condition (never for a guess of how long it takes); the deadline only names what never came. */
+async function until<T>(check: () => T | undefined | null | false, ms = 30_000, what = 'condition'): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
     const value = check();
@@ -134,10 +139,10 @@ function run(profile: DeviceProfile, port: number, options: PjlinkOptions = {}) 
     readings,
     /** Wait for a status with this state (and reason), newer than `after` statuses. */
     status: (state: string, reason?: string, after = 0) =>
-      until(() => statuses.slice(after).find((s) => s.state === state && (reason === undefined || s.reason === reason)), 6000, `${state}/${reason}`),
+      until(() => statuses.slice(after).find((s) => s.state === state && (reason === undefined || s.reason === reason)), undefined, `${state}/${reason}`),
     /** Wait for a reading, after the first `after`, that passes `check`. */
     reading: (check: (v: MetricValues) => boolean, after = 0) =>
-      until(() => readings.slice(after).find(check), 6000, 'a matching reading'),
+      until(() => readings.slice(after).find(check), undefined, 'a matching reading'),
   };
 }
 
@@ -156,12 +161,12 @@ async function rawClient(port: number) {
     send: (text: string | Buffer) => socket.write(text),
     /** The next CR-terminated line. */
     line: async () => {
-      const end = await until(() => (received.includes('\r') ? received.indexOf('\r') + 1 : 0), 2000, 'a line');
+      const end = await until(() => (received.includes('\r') ? received.indexOf('\r') + 1 : 0), undefined, 'a line');
       const line = received.slice(0, end - 1);
       received = received.slice(end);
       return line;
     },
-    closed: () => until(() => closed, 3000, 'the server to close the connection'),
+    closed: () => until(() => closed, undefined, 'the server to close the connection'),
   };
 }
 
@@ -241,7 +246,7 @@ describe('PJLink driver reads the simulator', () => {
     const failure = await reasonOf(poll(handle, 150));
     expect(failure.reason).toBe('timeout');
     expect(failure.detail).toMatch(/greeting/);
-    await until(() => sim.openConnections === 0, 2000, 'the connection to close');
+    await until(() => sim.openConnections === 0, undefined, 'the connection to close');
   });
 });
 
@@ -295,7 +300,7 @@ describe('faults, as the DeviceRunner reports them', () => {
     const details = [(await reasonOf(poll(handle))).detail, (await reasonOf(poll(handle))).detail];
     expect(details.some((d) => /longer than PJLink/.test(d))).toBe(true);
     expect(details.some((d) => /control or undecodable|not a PJLink answer/.test(d))).toBe(true);
-    await until(() => sim.openConnections === 0, 2000, 'connections to close');
+    await until(() => sim.openConnections === 0, undefined, 'connections to close');
   });
 
   it('a wrong password -> faulty/auth_failed; no password for a unit that asks -> auth_failed saying so', async () => {
@@ -325,7 +330,9 @@ describe('commands', () => {
   it('travel to the unit and change what it reports', async () => {
     const truth = lessonTruth();
     const commands: PjlinkSetCommand[] = [];
-    const sim = await simulator({ password: 'pw', read: () => truth, coolingMs: 400, warmingMs: 300, onCommand: (c) => commands.push(c) });
+    // The unit's clock: a lamp cools down and warms up only when the test moves it on.
+    const clock = { ms: 1_000_000 };
+    const sim = await simulator({ password: 'pw', read: () => truth, coolingMs: 400, warmingMs: 300, now: () => clock.ms, onCommand: (c) => commands.push(c) });
     const r = run(epson, sim.port, { password: 'pw' });
     await r.reading((v) => v.power === 'on');
 
@@ -336,12 +343,14 @@ describe('commands', () => {
     let seen = r.readings.length;
     await r.runner.command('powerOff', {});
     await r.reading((v) => v.power === 'cooling' && v.avMute === false, seen);
+    clock.ms += 400;
     await r.reading((v) => v.power === 'off', seen);
     expect(sim.current().power).toBe('off');
 
     seen = r.readings.length;
     await r.runner.command('powerOn', {});
     await r.reading((v) => v.power === 'warming', seen);
+    clock.ms += 300;
     await r.reading((v) => v.power === 'on', seen);
     expect(commands).toEqual([
       { type: 'input', input: '11' },
@@ -391,7 +400,7 @@ describe('commands', () => {
 
 describe('PJLink simulator', () => {
   it('speaks PJLink: greeting, answers, ERR1/ERR2, class 2 only when class 2, idle close', async () => {
-    const sim = await simulator({ read: lessonTruth, idleTimeoutMs: 300 });
+    const sim = await simulator({ read: lessonTruth });
     const c = await rawClient(sim.port);
     expect(await c.line()).toBe('PJLINK 0');
     c.send('%1POWR ?\r');
@@ -410,7 +419,12 @@ describe('PJLink simulator', () => {
     expect(await c.line()).toBe('%2SNUM=ERR1');
     c.send('%1CLSS ?\r');
     expect(await c.line()).toBe('%1CLSS=1');
-    await c.closed(); // nothing sent for 300 ms
+    // A connection that says nothing is closed after idleTimeoutMs. (Not the one above: a
+    // short idle timeout would close it whenever a busy machine paused the test between lines.)
+    const idle = await simulator({ read: lessonTruth, idleTimeoutMs: 300 });
+    const quiet = await rawClient(idle.port);
+    expect(await quiet.line()).toBe('PJLINK 0');
+    await quiet.closed();
   });
 
   it('authenticates with MD5(random + password), and hangs up on a wrong digest', async () => {
@@ -458,7 +472,7 @@ describe('PJLink simulator', () => {
     }
 
     expect((await poll(open(epson, sim.port))).power).toBe('on');
-    await until(() => sim.openConnections === 1, 2000, 'only the junk client to stay connected');
+    await until(() => sim.openConnections === 1, undefined, 'only the junk client to stay connected');
   });
 });
 
@@ -519,7 +533,7 @@ describe('a new PJLink projector model is a profile file, no code', () => {
     const host = new DriverHost({ ...hostOptions, devices: [{ record, profile }] });
     host.start();
     cleanups.push(() => host.stop());
-    const values = await until(() => readings[0], 5000, 'a reading');
+    const values = await until(() => readings[0], undefined, 'a reading');
     expect(values).toEqual({ power: 'on', lampHours: 2750, lampOn: true, errorLamp: 'ok', productName: 'VPL-EX455' });
     expect(checkValues(profile, values)).toBeNull();
     // Only what the profile asks for goes on the wire.
