@@ -12,7 +12,7 @@
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Ajv, type ValidateFunction } from 'ajv';
-import { Id } from './ids.ts';
+import { ID_PATTERN } from './ids.ts';
 
 export const WIRE_VERSION = 1 as const;
 
@@ -24,7 +24,76 @@ export const LIMITS = {
   districtPacketBytes: 1024 * 1024,
   /** Most readings the edge agent puts in one uplink batch. */
   batchReadings: 500,
+  /** Most metric values in one reading (and parameters in one command). */
+  metricValues: 64,
+  /** Most devices one gateway message may name (a telemetry-gap event's per-device counts). */
+  devicesPerGateway: 2048,
+  /** Most entries in a map of counters (rejections by reason, refusals by reason). */
+  counters: 64,
+  /**
+   * Largest integer anywhere on the wire (times, counters, sequence numbers): beyond it a JS
+   * number no longer holds every integer, and DuckDB's BIGINT (2^63 - 1) refuses a
+   * whole batch for one `n: 1e20`.
+   */
+  maxInteger: Number.MAX_SAFE_INTEGER,
 } as const;
+
+/**
+ * How far from the receiver's clock a sample time may be: `pastMs` before it, `futureMs`
+ * after it. A sample stamped far ahead would stay a device's latest value for ever and hide
+ * every later one (and its alarms); one far back is a device whose clock was reset.
+ */
+export interface TimeWindow {
+  pastMs: number;
+  futureMs: number;
+}
+
+const MINUTE = 60_000;
+const DAY = 86_400_000;
+
+export const TIME_WINDOWS = {
+  /**
+   * What a gateway accepts as a device's own sample time, against the gateway's clock: a
+   * device may buffer while the gateway is down (a month covers a school holiday's outage)
+   * and its clock may run a few minutes fast.
+   */
+  device: { pastMs: 30 * DAY, futureMs: 5 * MINUTE },
+  /**
+   * What the district accepts, against its own clock: the device window plus what a
+   * gateway's backlog can add (its disk quota holds about a month of a school's readings;
+   * 400 days is far beyond it) and the gateway's own clock error.
+   */
+  district: { pastMs: 400 * DAY, futureMs: 15 * MINUTE },
+} as const satisfies Record<string, TimeWindow>;
+
+/** Why `ts` lies outside `window` around `now`, or null when it is inside. */
+export function outsideTimeWindow(ts: number, now: number, window: TimeWindow): string | null {
+  if (ts > now + window.futureMs) return `sample time ${ts} is ${Math.round((ts - now) / 1000)} s ahead of the clock (at most ${window.futureMs / 1000} s allowed)`;
+  if (ts < now - window.pastMs) return `sample time ${ts} is ${Math.round((now - ts) / DAY)} days old (at most ${Math.round(window.pastMs / DAY)} allowed)`;
+  return null;
+}
+
+// Bounded building blocks: every string has a maxLength, every integer a maximum, every map
+// a pattern for its keys (closed: other keys are refused) and a maxProperties.
+
+/** A non-negative integer that fits a JS number exactly and a DuckDB BIGINT. */
+const Count = (options: { description?: string } = {}) => Type.Integer({ minimum: 0, maximum: LIMITS.maxInteger, ...options });
+/** ms since the Unix epoch; a receiver also checks it against its TimeWindow. */
+const Ms = (description = 'ms since the Unix epoch') => Count({ description });
+/** ids.ts's Id with its length said outright (the pattern allows at most 96 characters). */
+const WireId = Type.String({ pattern: ID_PATTERN, maxLength: 96, description: 'URL- and MQTT-safe id' });
+export const METRIC_NAME_PATTERN = '^[a-z][a-zA-Z0-9_]{0,63}$';
+/** Counter names (reasons) are snake_case. */
+const COUNTER_NAME_PATTERN = '^[a-z][a-z0-9_]{0,63}$';
+
+/**
+ * A JSON object map with closed keys. TypeBox's Record with a pattern key emits only
+ * patternProperties, which ajv treats as "these keys, if present, hold this", and lets every
+ * other key through: additionalProperties false refuses them.
+ */
+function BoundedMap<V extends TSchema>(keyPattern: string, value: V, maxProperties: number, options: { minProperties?: number; description?: string } = {}) {
+  return Type.Record(Type.String({ pattern: keyPattern }), value, { ...options, maxProperties, additionalProperties: false });
+}
 
 // ---------------------------------------------------------------------------------------
 // District namespace
@@ -117,20 +186,17 @@ export const parseLocalCommandTopic = (topic: string) => parseLocalDeviceTopic(t
 export const MetricValue = Type.Union([Type.Number(), Type.Boolean(), Type.String({ maxLength: 256 })]);
 export type MetricValue = Static<typeof MetricValue>;
 
-export const MetricValues = Type.Record(Type.String({ pattern: '^[a-z][a-zA-Z0-9_]{0,63}$' }), MetricValue, {
-  minProperties: 1,
-  maxProperties: 64,
-});
+export const MetricValues = BoundedMap(METRIC_NAME_PATTERN, MetricValue, LIMITS.metricValues, { minProperties: 1 });
 export type MetricValues = Static<typeof MetricValues>;
 
 /** What a device publishes on localTopics.deviceState. */
 export const DeviceStateMessage = Type.Object(
   {
     /** Sample time, ms since epoch; the gateway stamps its own clock when absent. */
-    ts: Type.Optional(Type.Integer({ minimum: 0 })),
+    ts: Type.Optional(Ms()),
     values: MetricValues,
     /** Device-side counter of samples published; lets the delivery checker prove completeness. */
-    n: Type.Optional(Type.Integer({ minimum: 0 })),
+    n: Type.Optional(Count()),
   },
   { additionalProperties: false },
 );
@@ -139,10 +205,10 @@ export type DeviceStateMessage = Static<typeof DeviceStateMessage>;
 /** One device sample in an uplink batch. */
 export const Reading = Type.Object(
   {
-    deviceId: Id,
-    ts: Type.Integer({ minimum: 0, description: 'sample time, ms since epoch' }),
+    deviceId: WireId,
+    ts: Ms('sample time, ms since epoch'),
     values: MetricValues,
-    n: Type.Optional(Type.Integer({ minimum: 0 })),
+    n: Type.Optional(Count()),
     /** Replayed from backlog: store it, but raise no fresh alarms on it. */
     hist: Type.Optional(Type.Boolean()),
   },
@@ -152,31 +218,52 @@ export type Reading = Static<typeof Reading>;
 
 const GatewayIdentity = {
   v: Type.Literal(WIRE_VERSION),
-  gatewayId: Id,
-  schoolId: Id,
+  gatewayId: WireId,
+  schoolId: WireId,
   /** Random per agent start; (gatewayId, bootId, seq) names one batch for ever. */
-  bootId: Type.String({ pattern: '^[A-Za-z0-9_-]{8,64}$' }),
+  bootId: Type.String({ pattern: '^[A-Za-z0-9_-]{8,64}$', maxLength: 64 }),
+};
+
+const BatchFields = {
+  ...GatewayIdentity,
+  seq: Count(),
+  sentAt: Ms(),
 };
 
 export const TelemetryBatch = Type.Object(
   {
-    ...GatewayIdentity,
-    seq: Type.Integer({ minimum: 0 }),
-    sentAt: Type.Integer({ minimum: 0 }),
+    ...BatchFields,
     readings: Type.Array(Reading, { minItems: 1, maxItems: LIMITS.batchReadings }),
   },
   { additionalProperties: false },
 );
 export type TelemetryBatch = Static<typeof TelemetryBatch>;
 
+/**
+ * A telemetry batch as ingest first checks it: the envelope only, each reading left for a
+ * check of its own against `Reading`. One bad reading then costs itself, not its batch: a
+ * batch refused whole is never acknowledged, so its gateway would send it (and every good
+ * reading in it) again for ever.
+ */
+export const TelemetryBatchEnvelope = Type.Object(
+  {
+    ...BatchFields,
+    readings: Type.Array(Type.Unknown(), { minItems: 1, maxItems: LIMITS.batchReadings }),
+  },
+  { additionalProperties: false },
+);
+
+/** Just what names a batch, so a district can answer even a batch whose envelope it refuses. */
+export const BatchIdentity = Type.Object({ v: Type.Literal(WIRE_VERSION), gatewayId: WireId, schoolId: WireId, bootId: GatewayIdentity.bootId, seq: Count() });
+
 /** Retained on districtTopics.status; the offline form is also the MQTT last will. */
 export const GatewayStatus = Type.Object(
   {
     ...GatewayIdentity,
     state: Type.Union([Type.Literal('online'), Type.Literal('offline')]),
-    ts: Type.Integer({ minimum: 0 }),
-    agentVersion: Type.Optional(Type.String()),
-    deviceCount: Type.Optional(Type.Integer({ minimum: 0 })),
+    ts: Ms(),
+    agentVersion: Type.Optional(Type.String({ maxLength: 64 })),
+    deviceCount: Type.Optional(Count()),
   },
   { additionalProperties: false },
 );
@@ -190,9 +277,9 @@ export type GatewayStatus = Static<typeof GatewayStatus>;
 export const BatchAck = Type.Object(
   {
     v: Type.Literal(WIRE_VERSION),
-    gatewayId: Id,
+    gatewayId: WireId,
     bootId: GatewayIdentity.bootId,
-    seq: Type.Integer({ minimum: 0 }),
+    seq: Count(),
     /** stored: new and stored; duplicate: stored before; rejected: invalid, never retry. */
     result: Type.Union([Type.Literal('stored'), Type.Literal('duplicate'), Type.Literal('rejected')]),
   },
@@ -200,9 +287,18 @@ export const BatchAck = Type.Object(
 );
 export type BatchAck = Static<typeof BatchAck>;
 
-/** Sent by the district once it has stored a gateway event; only then does the gateway forget it. */
+/**
+ * Sent by the district once it has stored a gateway event, or refused it for good (an event
+ * about a device of another school, a time far off the district's clock): either way the
+ * gateway forgets it, since sending it again would not change the answer.
+ */
 export const EventAck = Type.Object(
-  { v: Type.Literal(WIRE_VERSION), gatewayId: Id, eventId: Type.String({ minLength: 1, maxLength: 64 }), result: Type.Literal('stored') },
+  {
+    v: Type.Literal(WIRE_VERSION),
+    gatewayId: WireId,
+    eventId: Type.String({ minLength: 1, maxLength: 64 }),
+    result: Type.Union([Type.Literal('stored'), Type.Literal('rejected')]),
+  },
   { additionalProperties: false },
 );
 export type EventAck = Static<typeof EventAck>;
@@ -214,7 +310,7 @@ export type Ack = Static<typeof Ack>;
 const EventIdentity = {
   ...GatewayIdentity,
   eventId: Type.String({ minLength: 1, maxLength: 64 }),
-  ts: Type.Integer({ minimum: 0 }),
+  ts: Ms(),
 };
 
 /**
@@ -236,17 +332,17 @@ export const TelemetryGapEvent = Type.Object(
     ...EventIdentity,
     type: Type.Literal('telemetry-gap'),
     /** Readings dropped to stay within the disk quota, per device (the gateway's count). */
-    dropped: Type.Record(Type.String(), Type.Integer({ minimum: 0 })),
+    dropped: BoundedMap(ID_PATTERN, Count(), LIMITS.devicesPerGateway),
     /** Sample time range of what was dropped. */
-    from: Type.Integer({ minimum: 0 }),
-    to: Type.Integer({ minimum: 0 }),
+    from: Ms(),
+    to: Ms(),
     /**
      * The batches dropped, as [bootId, first seq, last seq] ranges (inclusive, ascending) of
      * this gateway's batch keys. Absent in events of agents from before it was added: the
      * district then takes `dropped` as it is.
      */
     batches: Type.Optional(
-      Type.Array(Type.Tuple([GatewayIdentity.bootId, Type.Integer({ minimum: 0 }), Type.Integer({ minimum: 0 })]), {
+      Type.Array(Type.Tuple([GatewayIdentity.bootId, Count(), Count()]), {
         minItems: 1,
         maxItems: GAP_MAX_BATCH_RANGES,
       }),
@@ -291,12 +387,12 @@ export const DeviceStatusEvent = Type.Object(
   {
     ...EventIdentity,
     type: Type.Literal('device-status'),
-    deviceId: Id,
+    deviceId: WireId,
     state: Type.Union(DEVICE_LINK_STATES.map((s) => Type.Literal(s))),
     reason: Type.Optional(Type.Union(DEVICE_FAULT_REASONS.map((r) => Type.Literal(r)))),
     detail: Type.Optional(Type.String({ maxLength: 512 })),
     /** Consecutive failed attempts when this was sent. */
-    failures: Type.Integer({ minimum: 0 }),
+    failures: Count(),
   },
   { additionalProperties: false },
 );
@@ -318,34 +414,36 @@ export const REJECT_REASONS = [
   'out_of_range',
   /** A state message for a device the gateway reads through its own protocol (PJLink, SNMP, OPC UA...). */
   'wrong_protocol',
+  /** A sample time outside the receiver's TimeWindow (TIME_WINDOWS). */
+  'ts_out_of_window',
 ] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
-const Counters = Type.Record(Type.String(), Type.Integer({ minimum: 0 }));
+const Counters = BoundedMap(COUNTER_NAME_PATTERN, Count(), LIMITS.counters);
 
 /** Periodic gateway self-report on districtTopics.health. */
 export const GatewayHealth = Type.Object(
   {
     ...GatewayIdentity,
-    ts: Type.Integer({ minimum: 0 }),
-    uptimeS: Type.Number({ minimum: 0 }),
-    accepted: Type.Integer({ minimum: 0 }),
+    ts: Ms(),
+    uptimeS: Type.Number({ minimum: 0, maximum: LIMITS.maxInteger }),
+    accepted: Count(),
     /** Rejected device messages by RejectReason. */
     rejected: Counters,
-    forwardedBatches: Type.Integer({ minimum: 0 }),
+    forwardedBatches: Count(),
     /** Readings on disk not yet acknowledged by the district. */
-    queueDepth: Type.Integer({ minimum: 0 }),
+    queueDepth: Count(),
     /** Of those, readings queued while the link was down, drained at the backfill budget. */
-    backlog: Type.Optional(Type.Integer({ minimum: 0 })),
+    backlog: Type.Optional(Count()),
     /** Bytes the disk queue uses, and its quota. */
-    queueBytes: Type.Optional(Type.Integer({ minimum: 0 })),
-    queueQuotaBytes: Type.Optional(Type.Integer({ minimum: 0 })),
+    queueBytes: Type.Optional(Count()),
+    queueQuotaBytes: Type.Optional(Count()),
     /** Readings dropped so far to stay within the quota (also sent as telemetry-gap events). */
-    droppedReadings: Type.Optional(Type.Integer({ minimum: 0 })),
-    devicesConfigured: Type.Integer({ minimum: 0 }),
-    devicesReporting: Type.Integer({ minimum: 0 }),
+    droppedReadings: Type.Optional(Count()),
+    devicesConfigured: Count(),
+    devicesReporting: Count(),
     /** Devices the gateway's drivers cannot reach, or reach but get wrong answers from. */
-    devicesWithProblems: Type.Optional(Type.Object({ unreachable: Type.Integer({ minimum: 0 }), faulty: Type.Integer({ minimum: 0 }) }, { additionalProperties: false })),
+    devicesWithProblems: Type.Optional(Type.Object({ unreachable: Count(), faulty: Count() }, { additionalProperties: false })),
   },
   { additionalProperties: false },
 );
@@ -356,10 +454,10 @@ export const DeviceCommand = Type.Object(
   {
     v: Type.Literal(WIRE_VERSION),
     commandId: Type.String({ minLength: 1, maxLength: 64 }),
-    deviceId: Id,
-    name: Type.String({ pattern: '^[a-z][a-zA-Z0-9_]{0,63}$' }),
-    params: Type.Optional(Type.Record(Type.String(), MetricValue)),
-    issuedAt: Type.Integer({ minimum: 0 }),
+    deviceId: WireId,
+    name: Type.String({ pattern: METRIC_NAME_PATTERN, maxLength: 64 }),
+    params: Type.Optional(BoundedMap(METRIC_NAME_PATTERN, MetricValue, LIMITS.metricValues)),
+    issuedAt: Ms(),
   },
   { additionalProperties: false },
 );
@@ -368,9 +466,9 @@ export type DeviceCommand = Static<typeof DeviceCommand>;
 /** The district broker's own counters, retained on districtTopics.brokerStats. */
 export const BrokerStats = Type.Object(
   {
-    ts: Type.Integer({ minimum: 0 }),
-    startedAt: Type.Integer({ minimum: 0 }),
-    clientsConnected: Type.Integer({ minimum: 0 }),
+    ts: Ms(),
+    startedAt: Ms(),
+    clientsConnected: Count(),
     /** Refused connects, publishes and subscribes, by reason. */
     refused: Counters,
   },
