@@ -10,11 +10,14 @@
  */
 import type { EventEmitter } from 'node:events';
 import { createServer, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client, type Subscription } from 'aedes';
 import { pino, type Logger } from 'pino';
 import { LIMITS, districtTopics, encode, type BrokerStats } from '@schoolops/device-profiles';
 import { mayPublish, mayReceive, maySubscribe, principalOf, type Principal } from './acl.ts';
-import { ClientIdRegistry } from './client-ids.ts';
+import { Admission, DEFAULT_ADMISSION_LIMITS, addressKey, type AdmissionLimits } from './admission.ts';
+import { clientIdProblem, loggedClientId, sessionIdFor } from './client-ids.ts';
+import { LogThrottle, clip } from './log-throttle.ts';
 import {
   hashPassword,
   loadCredentials,
@@ -36,6 +39,16 @@ export interface DistrictBrokerOptions {
   statsIntervalMs?: number;
   /** How long a socket may stay connected without sending CONNECT before it is dropped. Default 10 s. */
   connectTimeoutMs?: number;
+  /**
+   * Per-address limits: open connections, and password checks (a token bucket). Each
+   * defaults on its own (DEFAULT_ADMISSION_LIMITS in admission.ts).
+   */
+  limits?: Partial<AdmissionLimits>;
+  /**
+   * Clock of the rate limits and of log throttling, in ms. Default: a monotonic clock
+   * (a wall clock set back must not stall the buckets). Tests move an injected one.
+   */
+  now?: () => number;
 }
 
 export interface DistrictBroker {
@@ -51,9 +64,19 @@ export const REFUSAL_REASONS = [
   'missing_credentials',
   'unknown_user',
   'bad_credentials',
-  'client_id_taken',
-  /** Refused by aedes itself: an empty client id asking for a persistent session (MQTT-3.1.3-8). */
+  /**
+   * An empty client id asking for a persistent session (MQTT-3.1.3-8, refused by aedes
+   * itself), or one over MAX_CLIENT_ID_CHARS (refused before the password is checked).
+   */
   'client_id_rejected',
+  /** One address already holds limits.maxConnectionsPerAddress connections: closed at accept. */
+  'connection_limit',
+  /** One address ran out of password checks (limits.authBurst, limits.authPerSecond): CONNACK 3. */
+  'auth_rate_limited',
+  /** A topic or filter deeper than aedes' maxTopicLevels (100): aedes closes the connection. */
+  'topic_too_deep',
+  /** More than MAX_INFLIGHT_QOS2 QoS 2 publishes awaiting PUBREL: aedes closes the connection. */
+  'inflight_exceeded',
   /** A packet over LIMITS.districtPacketBytes; aedes closes the connection from its header. */
   'packet_too_large',
   'publish_denied',
@@ -78,8 +101,23 @@ const DEFAULT_STATS_INTERVAL_MS = 10_000;
  */
 const MAX_PACKET_BYTES = LIMITS.districtPacketBytes;
 
+/**
+ * Inbound QoS 2 publishes one client may leave awaiting PUBREL (aedes' maxInflightInbound,
+ * 1000 by default). Each is kept whole until its PUBREL: at 1000 packets of up to 1 MiB a
+ * client could pin a gigabyte. Nothing in SchoolOps publishes at QoS 2 (the wire contract
+ * uses QoS 1), so a small window costs nobody anything.
+ */
+const MAX_INFLIGHT_QOS2 = 16;
+
+/** Refusal log lines: one per key per interval, a bounded number per interval in all. */
+const REFUSAL_LOG = { everyMs: 10_000, maxKeys: 4096, maxLinesPerWindow: 100 } as const;
+/** How much of a topic, or of a username, a refusal key and log line keep. */
+const LOGGED_TOPIC_CHARS = 200;
+const LOGGED_USERNAME_CHARS = 80;
+
 /** CONNACK return codes (MQTT 3.1.1, 3.2.2.3). */
 const CONNACK_IDENTIFIER_REJECTED = 2;
+const CONNACK_SERVER_UNAVAILABLE = 3;
 const CONNACK_BAD_USERNAME_OR_PASSWORD = 4;
 
 /** An error aedes raises because we refused something (already logged and counted). */
@@ -117,32 +155,53 @@ export async function startDistrictBroker(opts: DistrictBrokerOptions): Promise<
   const decoyHash = await hashPassword('decoy-password-never-matches');
 
   const principals = new WeakMap<Client, Principal>();
+  // The client id each client sent (or aedes assigned), for log lines: once authenticated,
+  // client.id is its session id in its principal's namespace (client-ids.ts).
+  const sentIds = new WeakMap<Client, string>();
   // Peer addresses, kept from accept: aedes reports some refusals (packet_too_large) after
   // it destroyed the socket, which then no longer knows its peer.
   const remotes = new WeakMap<object, string>();
-  const clientIds = new ClientIdRegistry();
+  const now = opts.now ?? (() => performance.now());
+  const admission = new Admission({ ...DEFAULT_ADMISSION_LIMITS, ...opts.limits }, now);
+  const refusalLog = new LogThrottle({ ...REFUSAL_LOG, now });
   const startedAt = Date.now();
   const refused = Object.fromEntries(REFUSAL_REASONS.map((reason) => [reason, 0])) as Record<RefusalReason, number>;
 
+  const shownId = (client: Client | null) => (client ? loggedClientId(sentIds.get(client) ?? client.id) : undefined);
+
+  /**
+   * Count a refusal and log it, unless the log throttle holds the line back (a flood of
+   * refusals would otherwise be a flood of lines): the count always moves.
+   */
   function refuse(
     reason: RefusalReason,
     detail: string,
-    who: { client: Client | null; username?: string | undefined; topic?: string },
+    who: { client: Client | null; username?: string | undefined; topic?: string; remote?: string | undefined },
   ): void {
     refused[reason]++;
-    const { client, topic } = who;
-    const username = who.username ?? (client ? principals.get(client)?.username : undefined);
-    const remote = client ? remotes.get(client.conn) : undefined;
-    logger.warn({ reason, detail, username, clientId: client?.id, remote, topic }, `refused: ${reason}`);
+    const { client } = who;
+    const username = clip(who.username ?? (client ? principals.get(client)?.username : undefined), LOGGED_USERNAME_CHARS);
+    const remote = who.remote ?? (client ? remotes.get(client.conn) : undefined);
+    const clientId = shownId(client);
+    const topic = clip(who.topic, LOGGED_TOPIC_CHARS);
+    // Limits are about an address, whatever it sends: one line per address. Anything
+    // else is about who did what, so each distinct refusal gets its line.
+    const key =
+      reason === 'connection_limit' || reason === 'auth_rate_limited'
+        ? `${reason}\u0000${addressKey(remote)}`
+        : [reason, remote, username, clientId, topic].join('\u0000');
+    const suppressedBefore = refusalLog.admit(key);
+    if (suppressedBefore === undefined) return;
+    logger.warn(
+      { reason, detail, username, clientId, remote, topic, total: refused[reason], ...(suppressedBefore > 0 && { suppressedBefore }) },
+      `refused: ${reason}`,
+    );
   }
 
   async function identify(
-    username: string | undefined,
-    password: Buffer | undefined,
+    username: string,
+    password: Buffer,
   ): Promise<{ ok: true; entry: ClientCredential } | { ok: false; reason: RefusalReason; detail: string }> {
-    if (!username || !password || password.length === 0) {
-      return { ok: false, reason: 'missing_credentials', detail: 'CONNECT without username and password' };
-    }
     const entry = byUsername.get(username);
     const matches = await verifyPassword(password, entry?.passwordHash ?? decoyHash);
     if (!entry) return { ok: false, reason: 'unknown_user', detail: 'no such user in the credentials file' };
@@ -154,8 +213,30 @@ export async function startDistrictBroker(opts: DistrictBrokerOptions): Promise<
     drainTimeout: DRAIN_TIMEOUT_MS,
     connectTimeout: opts.connectTimeoutMs ?? CONNECT_TIMEOUT_MS,
     maxPacketSize: MAX_PACKET_BYTES,
+    maxInflightInbound: MAX_INFLIGHT_QOS2,
 
     authenticate(client, username, password, done) {
+      // Cheap refusals first: nothing below here may cost a password check.
+      const idProblem = clientIdProblem(client.id);
+      if (idProblem) {
+        refuse('client_id_rejected', idProblem, { client, username });
+        return done(authError('client_id_rejected', CONNACK_IDENTIFIER_REJECTED), false);
+      }
+      if (!username || !password || password.length === 0) {
+        refuse('missing_credentials', 'CONNECT without username and password', { client, username });
+        return done(authError('missing_credentials', CONNACK_BAD_USERNAME_OR_PASSWORD), false);
+      }
+      // Every check costs one scrypt, whether the user exists or not (the decoy hash).
+      const remote = remotes.get(client.conn);
+      if (!admission.takeAuthAttempt(addressKey(remote))) {
+        const { authBurst, authPerSecond } = admission.limits;
+        refuse('auth_rate_limited', `more than ${authBurst} password checks at once, or ${authPerSecond} a second, from ${addressKey(remote)}`, {
+          client,
+          username,
+        });
+        // MQTT 3.1.1 has no "rate exceeded"; "server unavailable" tells a client to come back later.
+        return done(authError('auth_rate_limited', CONNACK_SERVER_UNAVAILABLE), false);
+      }
       identify(username, password).then(
         (result) => {
           if (!result.ok) {
@@ -165,16 +246,16 @@ export async function startDistrictBroker(opts: DistrictBrokerOptions): Promise<
           // The socket may have gone while scrypt ran; aedes drops the connect then.
           if (client.closed) return done(null, false);
           const principal = principalOf(result.entry);
-          if (!clientIds.claim(client, principal.username)) {
-            refuse('client_id_taken', `client id is in use by ${clientIds.ownerOf(client.id)}`, { client, username });
-            return done(authError('client_id_taken', CONNACK_IDENTIFIER_REJECTED), false);
-          }
+          // From here on aedes keeps this session in the principal's own namespace, so no
+          // other principal can take it over, resume it or squat its id (client-ids.ts).
+          sentIds.set(client, client.id);
+          client.id = sessionIdFor(principal.username, client.id);
           principals.set(client, principal);
-          logger.info({ username, clientId: client.id, role: principal.role }, 'client authenticated');
+          logger.info({ username, clientId: shownId(client), role: principal.role }, 'client authenticated');
           done(null, true);
         },
         (error: unknown) => {
-          logger.error({ err: error, username, clientId: client.id }, 'authentication failed unexpectedly');
+          logger.error({ err: error, username: clip(username, LOGGED_USERNAME_CHARS), clientId: shownId(client) }, 'authentication failed unexpectedly');
           done(authError('bad_credentials', CONNACK_BAD_USERNAME_OR_PASSWORD), false);
         },
       );
@@ -245,19 +326,29 @@ export async function startDistrictBroker(opts: DistrictBrokerOptions): Promise<
     }
     // A CONNACK 0x02 aedes sent before authenticate ran (ours are Refusals).
     if ((error as { errorCode?: unknown }).errorCode === CONNACK_IDENTIFIER_REJECTED) {
-      refuse('client_id_rejected', 'empty client id with CleanSession=0, or client id too long', { client });
+      refuse('client_id_rejected', 'empty client id with CleanSession=0', { client });
+      return true;
+    }
+    // aedes 1.2.0 gives these two only as messages (lib/utils.js validateTopic, aedes.js
+    // publish, lib/handlers/publish.js); broker/test/advisories.test.ts fails if they change.
+    if (error.message === 'topic has too many levels') {
+      refuse('topic_too_deep', 'a topic or filter of more than 100 levels', { client });
+      return true;
+    }
+    if (error.message.startsWith('maxInflightInbound exceeded')) {
+      refuse('inflight_exceeded', `more than ${MAX_INFLIGHT_QOS2} QoS 2 publishes awaiting PUBREL`, { client });
       return true;
     }
     return false;
   }
   aedes.on('clientError', (client: Client, error: Error) => {
     if (!(error instanceof Refusal) && !countedByAedes(client, error)) {
-      logger.debug({ clientId: client.id, err: error }, 'client error');
+      logger.debug({ clientId: shownId(client), err: error }, 'client error');
     }
   });
   aedes.on('connectionError', (client: Client, error: Error) => {
     if (!(error instanceof Refusal) && !countedByAedes(client, error)) {
-      logger.debug({ clientId: client.id, err: error }, 'connection error');
+      logger.debug({ clientId: shownId(client), err: error }, 'connection error');
     }
   });
   // aedes emits 'error' for persistence failures (its typings omit it); unhandled, an
@@ -266,7 +357,13 @@ export async function startDistrictBroker(opts: DistrictBrokerOptions): Promise<
   emitter.on('error', (error: Error) => logger.error({ err: error }, 'broker error'));
 
   function stats(): BrokerStats {
-    return { ts: Date.now(), startedAt, clientsConnected: aedes.connectedClients, refused: { ...refused } };
+    return {
+      ts: Date.now(),
+      startedAt,
+      clientsConnected: aedes.connectedClients,
+      refused: { ...refused },
+      logLinesSuppressed: refusalLog.suppressed,
+    };
   }
 
   function publishStats(): Promise<void> {
@@ -283,11 +380,26 @@ export async function startDistrictBroker(opts: DistrictBrokerOptions): Promise<
 
   // Track sockets so close() can end those aedes does not know yet (no CONNECT sent).
   const sockets = new Set<Socket>();
-  const server = createServer(aedes.handle);
-  server.on('connection', (socket) => {
+  const server = createServer((socket) => {
+    // The per-address cap is checked before aedes sees the socket: a refused one costs a
+    // counter and a close, nothing else.
+    const key = addressKey(socket.remoteAddress);
+    if (!admission.openConnection(key)) {
+      refuse('connection_limit', `${admission.limits.maxConnectionsPerAddress} connections already open from ${key}`, {
+        client: null,
+        remote: socket.remoteAddress,
+      });
+      socket.on('error', () => {}); // a reset while we close it is expected
+      socket.destroy();
+      return;
+    }
     sockets.add(socket);
     if (socket.remoteAddress) remotes.set(socket, socket.remoteAddress);
-    socket.once('close', () => sockets.delete(socket));
+    socket.once('close', () => {
+      sockets.delete(socket);
+      admission.releaseConnection(key);
+    });
+    aedes.handle(socket);
   });
 
   try {

@@ -2,7 +2,7 @@
  * Command line for the district broker.
  *
  *   node --import tsx broker/src/cli.ts --port 18830 --credentials data/broker/credentials.json [--host 0.0.0.0]
- *       [--stats-interval-ms 10000]
+ *       [--stats-interval-ms 10000] [--max-connections-per-address 256] [--auth-burst 60] [--auth-per-second 5]
  *   node --import tsx broker/src/cli.ts hash-password < password.txt
  *
  * When started as a child with an IPC channel (e.g. by the district simulator or a test),
@@ -17,6 +17,7 @@ import { CredentialsError, hashPassword } from './credentials.ts';
 
 const USAGE = `usage:
   cli.ts --port <port> --credentials <file.json> [--host <address>] [--stats-interval-ms <ms>]
+         [--max-connections-per-address <n>] [--auth-burst <n>] [--auth-per-second <n>]
   cli.ts hash-password          (reads the password from stdin, prints its hash)`;
 
 /** A mistake by whoever ran the command: print it and the usage, exit 1. */
@@ -51,12 +52,19 @@ async function serveCommand(args: string[]): Promise<void> {
       host: { type: 'string' },
       credentials: { type: 'string' },
       'stats-interval-ms': { type: 'string' },
+      'max-connections-per-address': { type: 'string' },
+      'auth-burst': { type: 'string' },
+      'auth-per-second': { type: 'string' },
     },
   });
   if (values.port === undefined) throw new UsageError('missing --port (0 picks a free port)');
   if (values.credentials === undefined) throw new UsageError('missing --credentials <file.json>');
   const port = integerFlag('port', values.port, 0, 65535);
   const statsIntervalMs = integerFlag('stats-interval-ms', values['stats-interval-ms'], 100, 3_600_000);
+  // Per-address limits (admission.ts); each one left out keeps its default.
+  const maxConnectionsPerAddress = integerFlag('max-connections-per-address', values['max-connections-per-address'], 1, 1_000_000);
+  const authBurst = integerFlag('auth-burst', values['auth-burst'], 1, 1_000_000);
+  const authPerSecond = integerFlag('auth-per-second', values['auth-per-second'], 1, 1_000_000);
 
   const logger = pino({ name: 'district-broker' });
   const broker = await startDistrictBroker({
@@ -65,6 +73,11 @@ async function serveCommand(args: string[]): Promise<void> {
     logger,
     ...(values.host !== undefined && { host: values.host }),
     ...(statsIntervalMs !== undefined && { statsIntervalMs }),
+    limits: {
+      ...(maxConnectionsPerAddress !== undefined && { maxConnectionsPerAddress }),
+      ...(authBurst !== undefined && { authBurst }),
+      ...(authPerSecond !== undefined && { authPerSecond }),
+    },
   });
   process.send?.({ type: 'ready', port: broker.port });
 

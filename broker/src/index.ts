@@ -19,4 +19,7 @@ export {
   type ClientCredential,
   type CredentialsFile,
 } from './credentials.ts';
+export { Admission, DEFAULT_ADMISSION_LIMITS, addressKey, type AdmissionLimits } from './admission.ts';
+export { MAX_CLIENT_ID_CHARS, clientIdProblem, sessionIdFor } from './client-ids.ts';
+export { LogThrottle, type LogThrottleOptions } from './log-throttle.ts';
 export { mayPublish, maySubscribe, mayReceive, principalOf, type Principal, type AclDecision } from './acl.ts';

@@ -266,25 +266,48 @@ describe('broker stats', () => {
 });
 
 describe('client ids prove nothing', () => {
-  it("refuses another principal taking over a connected client's id, and keeps the victim connected", async () => {
+  it("another principal using a connected client's id neither takes the connection over nor is refused", async () => {
     const cloud = await open('cloud', { clientId: 'district-ingest' });
-    const before = broker.stats().refused.client_id_taken ?? 0;
-    await expect(connectAs(broker.port, GW_A, { clientId: 'district-ingest' })).rejects.toMatchObject({ code: 2 });
-    expect(broker.stats().refused.client_id_taken).toBe(before + 1);
-    expect(refusals('client_id_taken').at(-1)).toMatchObject({ username: GW_A, clientId: 'district-ingest' });
-    // The cloud's connection survived: it can still subscribe.
+    const atCloud = record(cloud);
     await cloud.subscribeAsync(districtTopics.allUplink, { qos: 1 });
+    // Same id, another principal: its own session in its own namespace (client-ids.ts).
+    const gateway = await open(GW_A, { clientId: 'district-ingest' });
+    await gateway.publishAsync(districtTopics.telemetry(SCHOOL_A), encode(telemetry(SCHOOL_A, 31)), { qos: 1 });
+    // Had the gateway taken the cloud's connection over, the cloud would never see this.
+    await waitFor(() => atCloud.some((m) => JSON.parse(m.payload).seq === 31), "the gateway's telemetry at the cloud");
     expect(cloud.connected).toBe(true);
+    expect(gateway.connected).toBe(true);
   });
 
-  it("refuses another principal resuming a gateway's persistent session", async () => {
-    const first = await open(GW_A, { clientId: 'gw-session-a', clean: false });
-    await first.subscribeAsync(districtTopics.schoolDownlink(SCHOOL_A), { qos: 1 });
-    await first.endAsync();
-    await expect(connectAs(broker.port, GW_B, { clientId: 'gw-session-a', clean: false })).rejects.toMatchObject({ code: 2 });
-    // Its own principal may come back.
-    const again = await open(GW_A, { clientId: 'gw-session-a', clean: false });
-    expect(again.connected).toBe(true);
+  it("a principal that squatted another's client id with CleanSession=0 locks nobody out, and keeps only its own session", async () => {
+    // The ids gateway A and the cloud really use, taken first by gateway B with persistent sessions.
+    for (const [victim, id] of [
+      [GW_A, GW_A],
+      ['cloud', 'cloud-ingest-4242'],
+    ] as const) {
+      const squatter = await open(GW_B, { clientId: id, clean: false });
+      await squatter.subscribeAsync(districtTopics.schoolDownlink(SCHOOL_B), { qos: 1 });
+      await squatter.endAsync();
+
+      // The rightful owner connects with its id, and gets a session of its own, not B's.
+      // Before the fix: CONNACK 0x02, until the broker restarted.
+      const { client: owner, received: atOwner, sessionPresent: ownerResumed } = await connectRecording(broker.port, victim, { clientId: id, clean: false });
+      clients.push(owner);
+      // B's session exists under this id; had the owner been given it, the CONNACK would say so.
+      expect(ownerResumed).toBe(false);
+
+      // B's session is still B's: a command sent to school B while it is away is queued for it, and
+      // reaches B when B comes back with that id, not the owner now holding the same id.
+      const sender = await open('cloud', { clientId: `sender-for-${id}` });
+      await sender.publishAsync(districtTopics.command(SCHOOL_B, 'proj-201'), encode(command('proj-201', `queued-${id}`)), { qos: 1 });
+      const { client: back, received: atB, sessionPresent: squatterResumed } = await connectRecording(broker.port, GW_B, { clientId: id, clean: false });
+      clients.push(back);
+      expect(squatterResumed).toBe(true);
+      await waitFor(() => atB.some((m) => JSON.parse(m.payload).commandId === `queued-${id}`), `the command queued for B under ${id}`);
+      expect(owner.connected).toBe(true);
+      expect(atOwner).toEqual([]);
+      await end(...clients.splice(0));
+    }
   });
 
   it('does not queue messages for a refused subscription in a persistent session', async () => {

@@ -3,7 +3,8 @@
  * can read, and mqtt.js clients that never reconnect on their own (a refused connect
  * must stay refused).
  */
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { connect as tcpConnect } from 'node:net';
+import mqtt, { MqttClient, type IClientOptions } from 'mqtt';
 import { pino, type Logger } from 'pino';
 import { hashPassword, type CredentialsFile } from '../src/index.ts';
 import { SAFETY_DEADLINE_MS, waitFor as waitUntil } from '../../simulators/test/support/wait.ts';
@@ -47,6 +48,26 @@ export function connect(port: number, options: IClientOptions): Promise<MqttClie
   });
 }
 
+/**
+ * An mqtt.js client whose TCP connection leaves from `from` (an address of 127.0.0.0/8),
+ * so the broker sees it as another machine than the other clients of the test.
+ */
+export function connectFrom(port: number, from: string, options: IClientOptions): Promise<MqttClient> {
+  const client = new MqttClient(() => tcpConnect({ port, host: '127.0.0.1', localAddress: from }), {
+    protocolVersion: 4,
+    reconnectPeriod: 0,
+    connectTimeout: SAFETY_DEADLINE_MS,
+    ...options,
+  });
+  return new Promise((resolve, reject) => {
+    client.once('connect', () => resolve(client));
+    client.once('error', (error) => {
+      client.end(true);
+      reject(error);
+    });
+  });
+}
+
 export function connectAs(port: number, username: keyof typeof PASSWORDS, options: IClientOptions = {}): Promise<MqttClient> {
   return connect(port, { username, password: PASSWORDS[username], ...options });
 }
@@ -59,7 +80,7 @@ export async function connectRecording(
   port: number,
   username: keyof typeof PASSWORDS,
   options: IClientOptions = {},
-): Promise<{ client: MqttClient; received: Received[] }> {
+): Promise<{ client: MqttClient; received: Received[]; sessionPresent: boolean }> {
   const client = mqtt.connect(`mqtt://127.0.0.1:${port}`, {
     protocolVersion: 4,
     reconnectPeriod: 0,
@@ -69,11 +90,12 @@ export async function connectRecording(
     ...options,
   });
   const received = record(client);
-  await new Promise<void>((resolve, reject) => {
-    client.once('connect', () => resolve());
+  // The CONNACK's session-present flag: whether the broker resumed a session kept under this id.
+  const sessionPresent = await new Promise<boolean>((resolve, reject) => {
+    client.once('connect', (connack) => resolve(connack.sessionPresent));
     client.once('error', reject);
   });
-  return { client, received };
+  return { client, received, sessionPresent };
 }
 
 export interface Received {

@@ -57,9 +57,13 @@ export interface RawConnection {
   received(): Buffer;
 }
 
-export function rawConnection(port: number): Promise<RawConnection> {
+/**
+ * A TCP connection to the broker on 127.0.0.1. `from` picks the source address (any of
+ * 127.0.0.0/8 works on Linux), so a test can be several clients on different addresses.
+ */
+export function rawConnection(port: number, from?: string): Promise<RawConnection> {
   return new Promise((resolve, reject) => {
-    const socket = tcpConnect({ port, host: '127.0.0.1' });
+    const socket = tcpConnect({ port, host: '127.0.0.1', ...(from !== undefined && { localAddress: from }) });
     let received = Buffer.alloc(0);
     let isClosed = false;
     socket.on('data', (chunk: Buffer) => (received = Buffer.concat([received, chunk])));
@@ -87,10 +91,10 @@ export function rawConnection(port: number): Promise<RawConnection> {
 /** Send CONNECT and wait for the CONNACK: its return code (MQTT 3.1.1 section 3.2.2.3). */
 export async function rawConnect(
   port: number,
-  opts: Parameters<typeof connectPacket>[0],
+  opts: Parameters<typeof connectPacket>[0] & { from?: string },
   timeoutMs = SAFETY_DEADLINE_MS,
 ): Promise<{ connection: RawConnection; returnCode: number }> {
-  const connection = await rawConnection(port);
+  const connection = await rawConnection(port, opts.from);
   connection.socket.write(connectPacket(opts));
   const deadline = Date.now() + timeoutMs;
   while (connection.received().length < 4) {

@@ -471,6 +471,11 @@ export const BrokerStats = Type.Object(
     clientsConnected: Count(),
     /** Refused connects, publishes and subscribes, by reason. */
     refused: Counters,
+    /**
+     * Refusal log lines held back so a flood of refusals is not a flood of lines (the
+     * counts above still see every refusal). Absent from brokers before it existed.
+     */
+    logLinesSuppressed: Type.Optional(Count()),
   },
   { additionalProperties: false },
 );

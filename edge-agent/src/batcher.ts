@@ -5,7 +5,7 @@
  * broker holds the device's PUBACK until it does: a reading a device saw acknowledged is on
  * disk, whatever happens to the gateway next.
  */
-import { WIRE_VERSION, type Reading, type TelemetryBatch } from '@schoolops/device-profiles';
+import { TIME_WINDOWS, WIRE_VERSION, type Reading, type TelemetryBatch, type TimeWindow } from '@schoolops/device-profiles';
 import type { DiskOutbox } from './outbox.ts';
 
 interface Pending {
@@ -21,6 +21,9 @@ export class Batcher {
   private writing: Promise<void> = Promise.resolve();
   /** deviceId -> ts of its latest reading accepted (sealed or still pending) */
   private readonly lastTs: Map<string, number>;
+  private readonly now: () => number;
+  /** How far ahead of `now` a sample time may be (the intake's window). */
+  private readonly aheadMs: number;
 
   constructor(
     private readonly opts: {
@@ -33,9 +36,18 @@ export class Batcher {
       /** Is the district reachable now? Batches sealed while it is not are backlog. */
       connected: () => boolean;
       onQueued: () => void;
+      /** The gateway's clock (default Date.now): stamps sentAt, bounds remembered sample times. */
+      now?: () => number;
+      /** Sample times the intake accepts (default TIME_WINDOWS.device). */
+      timeWindow?: TimeWindow;
     },
   ) {
-    this.lastTs = new Map(opts.outbox.lastTs);
+    this.now = opts.now ?? Date.now;
+    this.aheadMs = (opts.timeWindow ?? TIME_WINDOWS.device).futureMs;
+    // A sample time far ahead, stored by an agent from before the intake bounded them, would
+    // make every later sample of its device look like a repeat, on every start: forget it.
+    const limit = this.now() + this.aheadMs;
+    this.lastTs = new Map([...opts.outbox.lastTs].filter(([, ts]) => ts <= limit));
   }
 
   /**
@@ -49,7 +61,9 @@ export class Batcher {
 
   /** Resolves once the reading is on disk. */
   add(reading: Reading): Promise<void> {
-    this.lastTs.set(reading.deviceId, Math.max(reading.ts, this.lastTs.get(reading.deviceId) ?? 0));
+    // The intake refuses such a time; should one come another way, it still stores the
+    // reading, but never becomes the mark every later sample of the device is held against.
+    if (reading.ts <= this.now() + this.aheadMs) this.lastTs.set(reading.deviceId, Math.max(reading.ts, this.lastTs.get(reading.deviceId) ?? 0));
     return new Promise((resolve, reject) => {
       this.pending.push({ reading, resolve, reject });
       if (this.pending.length >= this.opts.maxReadings) this.seal();
@@ -70,7 +84,7 @@ export class Batcher {
       schoolId,
       bootId,
       seq: this.seq++,
-      sentAt: Date.now(),
+      sentAt: this.now(),
       readings: sealed.map((p) => p.reading),
     };
     const backlog = !this.opts.connected();

@@ -1,20 +1,28 @@
 /**
  * Every message a device sends passes through here: size, JSON, envelope schema, known
- * device, and each value against the device's profile. A good message becomes a Reading;
- * a bad one is counted by reason and logged, and nothing else is affected.
+ * device, its sample time against the gateway's clock, and each value against the device's
+ * profile. A good message becomes a Reading; a bad one is counted by reason and logged, and
+ * nothing else is affected.
+ *
+ * Sample times are bounded (TIME_WINDOWS.device) because one far ahead does lasting harm: the
+ * batcher takes every later sample of that device for a repeat and drops it, and the district
+ * would keep it as the device's latest value, hiding every later one and its alarms.
  */
 import {
   DeviceStateMessage,
   LIMITS,
   REJECT_REASONS,
+  TIME_WINDOWS,
   checkValues,
   decode,
+  outsideTimeWindow,
   type DeviceProfile,
   type DeviceRecord,
   type MetricValues,
   type ProfileRegistry,
   type Reading,
   type RejectReason,
+  type TimeWindow,
 } from '@schoolops/device-profiles';
 import type { Logger } from 'pino';
 
@@ -50,6 +58,8 @@ export class DeviceIntake {
     profiles: ProfileRegistry,
     private readonly logger: Logger,
     private readonly now: () => number = Date.now,
+    /** Sample times accepted around `now`; a device's own time outside it is refused. */
+    private readonly timeWindow: TimeWindow = TIME_WINDOWS.device,
   ) {
     for (const record of records) {
       const profile = profiles.get(record.profileId);
@@ -124,6 +134,7 @@ export class DeviceIntake {
     }
     if (Object.keys(values).length === 0) return { ok: false, reason: 'bad_schema', detail: 'none of the fields the profile maps is present' };
     const ts = protocol.timestamp === undefined ? undefined : pick(body, protocol.timestamp);
+    // Safe integers only, as the wire's Ms and Count: the district stores them as BIGINT.
     if (ts !== undefined && !(Number.isSafeInteger(ts) && (ts as number) >= 0))
       return { ok: false, reason: 'bad_schema', detail: `${protocol.timestamp}: not a time in ms` };
     const n = protocol.counter === undefined ? undefined : pick(body, protocol.counter);
@@ -133,6 +144,8 @@ export class DeviceIntake {
   }
 
   private evaluateValues(deviceId: string, profile: DeviceProfile, values: MetricValues, ts: number, n?: number): IntakeResult {
+    const skew = outsideTimeWindow(ts, this.now(), this.timeWindow);
+    if (skew) return { ok: false, reason: 'ts_out_of_window', detail: skew };
     const problem = checkValues(profile, values);
     if (problem) return { ok: false, reason: problem.reason, detail: `${problem.metric}: ${problem.detail}` };
     const reading: Reading = { deviceId, ts, values };

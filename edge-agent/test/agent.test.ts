@@ -40,6 +40,8 @@ for (const [builtin, id] of [
 
 const silent = pino({ level: 'silent' });
 const SCHOOL = 'thcs-test';
+/** Device sample times of this file start here: an hour before it ran, inside the gateway's window of device times. */
+const T0 = Date.now() - 3_600_000;
 
 /** A bare aedes standing in for the district broker: this file tests the agent, not the ACL. */
 async function startPlainBroker(): Promise<{ port: number; server: Server; broker: Aedes }> {
@@ -124,12 +126,12 @@ describe('edge agent', () => {
   it('forwards valid readings in sequenced batches', async () => {
     const device = await connect(agent.localPort, 'p101');
     for (let n = 1; n <= 120; n++)
-      await device.publishAsync(localTopics.deviceState('p101'), JSON.stringify({ ts: 1_700_000_000_000 + n, values: { lampHours: n, power: 'on' }, n }), { qos: 1 });
+      await device.publishAsync(localTopics.deviceState('p101'), JSON.stringify({ ts: T0 + n, values: { lampHours: n, power: 'on' }, n }), { qos: 1 });
     await device.endAsync();
     await waitFor(() => received().filter((r) => r.deviceId === 'p101').length >= 120, '120 readings');
     const mine = received().filter((r) => r.deviceId === 'p101');
     expect(mine.map((r) => r.n)).toEqual(Array.from({ length: 120 }, (_, i) => i + 1));
-    expect(mine[0]).toEqual({ deviceId: 'p101', ts: 1_700_000_000_001, values: { lampHours: 1, power: 'on' }, n: 1 });
+    expect(mine[0]).toEqual({ deviceId: 'p101', ts: T0 + 1, values: { lampHours: 1, power: 'on' }, n: 1 });
     const seqs = batches.map((b) => b.seq);
     expect(seqs).toEqual(seqs.map((_, i) => i)); // 0,1,2,... with no gap or repeat
     expect(new Set(batches.map((b) => b.bootId))).toEqual(new Set([agent.bootId]));
@@ -148,6 +150,7 @@ describe('edge agent', () => {
       [localTopics.deviceState('lab1'), JSON.stringify({ values: { humidity: 140 } })], // out of range
       [localTopics.deviceState('lab1'), JSON.stringify({ values: { printerState: 'melting' } })], // enum out of range
       [localTopics.deviceState('lab1'), JSON.stringify({ values: { voltage: 3 } })], // unknown metric
+      [localTopics.deviceState('lab1'), JSON.stringify({ ts: 9e15, values: { roomTemperature: 20 } })], // far ahead of the gateway's clock
       [localTopics.deviceState('lab1'), Buffer.alloc(64 * 1024, 0x20)], // oversized
       [localTopics.deviceState('p102'), good(0)], // a device the gateway reads over PJLink
       ['school/elsewhere/state', good(0)], // outside the namespace
@@ -172,6 +175,7 @@ describe('edge agent', () => {
       oversized: 1,
       bad_topic: 1,
       wrong_protocol: 1,
+      ts_out_of_window: 1,
     });
   });
 
@@ -244,7 +248,7 @@ describe('edge agent disk queue', () => {
       profileDirs: [PROFILE_DIR],
       batch: { maxReadings: 50, maxDelayMs: 10 },
     });
-    const sample = (n: number) => JSON.stringify({ ts: 1_700_000_000_000 + n, values: { humidity: 40 + n }, n });
+    const sample = (n: number) => JSON.stringify({ ts: T0 + n, values: { humidity: 40 + n }, n });
     try {
       const first = await startEdgeAgent(config, { logger: silent });
       const device = await connect(first.localPort, 'q.lab');
@@ -298,7 +302,7 @@ describe('edge agent backfill', () => {
       { logger: silent },
     );
     const device = await connect(agent.localPort, 'bf.lab');
-    const t0 = 1_700_000_000_000;
+    const t0 = T0;
     for (let n = 1; n <= 40; n++)
       await device.publishAsync(localTopics.deviceState('bf.lab'), JSON.stringify({ ts: t0 + n, values: { humidity: 50 }, n }), { qos: 1 });
     expect(agent.outbox.backlogReadings()).toBe(40);
@@ -362,7 +366,7 @@ describe('edge agent backfill', () => {
       batch.readings[0]!.values.note = 'x'.repeat(BYTES - JSON.stringify(batch).length);
       return batch;
     };
-    const t0 = 1_700_000_000_000;
+    const t0 = T0;
     const BACKLOG = 20;
     for (let seq = 0; seq < BACKLOG; seq++) expect((await outbox.append(batchOf(seq), true)).bytes).toBe(BYTES);
 
