@@ -6,3 +6,4 @@ export * from './readings.ts';
 export * from './inventory.ts';
 export * from './json-file.ts';
 export * from './school-time.ts';
+export * from './policy.ts';

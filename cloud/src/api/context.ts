@@ -12,3 +12,13 @@ export interface ApiContext {
   /** School time minus real time: 0 in a real district (see CloudConfig.schoolClockOffsetMs). */
   schoolClockOffsetMs: number;
 }
+
+/** What the sign-in and account routes read from. */
+export interface AuthContext {
+  accounts: import('../auth/accounts.ts').AccountStore;
+  district: DistrictIndex;
+  /** Set the session cookie Secure (default: when the request came over HTTPS). */
+  secureCookies?: boolean;
+  /** Failed sign-ins allowed per account and per address within the window. */
+  limits?: { perAccount?: number; perAddress?: number; windowMs?: number };
+}

@@ -1,6 +1,7 @@
 /** Schools, rooms and devices with their live state. */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
+import { inScope } from '@schoolops/device-profiles';
 import type { ApiContext } from './context.ts';
 import { AlarmView, DeviceParams, DeviceView, District, ErrorBody, GatewayEventBody, RoomView, SchoolDetail, SchoolParams, SchoolSummary } from './schemas.ts';
 import type { DeviceEntry } from '../inventory.ts';
@@ -30,7 +31,8 @@ export const schoolRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, {
   app.get(
     '/schools',
     { schema: { tags: ['schools'], summary: 'Every school with its gateway status and live figures', response: { 200: Type.Array(SchoolSummary) } } },
-    async () => live.summaries(),
+    // Every school for the district's roles; a school's own people see their school only.
+    async (request) => live.summaries().filter((s) => request.principal === null || inScope(request.principal.scope, s.id)),
   );
 
   app.get(

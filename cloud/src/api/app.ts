@@ -1,0 +1,88 @@
+/**
+ * The district's HTTP surface in one place: security headers, cookies, the guard, OpenAPI
+ * docs, every /api route, health and the dashboard's files. server.ts listens with it;
+ * tests call it through inject() (the same checks, no socket).
+ */
+import { existsSync } from 'node:fs';
+import fastifyCookie from '@fastify/cookie';
+import fastifyHelmet from '@fastify/helmet';
+import fastifyStatic from '@fastify/static';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { DASHBOARD_DIST } from '@schoolops/dashboard';
+import { installGuard, type GuardStats } from '../auth/guard.ts';
+import { accountRoutes } from './accounts.ts';
+import { attendanceRoutes } from './attendance.ts';
+import { authRoutes } from './auth.ts';
+import { commandRoutes } from './commands.ts';
+import type { ApiContext, AuthContext } from './context.ts';
+import { historyRoutes } from './history.ts';
+import { probeRoutes } from './probe.ts';
+import { schoolRoutes } from './schools.ts';
+import { statsRoutes } from './stats.ts';
+
+/** Request bodies are small JSON (a command, a user): anything larger is refused with 413. */
+export const BODY_LIMIT_BYTES = 64 * 1024;
+
+export interface ApiApp {
+  app: FastifyInstance<any, any, any, any, any>;
+  guard: { stats: GuardStats };
+}
+
+export async function buildApi(context: ApiContext & AuthContext, o: { logger: Logger; https?: boolean }): Promise<ApiApp> {
+  // Requests are not logged one by one (a wall display polls); errors and warnings are.
+  const app = Fastify({ loggerInstance: o.logger.child({ part: 'http' }, { level: 'warn' }) as FastifyBaseLogger, bodyLimit: BODY_LIMIT_BYTES, trustProxy: false }).withTypeProvider<TypeBoxTypeProvider>();
+
+  await app.register(fastifyHelmet, {
+    // Everything the dashboard needs is bundled and served from here (an operations center
+    // may be offline): nothing from elsewhere, no inline script, no framing by other sites.
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        // swagger-ui and the charts set style attributes.
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        imgSrc: ["'self'", 'data:'],
+        connectSrc: ["'self'"],
+        fontSrc: ["'self'"],
+        objectSrc: ["'none'"],
+        baseUri: ["'self'"],
+        formAction: ["'self'"],
+        frameAncestors: ["'none'"],
+        upgradeInsecureRequests: null,
+      },
+    },
+    // HSTS only means something over HTTPS; on a plain loopback listener it would be ignored.
+    hsts: o.https ? { maxAge: 180 * 86_400, includeSubDomains: false } : false,
+    crossOriginEmbedderPolicy: false,
+  });
+  await app.register(fastifyCookie);
+  const guard = installGuard(app, { accounts: context.accounts, district: context.district });
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      info: { title: 'SchoolOps district API', version: '0.1.0', description: 'Schools, devices, live values and history of a school district. Sign in (POST /api/auth/login) or send an API token.' },
+      tags: [{ name: 'auth' }, { name: 'district' }, { name: 'schools' }, { name: 'devices' }, { name: 'operations' }, { name: 'accounts' }],
+      components: { securitySchemes: { session: { type: 'apiKey', in: 'cookie', name: 'schoolops_session' }, token: { type: 'http', scheme: 'bearer' } } },
+      security: [{ session: [] }, { token: [] }],
+    },
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+  await app.register(authRoutes, { prefix: '/api', ...context });
+  await app.register(accountRoutes, { prefix: '/api', ...context });
+  await app.register(schoolRoutes, { prefix: '/api', ...context });
+  await app.register(historyRoutes, { prefix: '/api', ...context });
+  await app.register(statsRoutes, { prefix: '/api', ...context });
+  await app.register(probeRoutes, { prefix: '/api', ...context });
+  await app.register(commandRoutes, { prefix: '/api', ...context });
+  await app.register(attendanceRoutes, { prefix: '/api', ...context });
+  app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));
+  if (existsSync(DASHBOARD_DIST)) await app.register(fastifyStatic, { root: DASHBOARD_DIST, prefix: '/' });
+  else o.logger.warn({ dir: DASHBOARD_DIST }, 'dashboard not built (npm run build): serving the API only');
+  await app.ready();
+  return { app, guard };
+}
