@@ -116,7 +116,8 @@ export function scopeProblem(role: Role, scope: Scope): string | null {
  *  - `device`: the school of the :deviceId parameter;
  *  - `district`: the whole district; with `filtered`, the handler returns only what is in
  *    the principal's scope (so school-scoped principals may call it);
- *  - `signed-in`: any signed-in principal (their own session, their own account);
+ *  - `signed-in`: any signed-in principal (their own session, their own account), or only
+ *    those of `kinds`;
  *  - `public`: no sign-in (signing in itself, enrolling a display, health).
  * `audit` names the audit-log action written for every answer of the route (who, which
  * school, what they asked, the status).
@@ -124,7 +125,7 @@ export function scopeProblem(role: Role, scope: Scope): string | null {
 export type RouteRule =
   | { permission: Permission; about: 'school' | 'device'; audit?: string }
   | { permission: Permission; about: 'district'; filtered?: boolean; audit?: string }
-  | { about: 'signed-in' }
+  | { about: 'signed-in'; kinds?: readonly Principal['kind'][] }
   | { about: 'public'; why: string };
 
 /**
@@ -153,7 +154,7 @@ export const ROUTES: Readonly<Record<string, RouteRule>> = {
   'POST /api/auth/enroll': { about: 'public', why: 'a wall display trades its one-time code for a session' },
   'POST /api/auth/logout': { about: 'signed-in' },
   'GET /api/auth/me': { about: 'signed-in' },
-  'POST /api/auth/password': { about: 'signed-in' },
+  'POST /api/auth/password': { about: 'signed-in', kinds: ['user'] },
 
   'GET /api/users': { permission: 'accounts:manage', about: 'district' },
   'POST /api/users': { permission: 'accounts:manage', about: 'district' },
@@ -166,6 +167,16 @@ export const ROUTES: Readonly<Record<string, RouteRule>> = {
   'DELETE /api/displays/:displayId': { permission: 'accounts:manage', about: 'district' },
   'GET /api/audit': { permission: 'audit:read', about: 'district' },
 };
+
+/** May `principal` call a route of this rule at all (before any school is looked at)? */
+export function decideRoute(principal: Principal, rule: RouteRule, schoolId: string | null): Decision {
+  if (rule.about === 'public') return { allowed: true };
+  if (rule.about === 'signed-in') {
+    if (!rule.kinds || rule.kinds.includes(principal.kind)) return { allowed: true };
+    return { allowed: false, status: 403, reason: `only ${rule.kinds.join(' or ')} sign-ins may do this` };
+  }
+  return decide(principal, rule.permission, schoolId, { filtered: rule.about === 'district' && rule.filtered === true });
+}
 
 /** The rule of a route, or undefined when the table lacks it. */
 export function routeRule(method: string, url: string): RouteRule | undefined {

@@ -154,10 +154,9 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthContext> = async (app, { 
     },
     async (request, reply) => {
       const principal = request.principal!;
-      if (principal.kind !== 'user') return apiError(reply, 403, 'only people have passwords');
       if (!(await accounts.checkPassword(principal.id, request.body.current))) {
         await accounts.audit({ actor: principal.id, action: 'password.change', outcome: 'failed', address: request.ip });
-        return apiError(reply, 403, 'the current password is wrong');
+        return apiError(reply, 400, 'the current password is wrong');
       }
       try {
         await accounts.updateUser(principal.id, { password: request.body.next });

@@ -9,7 +9,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { DistrictIndex } from '../inventory.ts';
 import type { AccountStore } from './accounts.ts';
-import { decide, routeRule, type Principal } from '@schoolops/device-profiles';
+import { decide, decideRoute, routeRule, type Principal } from '@schoolops/device-profiles';
 import { FailureLimiter } from './failure-limiter.ts';
 
 declare module 'fastify' {
@@ -124,7 +124,6 @@ export function installGuard(app: FastifyInstance<any, any, any, any, any>, { ac
     }
     request.principal = principal;
 
-    if (rule.about === 'signed-in') return;
     let schoolId: string | null = null;
     const params = request.params as Record<string, string | undefined>;
     if (rule.about === 'school') schoolId = params.schoolId ?? null;
@@ -132,14 +131,14 @@ export function installGuard(app: FastifyInstance<any, any, any, any, any>, { ac
       const device = district.devices.get(params.deviceId ?? '');
       // An unknown device belongs to no school: the handler answers 404 to anyone who may
       // use the permission at all.
-      schoolId = device ? device.school.id : null;
       if (!device) {
         const d = decide(principal, rule.permission, null, { filtered: true });
         if (!d.allowed) return refuse(request, reply, d.status, d.reason, 'forbidden');
         return;
       }
+      schoolId = device.school.id;
     }
-    const decision = decide(principal, rule.permission, schoolId, { filtered: rule.about === 'district' && rule.filtered === true });
+    const decision = decideRoute(principal, rule, schoolId);
     if (!decision.allowed) return refuse(request, reply, decision.status, decision.reason, 'forbidden');
   });
 
