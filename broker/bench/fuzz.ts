@@ -1,0 +1,585 @@
+/**
+ * Fuzzing benchmark (issue 11): random and mutated MQTT 3.1.1 packets against the district
+ * broker and a school gateway's local broker, while a well-behaved client keeps pinging.
+ *
+ *   node --import tsx broker/bench/fuzz.ts [--packets 1000000] [--target district|school|both]
+ *       [--connections 32] [--seed 1] [--sources 16] [--progress-s 5]
+ *   node --import tsx broker/bench/fuzz.ts --target district --replay 1234[,1240] [--dump]
+ *
+ * Per target, in turn: start it in child processes (fuzz-targets.ts), connect the
+ * well-behaved client (fuzz-probe.ts, a process of its own: PINGREQ every 100 ms), then
+ * run fuzz sessions (fuzz-packets.ts) over `--connections` concurrent connections, each
+ * opened, used and closed, until `--packets` packets were written to the broker. Sessions
+ * come from `--sources` loopback addresses (127.0.0.2, ...), as from several hosts: the
+ * district broker limits password checks per address, and one address would hold the
+ * authenticated share of the fuzz to its rate. The well-behaved client connects from
+ * 127.0.0.1.
+ *
+ * Printed: progress every few seconds; then per broker packets and bytes sent, connections,
+ * what the broker answered, crashes (a broker process that exited), its RSS before/after
+ * and peak, the well-behaved client's ping round trip (median, p99, max) during the run,
+ * and a health check after it. Exit code 1 if a process crashed, the well-behaved client lost
+ * its connection, or the health check failed.
+ *
+ * Session k of a seed is the same bytes in every run (whichever connection runs it), so a
+ * crash is replayed with --replay k (sessions run one at a time, the broker checked after
+ * each); --dump prints every packet of those sessions.
+ */
+import { execFileSync } from 'node:child_process';
+import { connect as tcpConnect, type Socket } from 'node:net';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { spawn } from 'node:child_process';
+import { Rng, session, type FuzzPacket, type Mutation, type PacketType, type SessionPlan } from './fuzz-packets.ts';
+import { memoryOf, startTarget, stopChild, type Child, type RunningTarget, type TargetKind } from './fuzz-targets.ts';
+import type { ProbeSpec } from './fuzz-probe.ts';
+
+const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+const probeScript = fileURLToPath(new URL('./fuzz-probe.ts', import.meta.url));
+
+// ---------------------------------------------------------------------------------------
+// Options
+// ---------------------------------------------------------------------------------------
+
+function integer(name: string, value: string | undefined, fallback: number, min = 1): number {
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(value) || Number(value) < min) throw new Error(`--${name} must be an integer >= ${min}, got "${value}"`);
+  return Number(value);
+}
+
+const { values } = parseArgs({
+  strict: true,
+  options: {
+    packets: { type: 'string' },
+    target: { type: 'string', default: 'both' },
+    connections: { type: 'string' },
+    seed: { type: 'string' },
+    sources: { type: 'string' },
+    'progress-s': { type: 'string' },
+    replay: { type: 'string' },
+    dump: { type: 'boolean', default: false },
+  },
+});
+if (!['district', 'school', 'both'].includes(values.target!)) throw new Error(`--target must be district, school or both, got "${values.target}"`);
+const options = {
+  packets: integer('packets', values.packets, 1_000_000),
+  targets: (values.target === 'both' ? ['district', 'school'] : [values.target]) as TargetKind[],
+  connections: integer('connections', values.connections, 32),
+  seed: integer('seed', values.seed, 1, 0),
+  sources: Math.min(integer('sources', values.sources, 16), 250),
+  progressMs: integer('progress-s', values['progress-s'], 5) * 1000,
+  replay: values.replay?.split(',').map((k) => integer('replay', k.trim(), 0, 0)),
+  dump: values.dump ?? false,
+};
+
+/** A session that neither ends nor gets written to for this long is counted as stalled and closed. */
+const STALL_MS = 10_000;
+const CONNACK_WAIT_MS = 10_000;
+const PING_INTERVAL_MS = 100;
+/** After the last session: the broker gets this long to settle before RSS and the health check. */
+const SETTLE_MS = 3_000;
+
+// ---------------------------------------------------------------------------------------
+// Figures
+// ---------------------------------------------------------------------------------------
+
+const fmt = (n: number) => n.toLocaleString('en-US');
+const mb = (bytes: number | undefined) =>
+  bytes === undefined || Number.isNaN(bytes) ? '?' : bytes < 1024 * 1024 ? `${(bytes / 1024).toFixed(1)} KB` : `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+const ms = (x: number | undefined) => (x === undefined ? '-' : x < 10 ? `${x.toFixed(2)} ms` : `${x.toFixed(1)} ms`);
+
+function quantile(sorted: number[], q: number): number | undefined {
+  if (sorted.length === 0) return undefined;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
+}
+function rttSummary(samples: number[]): string {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return `n=${fmt(sorted.length)} median ${ms(quantile(sorted, 0.5))}, p99 ${ms(quantile(sorted, 0.99))}, max ${ms(sorted[sorted.length - 1])}`;
+}
+
+interface Stats {
+  /** Packets (and their bytes) written to the broker's socket: handed to the kernel. */
+  packets: number;
+  bytes: number;
+  /** Packets generated but not written: the broker had closed the connection first. */
+  unsent: number;
+  mutated: number;
+  byType: Map<PacketType, number>;
+  byMutation: Map<Mutation, number>;
+  sessions: number;
+  connections: number;
+  connectErrors: number;
+  openNow: number;
+  connack: Map<number, number>;
+  noConnack: number;
+  connackTimeouts: number;
+  /** The broker ended the connection before the session did. */
+  closedByBroker: number;
+  stalled: number;
+  bytesReceived: number;
+}
+
+const newStats = (): Stats => ({
+  packets: 0,
+  bytes: 0,
+  unsent: 0,
+  mutated: 0,
+  byType: new Map(),
+  byMutation: new Map(),
+  sessions: 0,
+  connections: 0,
+  connectErrors: 0,
+  openNow: 0,
+  connack: new Map(),
+  noConnack: 0,
+  connackTimeouts: 0,
+  closedByBroker: 0,
+  stalled: 0,
+  bytesReceived: 0,
+});
+
+const CONNACK_NAMES: Record<number, string> = { 0: 'accepted', 1: 'bad protocol version', 2: 'identifier rejected', 3: 'server unavailable', 4: 'bad username or password', 5: 'not authorized' };
+
+// ---------------------------------------------------------------------------------------
+// The well-behaved client
+// ---------------------------------------------------------------------------------------
+
+interface Probe {
+  child: Child;
+  rtts: number[];
+  /** Round trips since the last call. */
+  recent(): number[];
+  late: number[];
+  lost: string | null;
+  stop(): Promise<{ lost: boolean; reason: string | null }>;
+}
+
+async function startProbe(running: RunningTarget): Promise<Probe> {
+  const spec: ProbeSpec = { port: running.port, intervalMs: PING_INTERVAL_MS, ...running.probe };
+  const proc = spawn(process.execPath, ['--import', 'tsx', probeScript, JSON.stringify(spec)], { cwd: repoRoot, stdio: ['ignore', 'inherit', 'pipe', 'ipc'] });
+  let stderr = '';
+  proc.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-16_384)));
+  const child: Child = { name: 'well-behaved client', pid: proc.pid ?? -1, process: proc, stderr: () => stderr, exit: null, exited: Promise.resolve() };
+  child.exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve(void (child.exit = { code, signal, expected: true, at: Date.now() }))));
+  let recentStart = 0;
+  let stopped: ((v: { lost: boolean; reason: string | null }) => void) | undefined;
+  const probe: Probe = {
+    child,
+    rtts: [],
+    late: [],
+    lost: null,
+    recent() {
+      const out = probe.rtts.slice(recentStart);
+      recentStart = probe.rtts.length;
+      return out;
+    },
+    async stop() {
+      const result = new Promise<{ lost: boolean; reason: string | null }>((resolve) => (stopped = resolve));
+      if (proc.connected) proc.send({ type: 'stop' });
+      const timer = setTimeout(() => stopped?.({ lost: true, reason: 'the well-behaved client did not answer stop' }), 10_000);
+      const outcome = await result;
+      clearTimeout(timer);
+      await stopChild(child).catch(() => {});
+      await child.exited;
+      return outcome;
+    },
+  };
+  const connected = new Promise<void>((resolve, reject) => {
+    proc.on('message', (message: { type?: string; ms?: number[] | number; reason?: string; lost?: boolean }) => {
+      if (message.type === 'ready') resolve();
+      else if (message.type === 'rtts' && Array.isArray(message.ms)) probe.rtts.push(...message.ms);
+      else if (message.type === 'late' && typeof message.ms === 'number') probe.late.push(message.ms);
+      else if (message.type === 'lost') {
+        probe.lost = message.reason ?? 'lost';
+        reject(new Error(`well-behaved client: ${probe.lost}`));
+      } else if (message.type === 'stopped') stopped?.({ lost: message.lost === true || probe.lost !== null, reason: message.reason ?? probe.lost });
+    });
+    proc.once('exit', () => reject(new Error(`well-behaved client exited before it was connected: ${stderr}`)));
+  });
+  await connected.catch(async (error: unknown) => {
+    await stopChild(child);
+    throw error;
+  });
+  return probe;
+}
+
+// ---------------------------------------------------------------------------------------
+// One fuzz session over one connection
+// ---------------------------------------------------------------------------------------
+
+interface Budget {
+  /** Packets reserved for writing so far (written, or being written). */
+  queued: number;
+  limit: number;
+}
+
+const sleep = (msec: number) => new Promise<void>((resolve) => setTimeout(resolve, msec));
+
+/** The promise's value, or 'timeout' after `msec` (the timer is cleared either way). */
+async function within<T>(promise: Promise<T>, msec: number): Promise<T | 'timeout'> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), msec)));
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** How a session's packets are cut into writes: deterministic per session, separate from its packets. */
+function writesOf(plan: SessionPlan, seed: number, packets: FuzzPacket[]): Buffer[] {
+  const rng = new Rng(seed ^ 0x2545f491, plan.index + 1);
+  const joined = Buffer.concat(packets.map((p) => p.bytes));
+  if (plan.chunking === 'packet') return packets.map((p) => p.bytes);
+  if (plan.chunking === 'batch') return [joined];
+  const pieces: Buffer[] = [];
+  for (let at = 0; at < joined.length; ) {
+    const size = rng.logRange(1, 256);
+    pieces.push(joined.subarray(at, at + size));
+    at += size;
+  }
+  return pieces;
+}
+
+interface SessionOptions {
+  port: number;
+  localAddress: string;
+  seed: number;
+  target: RunningTarget;
+  stats: Stats;
+  budget: Budget;
+  aborted: () => boolean;
+  dump?: boolean;
+}
+
+async function runSession(index: number, o: SessionOptions): Promise<void> {
+  const { plan, packets } = session(o.seed, index, o.target.target);
+  const { stats } = o;
+  stats.sessions++;
+  const socket: Socket = tcpConnect({ port: o.port, host: '127.0.0.1', localAddress: o.localAddress });
+  // The broker ended it (FIN, or a reset our write ran into) before we did.
+  let endedByBroker = false;
+  let endedByUs = false;
+  socket.on('error', () => (endedByBroker ||= !endedByUs));
+  socket.on('end', () => (endedByBroker ||= !endedByUs));
+  const connected = await new Promise<boolean>((resolve) => {
+    socket.once('connect', () => resolve(true));
+    socket.once('close', () => resolve(false));
+  });
+  if (!connected) {
+    stats.connectErrors++;
+    return;
+  }
+  stats.connections++;
+  stats.openNow++;
+  let closed = false;
+  let head = Buffer.alloc(0);
+  let connack: number | null = null;
+  let connackSeen: () => void = () => {};
+  const connackPromise = new Promise<void>((resolve) => (connackSeen = resolve));
+  const closedPromise = new Promise<void>((resolve) =>
+    socket.once('close', () => {
+      closed = true;
+      stats.openNow--;
+      if (endedByBroker) stats.closedByBroker++;
+      resolve();
+    }),
+  );
+  socket.on('data', (chunk: Buffer) => {
+    stats.bytesReceived += chunk.length;
+    if (connack === null && head.length < 4) {
+      head = Buffer.concat([head, chunk]).subarray(0, 4);
+      if (head.length >= 4 && head[0] === 0x20 && head[1] === 0x02) {
+        connack = head[3]!;
+        stats.connack.set(connack, (stats.connack.get(connack) ?? 0) + 1);
+        connackSeen();
+      }
+    }
+  });
+
+  /** Write these packets; true when the kernel took them, false when the connection is gone. */
+  const write = async (group: FuzzPacket[]): Promise<boolean> => {
+    if (closed || socket.destroyed) return false;
+    // Reserve before writing, so concurrent sessions stop at the budget together.
+    o.budget.queued += group.length;
+    const writes = writesOf(plan, o.seed, group).filter((b) => b.length > 0);
+    let ok = true;
+    for (const [i, bytes] of writes.entries()) {
+      const done = new Promise<boolean>((resolve) => {
+        if (closed || socket.destroyed) return resolve(false);
+        socket.write(bytes, (error) => resolve(!error));
+      });
+      const outcome = await within(Promise.race([done, closedPromise.then(() => false)]), STALL_MS);
+      if (outcome === 'timeout') {
+        stats.stalled++;
+        ok = false;
+        break;
+      }
+      if (!outcome) {
+        ok = false;
+        break;
+      }
+      // Split writes go out as separate segments: give the socket a turn between pieces.
+      if (plan.chunking === 'split' && i % 8 === 7) await new Promise((resolve) => setImmediate(resolve));
+    }
+    if (ok) {
+      stats.packets += group.length;
+      for (const p of group) {
+        stats.bytes += p.bytes.length;
+        stats.byType.set(p.type, (stats.byType.get(p.type) ?? 0) + 1);
+        if (p.mutation) {
+          stats.mutated++;
+          stats.byMutation.set(p.mutation, (stats.byMutation.get(p.mutation) ?? 0) + 1);
+        }
+      }
+    } else {
+      o.budget.queued -= group.length;
+      stats.unsent += group.length;
+    }
+    return ok;
+  };
+
+  try {
+    const iterator = packets[Symbol.iterator]();
+    const opening = iterator.next();
+    if (opening.done) return;
+    if (o.dump) console.log(`  session ${index} ${JSON.stringify(plan)}`);
+    const show = (p: FuzzPacket) => o.dump && console.log(`    ${p.type}${p.mutation ? ` [${p.mutation}]` : ''} ${p.bytes.length} B ${p.bytes.subarray(0, 96).toString('hex')}${p.bytes.length > 96 ? '…' : ''}`);
+    show(opening.value);
+    if (!(await write([opening.value]))) return;
+    if (plan.opening === 'login') {
+      const waited = await within(Promise.race([connackPromise.then(() => true), closedPromise.then(() => connack !== null)]), CONNACK_WAIT_MS);
+      if (waited === 'timeout') stats.connackTimeouts++;
+      else if (!waited) stats.noConnack++;
+      if (waited !== true) return;
+    }
+    const rng = new Rng(o.seed ^ 0x6a09e667, index + 1);
+    for (;;) {
+      if (o.aborted() || o.budget.queued >= o.budget.limit) return;
+      const group: FuzzPacket[] = [];
+      const size = plan.chunking === 'packet' ? 1 : rng.logRange(1, 64);
+      while (group.length < size && o.budget.queued + group.length < o.budget.limit) {
+        const next = iterator.next();
+        if (next.done) break;
+        show(next.value);
+        group.push(next.value);
+      }
+      if (group.length === 0) return;
+      if (!(await write(group))) return;
+    }
+  } finally {
+    if (!closed) {
+      endedByUs = true;
+      if (plan.ending === 'destroy') socket.destroy();
+      else {
+        if (plan.ending === 'linger') await sleep(new Rng(o.seed, index + 1).int(300));
+        socket.end();
+        // A broker that keeps a half-closed connection open is not waited for.
+        await within(closedPromise, 2_000);
+        if (!closed) socket.destroy();
+      }
+    }
+    await closedPromise;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// A run against one target
+// ---------------------------------------------------------------------------------------
+
+interface TargetResult {
+  kind: TargetKind;
+  ok: boolean;
+  lines: string[];
+}
+
+function crashesOf(running: RunningTarget): Child[] {
+  return running.children.filter((c) => c.exit && !c.exit.expected);
+}
+
+function crashText(child: Child): string {
+  const stderr = child.stderr().trim();
+  return `${child.name} (pid ${child.pid}) exited with ${child.exit?.code ?? child.exit?.signal}${stderr ? `:\n${stderr.split('\n').slice(-60).join('\n')}` : ' (nothing on stderr)'}`;
+}
+
+async function fuzzTarget(kind: TargetKind): Promise<TargetResult> {
+  console.log(`\n== ${kind} broker: starting`);
+  const running = await startTarget(kind);
+  const stats = newStats();
+  const budget: Budget = { queued: 0, limit: options.packets };
+  const lines: string[] = [];
+  let probe: Probe | undefined;
+  let probeStopped = false;
+  let aborted = false;
+  let nextSession = 0;
+  const inFlight = new Set<number>();
+  const sigint = () => {
+    console.log('\ninterrupted: stopping');
+    aborted = true;
+    interrupted = true;
+  };
+  process.once('SIGINT', sigint);
+  try {
+    console.log(`   ${running.children.map((c) => `${c.name} pid ${c.pid}`).join(', ')}; fuzzing port ${running.port}`);
+    probe = await startProbe(running);
+    const before = memoryOf(running.fuzzed.pid);
+    let peak = before?.peak ?? 0;
+    const started = Date.now();
+    let lastProgress = { at: started, packets: 0 };
+    const progress = setInterval(() => {
+      const now = Date.now();
+      const recent = probe!.recent();
+      const mem = memoryOf(running.fuzzed.pid);
+      peak = Math.max(peak, mem?.peak ?? 0);
+      const rate = ((stats.packets - lastProgress.packets) * 1000) / (now - lastProgress.at);
+      lastProgress = { at: now, packets: stats.packets };
+      console.log(
+        `[${kind} ${((now - started) / 1000).toFixed(0)}s] sent ${fmt(stats.packets)} pkts (${fmt(Math.round(rate))}/s) ${mb(stats.bytes)}, ` +
+          `conns ${fmt(stats.connections)} (${stats.openNow} open), CONNACK 0: ${fmt(stats.connack.get(0) ?? 0)}, closed by broker ${fmt(stats.closedByBroker)}, ` +
+          `rss ${mb(mem?.rss)}; ping last ${options.progressMs / 1000}s ${rttSummary(recent)}${probe!.late.length ? `, LATE ${probe!.late.length}` : ''}`,
+      );
+    }, options.progressMs);
+
+    const sources = Array.from({ length: options.sources }, (_, i) => `127.0.0.${i + 2}`);
+    const sessionOptions = (worker: number): SessionOptions => ({
+      port: running.port,
+      localAddress: sources[worker % sources.length]!,
+      seed: options.seed,
+      target: running,
+      stats,
+      budget,
+      aborted: () => aborted,
+    });
+    // Stop everything the moment a process dies or the well-behaved client is cut off, and
+    // keep which sessions were running then (and the last ones started), to replay.
+    const crash: { at: { inFlight: number[]; recent: number[] } | null } = { at: null };
+    for (const child of running.children)
+      void child.exited.then(() => {
+        if (child.exit?.expected) return;
+        aborted = true;
+        crash.at ??= { inFlight: [...inFlight].sort((a, b) => a - b), recent: Array.from({ length: Math.min(nextSession, 64) }, (_, i) => nextSession - 64 + i).filter((i) => i >= 0) };
+      });
+    // No packet written for a minute: the broker takes connections and no data, or none at all.
+    const NO_PROGRESS_MS = 60_000;
+    let lastMove = { at: Date.now(), packets: 0 };
+    let noProgress = false;
+    const watch = setInterval(() => {
+      if (probe!.lost) aborted = true;
+      if (stats.packets !== lastMove.packets) lastMove = { at: Date.now(), packets: stats.packets };
+      else if (!options.replay && Date.now() - lastMove.at > NO_PROGRESS_MS && !aborted) {
+        noProgress = true;
+        aborted = true;
+      }
+    }, 100);
+
+    if (options.replay) {
+      for (const index of options.replay) {
+        console.log(`replaying session ${index}`);
+        await runSession(index, { ...sessionOptions(0), budget: { queued: 0, limit: Number.MAX_SAFE_INTEGER }, dump: options.dump });
+        await sleep(500);
+        const dead = crashesOf(running);
+        console.log(`  after session ${index}: ${dead.length ? `CRASHED: ${dead.map(crashText).join('\n')}` : 'broker alive'}`);
+        if (dead.length) break;
+      }
+    } else {
+      const worker = async (w: number) => {
+        while (!aborted && budget.queued < budget.limit) {
+          const index = nextSession++;
+          inFlight.add(index);
+          await runSession(index, sessionOptions(w));
+          inFlight.delete(index);
+        }
+      };
+      // Sessions whose writes failed give their packets back: go on until the budget is really sent.
+      while (!aborted && stats.packets < options.packets) {
+        await Promise.all(Array.from({ length: options.connections }, (_, w) => worker(w)));
+      }
+    }
+    const fuzzMs = Date.now() - started;
+    clearInterval(progress);
+
+    // Settle, with the well-behaved client still pinging.
+    if (!crashesOf(running).length) await sleep(SETTLE_MS);
+    clearInterval(watch);
+    const probeOutcome = await probe.stop();
+    probeStopped = true;
+    const crashed = crashesOf(running);
+    let health = 'not run (a process crashed)';
+    let healthy = false;
+    if (!crashed.length) {
+      try {
+        health = `ok: ${await running.healthCheck()}`;
+        healthy = true;
+      } catch (error) {
+        health = `FAILED: ${(error as Error).message}`;
+      }
+    }
+    const after = memoryOf(running.fuzzed.pid);
+    const rtts = probe.rtts;
+    const rate = (stats.packets * 1000) / fuzzMs;
+
+    const connacks = [...stats.connack.entries()].sort(([a], [b]) => a - b).map(([code, n]) => `${code} ${CONNACK_NAMES[code] ?? '?'}: ${fmt(n)}`);
+    const top = <K>(m: Map<K, number>) => [...m.entries()].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${String(k)} ${fmt(n)}`).join(', ');
+    lines.push(
+      `${kind} broker (${running.fuzzed.name}, pid ${running.fuzzed.pid}), seed ${options.seed}:`,
+      `  packets sent: ${fmt(stats.packets)} (${fmt(stats.packets - stats.mutated)} valid, ${fmt(stats.mutated)} mutated), ${mb(stats.bytes)}, in ${(fuzzMs / 1000).toFixed(1)} s = ${fmt(Math.round(rate))} packets/s`,
+      `  by type: ${top(stats.byType)}`,
+      `  by mutation: ${top(stats.byMutation)}`,
+      `  connections opened: ${fmt(stats.connections)} (${options.connections} at a time, from ${options.sources} addresses; ${fmt(stats.sessions)} sessions, ${fmt(stats.connectErrors)} connects refused)`,
+      `  broker answers: CONNACK ${connacks.join(', ') || 'none'}; closed by the broker first: ${fmt(stats.closedByBroker)}; ` +
+        `login sessions without CONNACK: ${fmt(stats.noConnack)} closed, ${fmt(stats.connackTimeouts)} timed out (${CONNACK_WAIT_MS / 1000} s); ` +
+        `stalled writes (${STALL_MS / 1000} s): ${fmt(stats.stalled)}; ${mb(stats.bytesReceived)} received`,
+      `  packets not written (connection already closed by the broker): ${fmt(stats.unsent)}`,
+      `  crashes: ${crashed.length}${crashed.length ? `\n${crashed.map(crashText).join('\n')}\n  sessions running when it died: ${crash.at?.inFlight.join(',')}\n  replay them one at a time: node --import tsx broker/bench/fuzz.ts --target ${kind} --seed ${options.seed} --replay ${crash.at?.inFlight.join(',')}` : ''}`,
+      `  broker RSS: before ${mb(before?.rss)}, after ${mb(after?.rss)} (${SETTLE_MS / 1000} s after the last session), peak ${mb(Math.max(peak, after?.peak ?? 0))}${after ? '' : ' (sampled until it died)'}`,
+      `  well-behaved client (PINGREQ→PINGRESP every ${PING_INTERVAL_MS} ms, own process, from 127.0.0.1): ${rttSummary(rtts)}; ` +
+        `over 5 s late: ${probe.late.length}; connection ${probeOutcome.lost ? `LOST (${probeOutcome.reason})` : 'kept to the end'}`,
+      ...(noProgress ? [`  NO PROGRESS: not one packet could be written for ${NO_PROGRESS_MS / 1000} s; the run was stopped`] : []),
+      `  health check after the run: ${health}`,
+      ...(running.extra() ? [`  ${running.extra()}`] : []),
+    );
+    const ok = crashed.length === 0 && !probeOutcome.lost && healthy && !interrupted && !noProgress;
+    return { kind, ok, lines };
+  } finally {
+    process.off('SIGINT', sigint);
+    if (probe && !probeStopped) await probe.stop().catch(() => {});
+    await running.stop();
+  }
+}
+
+let interrupted = false;
+
+// ---------------------------------------------------------------------------------------
+// Main
+// ---------------------------------------------------------------------------------------
+
+function gitState(): string {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'broker/src', 'edge-agent/src', 'device-profiles/src'], { cwd: repoRoot, encoding: 'utf8' })
+      .split('\n')
+      .filter(Boolean).length;
+    return `commit ${head}${dirty ? ` + ${dirty} uncommitted file(s) in broker/src, edge-agent/src, device-profiles/src` : ''}`;
+  } catch {
+    return 'commit unknown';
+  }
+}
+
+console.log(
+  `fuzz: ${fmt(options.packets)} packets per broker, targets ${options.targets.join(', ')}, ${options.connections} connections, ` +
+    `${options.sources} source addresses, seed ${options.seed}; node ${process.version}; ${gitState()}; ${new Date().toISOString()}`,
+);
+const results: TargetResult[] = [];
+for (const kind of options.targets) {
+  try {
+    results.push(await fuzzTarget(kind));
+  } catch (error) {
+    results.push({ kind, ok: false, lines: [`${kind} broker: the run failed: ${(error as Error).stack ?? String(error)}`] });
+  }
+  if (interrupted) break;
+}
+console.log('\n== summary');
+for (const result of results) console.log(result.lines.join('\n'));
+const failed = results.filter((r) => !r.ok).map((r) => r.kind);
+console.log(failed.length ? `FAILED: ${failed.join(', ')}` : 'OK: no crash, the well-behaved client kept its connection, the health checks passed');
+process.exitCode = failed.length ? 1 : 0;
