@@ -11,7 +11,7 @@
 import type { EventEmitter } from 'node:events';
 import { createServer, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client, type Subscription } from 'aedes';
+import { Aedes, type AedesOptions, type AedesPublishPacket, type AuthenticateError, type Client, type Subscription } from 'aedes';
 import { pino, type Logger } from 'pino';
 import { LIMITS, districtTopics, encode, type BrokerStats } from '@schoolops/device-profiles';
 import { mayPublish, mayReceive, maySubscribe, principalOf, type Principal } from './acl.ts';
@@ -44,6 +44,11 @@ export interface DistrictBrokerOptions {
    * defaults on its own (DEFAULT_ADMISSION_LIMITS in admission.ts).
    */
   limits?: Partial<AdmissionLimits>;
+  /**
+   * Where aedes keeps sessions, retained messages and wills. Default: aedes' in-memory
+   * store. Tests pass one they can look into.
+   */
+  persistence?: AedesOptions['persistence'];
   /**
    * Clock of the rate limits and of log throttling, in ms. Default: a monotonic clock
    * (a wall clock set back must not stall the buckets). Tests move an injected one.
@@ -214,6 +219,7 @@ export async function startDistrictBroker(opts: DistrictBrokerOptions): Promise<
     connectTimeout: opts.connectTimeoutMs ?? CONNECT_TIMEOUT_MS,
     maxPacketSize: MAX_PACKET_BYTES,
     maxInflightInbound: MAX_INFLIGHT_QOS2,
+    ...(opts.persistence !== undefined && { persistence: opts.persistence }),
 
     authenticate(client, username, password, done) {
       // Cheap refusals first: nothing below here may cost a password check.
@@ -318,31 +324,40 @@ export async function startDistrictBroker(opts: DistrictBrokerOptions): Promise<
       logger.error({ err: error, clientId: client.id }, 'could not drop refused subscriptions');
     });
   });
+  // Connections aedes already cut off for one of the refusals below. aedes reports every
+  // packet of the read it was parsing when it refused (a QoS 2 flood of 500 packets in one
+  // read is 484 errors): the refusal is the connection's, counted once.
+  const cutOffByAedes = new WeakSet<Client>();
+
   // Refusals aedes makes itself, before or outside our hooks: counted and logged like ours.
   function countedByAedes(client: Client, error: Error): boolean {
-    if ((error as { code?: unknown }).code === 'MQTT_PACKET_TOO_LARGE') {
-      refuse('packet_too_large', error.message, { client });
-      return true;
-    }
+    const reason = aedesRefusal(error);
+    if (!reason) return false;
+    if (cutOffByAedes.has(client)) return true;
+    cutOffByAedes.add(client);
+    refuse(reason.reason, reason.detail, { client });
+    return true;
+  }
+
+  function aedesRefusal(error: Error): { reason: RefusalReason; detail: string } | undefined {
+    if ((error as { code?: unknown }).code === 'MQTT_PACKET_TOO_LARGE') return { reason: 'packet_too_large', detail: error.message };
     // A CONNACK 0x02 aedes sent before authenticate ran (ours are Refusals).
     if ((error as { errorCode?: unknown }).errorCode === CONNACK_IDENTIFIER_REJECTED) {
-      refuse('client_id_rejected', 'empty client id with CleanSession=0', { client });
-      return true;
+      return { reason: 'client_id_rejected', detail: 'empty client id with CleanSession=0' };
     }
     // aedes 1.2.0 gives these two only as messages (lib/utils.js validateTopic, aedes.js
     // publish, lib/handlers/publish.js); broker/test/advisories.test.ts fails if they change.
     if (error.message === 'topic has too many levels') {
-      refuse('topic_too_deep', 'a topic or filter of more than 100 levels', { client });
-      return true;
+      return { reason: 'topic_too_deep', detail: 'a topic or filter of more than 100 levels' };
     }
     if (error.message.startsWith('maxInflightInbound exceeded')) {
-      refuse('inflight_exceeded', `more than ${MAX_INFLIGHT_QOS2} QoS 2 publishes awaiting PUBREL`, { client });
-      return true;
+      return { reason: 'inflight_exceeded', detail: `more than ${MAX_INFLIGHT_QOS2} QoS 2 publishes awaiting PUBREL` };
     }
-    return false;
+    return undefined;
   }
   aedes.on('clientError', (client: Client, error: Error) => {
-    if (!(error instanceof Refusal) && !countedByAedes(client, error)) {
+    // After a cut-off, the rest of its read fails with "connection closed": nothing new.
+    if (!(error instanceof Refusal) && !countedByAedes(client, error) && !cutOffByAedes.has(client)) {
       logger.debug({ clientId: shownId(client), err: error }, 'client error');
     }
   });

@@ -46,6 +46,16 @@ export function publishHead(topic: string, payloadBytes: number): Buffer {
   return Buffer.concat([Buffer.from([0x30]), remainingLength(topicBytes.length + payloadBytes), topicBytes]);
 }
 
+/** A whole PUBLISH packet (MQTT 3.1.1 section 3.3); QoS 1 and 2 carry `messageId`. */
+export function publishPacket(opts: { topic: string; payload: string | Buffer; qos: 0 | 1 | 2; messageId?: number; retain?: boolean }): Buffer {
+  const payload = Buffer.isBuffer(opts.payload) ? opts.payload : Buffer.from(opts.payload, 'utf8');
+  const id = Buffer.alloc(opts.qos > 0 ? 2 : 0);
+  if (opts.qos > 0) id.writeUInt16BE(opts.messageId ?? 1);
+  const body = Buffer.concat([mqttString(opts.topic), id, payload]);
+  const flags = (opts.qos << 1) | (opts.retain ? 1 : 0);
+  return Buffer.concat([Buffer.from([0x30 | flags]), remainingLength(body.length), body]);
+}
+
 export interface RawConnection {
   socket: Socket;
   /** Resolves when the broker has closed the connection. */
