@@ -1,31 +1,43 @@
 /**
  * District ingest: everything gateways send up arrives here. A telemetry batch is checked
  * (envelope schema, the topic's school, the gateway that speaks for it), dropped if it is
- * a replay of a batch already stored, and each reading is checked against its device's
- * profile before it is stored and shown. Every refusal is counted by reason and logged.
+ * a replay of a batch already stored, and each reading is checked on its own (schema, sample
+ * time against the district's clock, its device's school and profile) before it is stored
+ * and shown. A gateway event is checked the same way (its time, and that the devices it
+ * names are of the sending school). Every refusal is counted by reason and logged.
+ *
+ * Each gateway's messages are handled one after another (a reading never overtakes an
+ * earlier one of its gateway); gateways do not wait for each other, so one gateway's slow
+ * question to the store (a boot met again after a cloud restart) holds up no other school.
  */
 import mqtt, { type MqttClient } from 'mqtt';
 import {
+  BatchIdentity,
   BrokerStats,
   GatewayEvent,
   GatewayHealth,
   GatewayStatus,
-  TelemetryBatch,
+  Reading,
+  TIME_WINDOWS,
+  TelemetryBatchEnvelope,
   WIRE_VERSION,
+  check,
   checkValues,
   decode,
   districtTopics,
   encode,
   isUplinkChannel,
+  outsideTimeWindow,
   parseDistrictTopic,
   type BatchAck,
   type EventAck,
-  type Reading,
+  type TimeWindow,
 } from '@schoolops/device-profiles';
+import type { Static } from '@sinclair/typebox';
 import type { Logger } from 'pino';
 import type { DistrictIndex } from './inventory.ts';
 import type { LiveState } from './live-state.ts';
-import { readingToRows, type ReadingStore, type StoredRow } from './storage/index.ts';
+import { readingToRows, type BatchKey, type ReadingStore, type StoredRow } from './storage/index.ts';
 
 /** Why ingest refused a message or a reading. */
 export const INGEST_REJECT_REASONS = [
@@ -39,7 +51,12 @@ export const INGEST_REJECT_REASONS = [
   'unknown_metric',
   'wrong_type',
   'out_of_range',
+  /** A sample or event time outside the district's window around its clock. */
+  'ts_out_of_window',
+  /** Storage failed: not acknowledged, the gateway sends the batch again (counted per attempt). */
   'store_failed',
+  /** Storage refused these readings for good while it stored others: dropped, never retried. */
+  'store_refused',
 ] as const;
 export type IngestRejectReason = (typeof INGEST_REJECT_REASONS)[number];
 
@@ -51,12 +68,35 @@ export interface IngestStats {
   broker: BrokerStats | null;
 }
 
+export interface IngestOptions {
+  /** The district's clock (default Date.now): sample and event times are checked against it. */
+  now?: () => number;
+  /** How far from `now` a sample or event time may be (default TIME_WINDOWS.district). */
+  timeWindow?: TimeWindow;
+}
+
 /**
- * How many batch seqs to remember per gateway boot. Older ones are still recognised after a
- * restart through the store (storedSeqs), which holds every batch's key with its rows.
+ * How many batch seqs to remember per gateway boot, and how many boots. Past either, the
+ * memory no longer holds every stored batch of a boot, and a batch it does not hold is
+ * looked up in the store (an indexed lookup, ReadingStore.hasBatch) instead.
  */
 const DEDUP_WINDOW = 50_000;
+const MIN_BOOTS_REMEMBERED = 64;
+/**
+ * Deliveries of a batch whose every reading storage refused, each while storage was storing
+ * other batches, before ingest gives up on it (acknowledged 'rejected', counted store_refused).
+ */
+const STORE_STRIKES = 3;
+/** Batches with strikes that are remembered at once (the oldest is forgotten past it). */
+const MAX_STRUCK_BATCHES = 10_000;
 const LOG_EVERY_MS = 10_000;
+
+/** What ingest knows of one gateway boot's stored batches. */
+interface BootMemory {
+  seqs: Set<number>;
+  /** seqs holds every stored batch of the boot: a seq not in it is new, without asking the store. */
+  complete: boolean;
+}
 
 export class Ingest {
   readonly stats: IngestStats = {
@@ -68,18 +108,31 @@ export class Ingest {
   };
   private client: MqttClient | undefined;
   private closing = false;
-  /** `${gatewayId}/${bootId}` -> seqs seen (insertion-ordered, trimmed to DEDUP_WINDOW). */
-  private readonly seen = new Map<string, Set<number>>();
+  /** `${gatewayId}/${bootId}` -> what is known of its stored batches (insertion-ordered, bounded). */
+  private readonly boots = new Map<string, BootMemory>();
+  private readonly maxBoots: number;
   private readonly lastLogged = new Map<string, number>();
-  /** Batches are stored one after another so a reading never overtakes an earlier one. */
-  private chain: Promise<void> = Promise.resolve();
+  /** Per gateway, the tail of its chain: its messages are handled one after another. */
+  private readonly chains = new Map<string, Promise<void>>();
+  /** Did the latest write to the store (any gateway's) succeed? */
+  private storeWorking = true;
+  private lastStoreError = '';
+  /** `${gatewayId}/${bootId}/${seq}` -> deliveries whose every reading storage refused. */
+  private readonly strikes = new Map<string, number>();
+  private readonly now: () => number;
+  private readonly timeWindow: TimeWindow;
 
   constructor(
     private readonly district: DistrictIndex,
     private readonly store: ReadingStore,
     private readonly live: LiveState,
     private readonly logger: Logger,
-  ) {}
+    options: IngestOptions = {},
+  ) {
+    this.now = options.now ?? Date.now;
+    this.timeWindow = options.timeWindow ?? TIME_WINDOWS.district;
+    this.maxBoots = Math.max(MIN_BOOTS_REMEMBERED, 4 * district.gateways.size);
+  }
 
   async connect(opts: { url: string; username: string; password: string }): Promise<void> {
     const client = mqtt.connect(opts.url, {
@@ -128,51 +181,210 @@ export class Ingest {
     if (!parsed || parsed.direction !== 'up' || parsed.rest.length !== 1 || !isUplinkChannel(parsed.rest[0]))
       return this.reject('bad_topic', topic, 'not an uplink topic');
     if (!this.district.schools.has(parsed.schoolId)) return this.reject('unknown_school', parsed.schoolId, topic);
-    const schema = { telemetry: TelemetryBatch, status: GatewayStatus, health: GatewayHealth, event: GatewayEvent }[parsed.rest[0]];
+    const channel = parsed.rest[0];
+    // Telemetry readings are checked one by one later: here only the batch's envelope.
+    const schema = { telemetry: TelemetryBatchEnvelope, status: GatewayStatus, health: GatewayHealth, event: GatewayEvent }[channel];
     const decoded = decode(schema, payload);
-    if (!decoded.ok)
-      return 'malformed' in decoded
-        ? this.reject('malformed_json', topic, decoded.message)
-        : this.reject('bad_schema', topic, `${decoded.path || '/'}: ${decoded.message}`);
-    const body = decoded.value as TelemetryBatch | GatewayStatus | GatewayHealth | GatewayEvent;
-    // The broker's ACL pins a gateway to its school's topics; the body must agree with both.
-    if (body.schoolId !== parsed.schoolId || this.district.gateways.get(body.gatewayId) !== parsed.schoolId)
-      return this.reject('wrong_gateway', topic, `gateway ${body.gatewayId} does not speak for ${parsed.schoolId}`);
-    if (parsed.rest[0] === 'status') this.live.applyStatus(body as GatewayStatus);
-    else if (parsed.rest[0] === 'health') this.live.applyHealth(body as GatewayHealth);
-    else if (parsed.rest[0] === 'event') this.acceptEvent(body as GatewayEvent);
-    else this.acceptBatch(body as TelemetryBatch);
-  }
-
-  private acceptBatch(batch: TelemetryBatch): void {
-    this.chain = this.chain.then(() => this.storeBatch(batch));
-  }
-
-  /** Runs strictly one batch at a time: dedup, validate, store, then mark seen and show. */
-  private async storeBatch(batch: TelemetryBatch): Promise<void> {
-    const key = `${batch.gatewayId}/${batch.bootId}`;
-    let seqs = this.seen.get(key);
-    if (!seqs) {
-      // First batch of this gateway boot since ingest started: what did an earlier run store?
-      try {
-        seqs = new Set(await this.store.storedSeqs(batch.gatewayId, batch.bootId));
-      } catch (error) {
-        this.reject('store_failed', key, (error as Error).message, batch.readings.length);
-        return; // not acknowledged: the gateway sends it again
-      }
-      this.seen.set(key, seqs);
+    if (!decoded.ok) {
+      if ('malformed' in decoded) return this.reject('malformed_json', topic, decoded.message);
+      this.reject('bad_schema', topic, `${decoded.path || '/'}: ${decoded.message}`);
+      if (channel === 'telemetry') this.refuseBatchEnvelope(parsed.schoolId, payload);
+      return;
     }
-    if (seqs.has(batch.seq)) {
+    const body = decoded.value as Envelope | GatewayStatus | GatewayHealth | GatewayEvent;
+    // The broker's ACL pins a gateway to its school's topics; the body must agree with both.
+    if (!this.speaksFor(body.gatewayId, body.schoolId, parsed.schoolId))
+      return this.reject('wrong_gateway', topic, `gateway ${body.gatewayId} does not speak for ${parsed.schoolId}`);
+    if (channel === 'status') {
+      const status = body as GatewayStatus;
+      // Only ahead: an offline will carries the time it was registered, however long ago.
+      const skew = outsideTimeWindow(status.ts, this.now(), { pastMs: Infinity, futureMs: this.timeWindow.futureMs });
+      if (skew) return this.reject('ts_out_of_window', topic, `status: ${skew}`);
+      this.live.applyStatus(status);
+    } else if (channel === 'health') {
+      const health = body as GatewayHealth;
+      const skew = outsideTimeWindow(health.ts, this.now(), this.timeWindow);
+      if (skew) return this.reject('ts_out_of_window', topic, `health: ${skew}`);
+      this.live.applyHealth(health);
+    } else if (channel === 'event') this.acceptEvent(body as GatewayEvent);
+    else {
+      const batch = body as Envelope;
+      this.enqueue(batch.gatewayId, () => this.storeBatch(batch));
+    }
+  }
+
+  private speaksFor(gatewayId: string, bodySchoolId: string, topicSchoolId: string): boolean {
+    return bodySchoolId === topicSchoolId && this.district.gateways.get(gatewayId) === topicSchoolId;
+  }
+
+  /**
+   * A batch whose envelope is refused (a reading count over the limit, a field this district
+   * does not know...) will not become valid by being sent again. When it still names a batch
+   * of a gateway that speaks for this school, it is answered 'rejected' so the gateway drops
+   * it (and logs it) instead of resending it for ever in one of its few in-flight slots. The
+   * refusal was counted as bad_schema by the caller. (So a district must be upgraded before
+   * its gateways when a wire change adds a field.)
+   */
+  private refuseBatchEnvelope(schoolId: string, payload: Buffer): void {
+    let body: unknown;
+    try {
+      body = JSON.parse(payload.toString('utf8'));
+    } catch {
+      return;
+    }
+    const id = check(BatchIdentity, body);
+    if (!id.ok || !this.speaksFor(id.value.gatewayId, id.value.schoolId, schoolId)) return;
+    this.logger.error({ gateway: id.value.gatewayId, bootId: id.value.bootId, seq: id.value.seq }, 'batch envelope refused; told the gateway to drop it');
+    this.acknowledge(id.value, 'rejected');
+  }
+
+  /** Runs `step` after every earlier step of the same gateway; a failing step stops nothing. */
+  private enqueue(gatewayId: string, step: () => Promise<void>): void {
+    const next = (this.chains.get(gatewayId) ?? Promise.resolve()).then(step).catch((error: unknown) => {
+      this.logger.error({ err: (error as Error).message, gateway: gatewayId }, 'ingest step failed');
+    });
+    this.chains.set(gatewayId, next);
+  }
+
+  /** What is known of a boot's stored batches; asks the store once per boot it meets. */
+  private async bootMemory(gatewayId: string, bootId: string): Promise<BootMemory> {
+    const key = `${gatewayId}/${bootId}`;
+    let boot = this.boots.get(key);
+    if (boot) return boot;
+    // A boot never stored (a gateway that just started) is answered from the store's memory.
+    boot = { seqs: new Set(), complete: !(await this.store.hasBoot(gatewayId, bootId)) };
+    this.boots.set(key, boot);
+    // Forget the boot met longest ago: met again, it is looked up batch by batch.
+    if (this.boots.size > this.maxBoots) this.boots.delete(this.boots.keys().next().value!);
+    return boot;
+  }
+
+  private async isStored(boot: BootMemory, key: BatchKey): Promise<boolean> {
+    if (boot.seqs.has(key.seq)) return true;
+    if (boot.complete) return false;
+    const stored = await this.store.hasBatch(key);
+    if (stored) this.noteStored(boot, key.seq);
+    return stored;
+  }
+
+  private noteStored(boot: BootMemory, seq: number): void {
+    boot.seqs.add(seq);
+    if (boot.seqs.size > DEDUP_WINDOW) {
+      boot.seqs.delete(boot.seqs.values().next().value!);
+      boot.complete = false;
+    }
+  }
+
+  /** Store rows; remember whether the store is working. Never throws. */
+  private async write(rows: readonly StoredRow[]): Promise<boolean> {
+    try {
+      await this.store.write(rows);
+      this.storeWorking = true;
+      return true;
+    } catch (error) {
+      this.storeWorking = false;
+      this.lastStoreError = (error as Error).message;
+      return false;
+    }
+  }
+
+  /** Runs strictly one batch of a gateway at a time: dedup, validate, store, then mark seen and show. */
+  private async storeBatch(batch: Envelope): Promise<void> {
+    const key: BatchKey = { gatewayId: batch.gatewayId, bootId: batch.bootId, seq: batch.seq };
+    const name = `${batch.gatewayId}/${batch.bootId}/${batch.seq}`;
+    let boot: BootMemory;
+    let duplicate: boolean;
+    try {
+      boot = await this.bootMemory(batch.gatewayId, batch.bootId);
+      duplicate = await this.isStored(boot, key);
+    } catch (error) {
+      this.reject('store_failed', name, (error as Error).message, batch.readings.length);
+      return; // not acknowledged: the gateway sends it again
+    }
+    if (duplicate) {
       this.stats.duplicateBatches++;
       this.acknowledge(batch, 'duplicate');
       return;
     }
-    const rows: StoredRow[] = [];
+    const accepted = this.validReadings(batch, name);
+    const rowsOf = (reading: Reading) => readingToRows(batch.schoolId, reading, key);
+    let stored = accepted;
+    if (accepted.length > 0) {
+      const wasWorking = this.storeWorking;
+      if (!(await this.write(accepted.flatMap(rowsOf)))) {
+        const outcome = wasWorking ? await this.isolate(accepted, rowsOf, name) : null;
+        if (!outcome) {
+          // Storage was failing before this batch too (an outage, most likely), or it refuses
+          // every reading of the batch: not acknowledged, so the gateway sends it again and it
+          // is stored once storage is back. Not marked seen: the resend gets another chance.
+          this.reject('store_failed', name, this.lastStoreError, accepted.length);
+          return;
+        }
+        stored = outcome;
+      }
+    }
+    this.noteStored(boot, batch.seq);
+    this.strikes.delete(name); // struck while storage was failing, stored now
+    this.stats.batches++;
+    // Only now may the gateway forget the batch. A batch with no valid reading is
+    // acknowledged too: sending it again would not make it valid.
+    this.acknowledge(batch, stored.length > 0 ? 'stored' : 'rejected');
+    this.stats.readings += stored.length;
+    for (const reading of stored) this.live.applyReading(batch.schoolId, reading);
+  }
+
+  /**
+   * Storage refused a batch it would have taken until now (the previous write, of any
+   * gateway, succeeded). Rather than leave the batch unacknowledged, resent for ever with
+   * every good reading in it, store its readings one by one: those storage takes are kept,
+   * those it refuses are counted (store_refused) and dropped. Returns the readings stored, or
+   * null when storage took none: then it is down (it failed just now) or this batch holds
+   * nothing it can take; the batch is sent again, and after STORE_STRIKES such deliveries
+   * (each again while storage was working) it is given up, acknowledged 'rejected' (returns
+   * []). During an outage no write succeeds, so no batch is isolated or struck: nothing is
+   * given up, and the cost of finding the outage is one batch's readings written singly.
+   */
+  private async isolate(accepted: Reading[], rowsOf: (r: Reading) => StoredRow[], name: string): Promise<Reading[] | null> {
+    const stored: Reading[] = [];
+    const refused: Reading[] = [];
+    for (const reading of accepted) ((await this.write(rowsOf(reading))) ? stored : refused).push(reading);
+    if (stored.length > 0) {
+      this.storeWorking = true;
+      for (const reading of refused) this.reject('store_refused', reading.deviceId, `in batch ${name}: ${this.lastStoreError}`);
+      this.strikes.delete(name);
+      return stored;
+    }
+    const strikes = (this.strikes.get(name) ?? 0) + 1;
+    this.strikes.delete(name);
+    if (strikes < STORE_STRIKES) {
+      this.strikes.set(name, strikes);
+      if (this.strikes.size > MAX_STRUCK_BATCHES) this.strikes.delete(this.strikes.keys().next().value!);
+      return null;
+    }
+    this.logger.error({ batch: name, readings: accepted.length, err: this.lastStoreError }, 'storage refuses every reading of this batch while storing others; giving it up');
+    this.reject('store_refused', name, this.lastStoreError, accepted.length);
+    return [];
+  }
+
+  /** The readings of a batch that pass every check; each other one is counted by reason. */
+  private validReadings(batch: Envelope, name: string): Reading[] {
+    const now = this.now();
     const accepted: Reading[] = [];
-    for (const reading of batch.readings) {
+    for (const raw of batch.readings) {
+      const checked = check(Reading, raw);
+      if (!checked.ok) {
+        this.reject('bad_schema', name, `reading ${checked.path || '/'}: ${checked.message}`);
+        continue;
+      }
+      const reading = checked.value;
+      const skew = outsideTimeWindow(reading.ts, now, this.timeWindow);
+      if (skew) {
+        this.reject('ts_out_of_window', reading.deviceId, `in batch ${name}: ${skew}`);
+        continue;
+      }
       const entry = this.district.devices.get(reading.deviceId);
       if (!entry) {
-        this.reject('unknown_device', reading.deviceId, `in batch ${key}/${batch.seq}`);
+        this.reject('unknown_device', reading.deviceId, `in batch ${name}`);
         continue;
       }
       if (entry.school.id !== batch.schoolId) {
@@ -185,30 +397,50 @@ export class Ingest {
         continue;
       }
       accepted.push(reading);
-      rows.push(...readingToRows(batch.schoolId, reading, { gatewayId: batch.gatewayId, bootId: batch.bootId, seq: batch.seq }));
     }
-    if (rows.length > 0) {
-      try {
-        await this.store.write(rows);
-      } catch (error) {
-        // Not marked seen: a redelivery of this batch gets another chance.
-        this.reject('store_failed', key, (error as Error).message, accepted.length);
-        return;
-      }
-    }
-    seqs.add(batch.seq);
-    if (seqs.size > DEDUP_WINDOW) seqs.delete(seqs.values().next().value!);
-    this.stats.batches++;
-    // Only now may the gateway forget the batch. A batch with no valid reading is
-    // acknowledged too: sending it again would not make it valid.
-    this.acknowledge(batch, rows.length > 0 ? 'stored' : 'rejected');
-    this.stats.readings += accepted.length;
-    for (const reading of accepted) this.live.applyReading(batch.schoolId, reading);
+    return accepted;
   }
 
-  /** Store the event, show it, and only then let the gateway forget it. */
+  /**
+   * Why an event must not be stored or shown, or null. A gateway speaks only for its own
+   * school's devices: a device-status event about another school's device would mark it
+   * faulty, or hide its real fault behind an 'ok'; a time far ahead would outrank every later
+   * event of the device.
+   */
+  private eventProblem(event: GatewayEvent): { reason: IngestRejectReason; detail: string } | null {
+    const now = this.now();
+    const skew = outsideTimeWindow(event.ts, now, this.timeWindow);
+    if (skew) return { reason: 'ts_out_of_window', detail: `event ts: ${skew}` };
+    if (event.type === 'device-status') {
+      const entry = this.district.devices.get(event.deviceId);
+      if (!entry) return { reason: 'unknown_device', detail: `device-status event about unknown device ${event.deviceId}` };
+      if (entry.school.id !== event.schoolId)
+        return { reason: 'wrong_school', detail: `device-status event about ${event.deviceId} of ${entry.school.id}, sent by ${event.schoolId}` };
+    } else {
+      const ahead = outsideTimeWindow(event.to, now, { pastMs: Infinity, futureMs: this.timeWindow.futureMs });
+      if (ahead) return { reason: 'ts_out_of_window', detail: `telemetry-gap "to": ${ahead}` };
+      // Devices the inventory no longer has may still be named (dropped before they were removed).
+      for (const deviceId of Object.keys(event.dropped)) {
+        const school = this.district.devices.get(deviceId)?.school.id;
+        if (school !== undefined && school !== event.schoolId)
+          return { reason: 'wrong_school', detail: `telemetry-gap event counts ${deviceId} of ${school}, sent by ${event.schoolId}` };
+      }
+    }
+    return null;
+  }
+
+  /**
+   * Store the event, show it, and only then let the gateway forget it. A refused event is
+   * counted and acknowledged 'rejected': sent again it would be refused again.
+   */
   private acceptEvent(event: GatewayEvent): void {
-    this.chain = this.chain.then(async () => {
+    const problem = this.eventProblem(event);
+    if (problem) {
+      this.reject(problem.reason, event.eventId, problem.detail);
+      this.acknowledgeEvent(event, 'rejected');
+      return;
+    }
+    this.enqueue(event.gatewayId, async () => {
       try {
         await this.store.writeEvent(event);
       } catch (error) {
@@ -223,12 +455,16 @@ export class Ingest {
         );
       else if (event.type === 'device-status')
         this.logger.info({ school: event.schoolId, device: event.deviceId, state: event.state, reason: event.reason }, `device ${event.state}`);
-      const ack: EventAck = { v: WIRE_VERSION, gatewayId: event.gatewayId, eventId: event.eventId, result: 'stored' };
-      this.client?.publish(districtTopics.ack(event.schoolId), encode(ack), { qos: 1 });
+      this.acknowledgeEvent(event, 'stored');
     });
   }
 
-  private acknowledge(batch: TelemetryBatch, result: BatchAck['result']): void {
+  private acknowledgeEvent(event: GatewayEvent, result: EventAck['result']): void {
+    const ack: EventAck = { v: WIRE_VERSION, gatewayId: event.gatewayId, eventId: event.eventId, result };
+    this.client?.publish(districtTopics.ack(event.schoolId), encode(ack), { qos: 1 });
+  }
+
+  private acknowledge(batch: Pick<Envelope, 'gatewayId' | 'bootId' | 'seq' | 'schoolId'>, result: BatchAck['result']): void {
     const ack: BatchAck = { v: WIRE_VERSION, gatewayId: batch.gatewayId, bootId: batch.bootId, seq: batch.seq, result };
     this.client?.publish(districtTopics.ack(batch.schoolId), encode(ack), { qos: 1 });
   }
@@ -242,6 +478,9 @@ export class Ingest {
   async close(): Promise<void> {
     this.closing = true;
     await this.client?.endAsync();
-    await this.chain;
+    await Promise.all(this.chains.values());
   }
 }
+
+/** A telemetry batch whose readings are still to be checked one by one. */
+type Envelope = Static<typeof TelemetryBatchEnvelope>;

@@ -17,7 +17,22 @@
  * another connection does not help: commits wait for it on the JS thread.)
  *
  * Queries run on a small pool of separate connections with the asynchronous API, so DuckDB
- * evaluates them on its own threads; a long history query does not hold the writer up.
+ * evaluates them on its own threads; a long history query does not hold the writer up. The
+ * pool's queue is bounded (`maxQueuedQueries`): past it a query is refused at once with a
+ * StoreBusyError (HTTP 503 with Retry-After) and counted, rather than piling up behind the
+ * ones already waiting, each holding a request, its memory and its client.
+ *
+ * Batch keys: ingest asks, for a batch it has not seen in this process, whether it is stored
+ * (a gateway resends what it has no ack for, across a cloud restart too). Answering from the
+ * readings table meant a full-table SELECT DISTINCT seq per gateway boot, inside the district's
+ * ingest chain. Now every write of a batch's rows also records its key in `batches` (one row
+ * per batch, an ART index on the key) in the same transaction, and the boots that have any
+ * stored batch are held in memory (one short string each). A boot never seen is answered
+ * from memory (a gateway just rebooted: nothing of it can be stored), a known one by an
+ * indexed point lookup per batch on a connection of its own, so neither the dashboards'
+ * queries nor their queue bound can hold ingest up. Measured on one DuckDB thread, 3 million
+ * keys: 0.76 ms per lookup with the index, 152 ms by a scan without it (the old full-table
+ * scan read every reading row, about 5 per reading, ~2,500 per batch, instead).
  *
  * Retention and rollups (a later issue) belong in this file:
  *  - rollup tables (e.g. readings_1m, readings_1h: metric, device, bucket start, count, sum,
@@ -34,9 +49,12 @@ import { DuckDBInstance, type DuckDBAppender, type DuckDBConnection } from '@duc
 import type { GatewayEvent, MetricValue } from '@schoolops/device-profiles';
 import {
   silentLogger,
+  StoreBusyError,
+  type BatchKey,
   type DeviceDelivery,
   type HistoryBucket,
   type HistoryQuery,
+  type QueryStats,
   type ReadingStore,
   type StorageLogger,
   type StoredRow,
@@ -54,11 +72,16 @@ export interface DuckDbStoreOptions {
   checkpointEveryRows?: number;
   /** Run CHECKPOINT this long after the last write when rows are waiting in the WAL (default 30 s). */
   checkpointIdleMs?: number;
+  /** Queries that may wait for a read connection; one more is refused with StoreBusyError (default 64). */
+  maxQueuedQueries?: number;
 }
 
 export interface DuckDbStore extends ReadingStore {
   readonly file: string;
 }
+
+/** Seconds a refused query is told to wait before it asks again (Retry-After). */
+const BUSY_RETRY_AFTER_S = 2;
 
 /** How a value is stored: `kind` says which column holds it and how to read it back. */
 const KIND_NUMBER = 0;
@@ -104,6 +127,17 @@ CREATE TABLE IF NOT EXISTS gap_batches (
   sample_to  BIGINT  NOT NULL, -- the event's "to": a report from "since" takes events with to >= since
   PRIMARY KEY (event_id, boot_id, seq_from)
 );
+-- One row per stored batch, written in the same transaction as its rows: lets ingest ask
+-- "is this batch stored?" by an index lookup instead of scanning the readings. The key is
+-- gateway_id/boot_id/seq ('/' appears in none of them). A batch split into several writes
+-- (ingest isolating a reading storage refuses) has a row per write: only existence counts.
+CREATE TABLE IF NOT EXISTS batches (
+  batch_key  VARCHAR NOT NULL,
+  gateway_id VARCHAR NOT NULL,
+  boot_id    VARCHAR NOT NULL,
+  seq        BIGINT  NOT NULL
+);
+CREATE INDEX IF NOT EXISTS batches_by_key ON batches (batch_key);
 CREATE OR REPLACE VIEW ${TABLE}_v AS
   SELECT epoch_ms(ts) AS time, school_id, device_id, metric,
          CASE kind WHEN 0 THEN num::VARCHAR WHEN 1 THEN (num = 1)::VARCHAR ELSE str END AS value,
@@ -113,6 +147,9 @@ CREATE OR REPLACE VIEW ${TABLE}_v AS
 
 /** Rows per INSERT of a gap event's batch ranges. */
 const GAP_INSERT_ROWS = 200;
+
+const batchKeyOf = (gatewayId: string, bootId: string, seq: number) => `${gatewayId}/${bootId}/${seq}`;
+const bootKeyOf = (gatewayId: string, bootId: string) => `${gatewayId}/${bootId}`;
 
 /** Files this process has open: two DuckDB instances on one file in one process corrupt it. */
 const openFiles = new Set<string>();
@@ -127,9 +164,20 @@ export async function openDuckDbStore(options: DuckDbStoreOptions): Promise<Duck
     const instance = await DuckDBInstance.create(file, { checkpoint_threshold: '1GB', ...options.duckdbConfig });
     try {
       const writer = await instance.connect();
+      const hadBatches = (await writer.runAndReadAll(`SELECT count(*) FROM duckdb_tables() WHERE table_name = 'batches'`)).getRowsJS()[0]![0] !== 0n;
       await writer.run(SCHEMA);
+      if (!hadBatches) {
+        // A file from before the batch keys: derive them once, here at open, from the rows.
+        await writer.run(`INSERT INTO batches
+          SELECT DISTINCT gateway_id || '/' || boot_id || '/' || seq, gateway_id, boot_id, seq FROM ${TABLE} WHERE seq IS NOT NULL`);
+      }
+      const boots = new Set(
+        (await writer.runAndReadAll('SELECT DISTINCT gateway_id, boot_id FROM batches')).getRowsJS().map(([g, b]) => bootKeyOf(g as string, b as string)),
+      );
       const appender = await writer.createAppender(TABLE);
-      return new DuckDbReadingStore(file, instance, writer, appender, options);
+      const batchAppender = await writer.createAppender('batches');
+      const lookups = await instance.connect();
+      return new DuckDbReadingStore(file, instance, writer, appender, batchAppender, lookups, boots, options);
     } catch (err) {
       instance.closeSync();
       throw err;
@@ -151,16 +199,22 @@ class DuckDbReadingStore implements DuckDbStore {
   private readonly checkpointIdleMs: number;
   private rowsSinceCheckpoint = 0;
   private idleTimer: NodeJS.Timeout | null = null;
+  /** Ingest's batch lookups, one at a time on their own connection. */
+  private lookupTail: Promise<unknown> = Promise.resolve();
 
   constructor(
     readonly file: string,
     private readonly instance: DuckDBInstance,
     private readonly writer: DuckDBConnection,
     private appender: DuckDBAppender,
+    private batchAppender: DuckDBAppender,
+    private readonly lookups: DuckDBConnection,
+    /** `gatewayId/bootId` of every boot with a stored batch. */
+    private readonly boots: Set<string>,
     options: DuckDbStoreOptions,
   ) {
     this.logger = options.logger ?? silentLogger;
-    this.reads = new ReadPool(instance, options.readConnections ?? 4);
+    this.reads = new ReadPool(instance, options.readConnections ?? 4, options.maxQueuedQueries ?? 64);
     this.checkpointEveryRows = options.checkpointEveryRows ?? 100_000;
     this.checkpointIdleMs = options.checkpointIdleMs ?? 30_000;
   }
@@ -186,7 +240,15 @@ class DuckDbReadingStore implements DuckDbStore {
   private async append(rows: readonly StoredRow[]): Promise<void> {
     if (rows.length === 0) return;
     const a = this.appender;
+    const keys = new Map<string, { gatewayId: string; bootId: string; seq: number }>();
+    for (const row of rows) if (row.batch) keys.set(batchKeyOf(row.batch.gatewayId, row.batch.bootId, row.batch.seq), row.batch);
+    // Rows and their batch keys commit together: a batch is stored exactly when its key is.
+    let inTransaction = false;
     try {
+      if (keys.size > 0) {
+        await this.writer.run('BEGIN TRANSACTION');
+        inTransaction = true;
+      }
       for (const row of rows) {
         a.appendBigInt(BigInt(Math.trunc(row.ts)));
         a.appendVarchar(row.schoolId);
@@ -220,18 +282,36 @@ class DuckDbReadingStore implements DuckDbStore {
         else a.appendBigInt(BigInt(row.n));
         a.endRow();
       }
-      a.flushSync(); // commits the batch
+      a.flushSync(); // commits the batch (or, with keys, hands it to the transaction)
+      if (inTransaction) {
+        const b = this.batchAppender;
+        for (const [key, { gatewayId, bootId, seq }] of keys) {
+          b.appendVarchar(key);
+          b.appendVarchar(gatewayId);
+          b.appendVarchar(bootId);
+          b.appendBigInt(BigInt(seq));
+          b.endRow();
+        }
+        b.flushSync();
+        await this.writer.run('COMMIT');
+        inTransaction = false;
+        for (const { gatewayId, bootId } of keys.values()) this.boots.add(bootKeyOf(gatewayId, bootId));
+      }
       this.rowsSinceCheckpoint += rows.length;
     } catch (err) {
       this.logger.error({ err, rows: rows.length }, 'DuckDB append failed; batch discarded');
-      // The appender may hold part of the batch or be unusable: drop it and start afresh.
-      try {
-        a.clear();
-        a.closeSync();
-      } catch {
-        /* already broken; replaced below */
+      if (inTransaction) await this.writer.run('ROLLBACK').catch(() => {});
+      // The appenders may hold part of the batch or be unusable: drop them and start afresh.
+      for (const old of [a, this.batchAppender]) {
+        try {
+          old.clear();
+          old.closeSync();
+        } catch {
+          /* already broken; replaced below */
+        }
       }
       this.appender = await this.writer.createAppender(TABLE);
+      this.batchAppender = await this.writer.createAppender('batches');
       throw err;
     }
     if (this.checkpointEveryRows > 0 && this.rowsSinceCheckpoint >= this.checkpointEveryRows) {
@@ -428,12 +508,24 @@ class DuckDbReadingStore implements DuckDbStore {
     return rows.map((row) => JSON.parse(row[0] as string) as GatewayEvent);
   }
 
-  async storedSeqs(gatewayId: string, bootId: string): Promise<number[]> {
+  async hasBoot(gatewayId: string, bootId: string): Promise<boolean> {
     if (this.closing) throw new Error('DuckDB store is closed');
-    const rows = await this.reads.use(async (c) =>
-      (await c.runAndReadAll(`SELECT DISTINCT seq FROM ${TABLE} WHERE gateway_id = ? AND boot_id = ?`, [gatewayId, bootId])).getRowsJS(),
-    );
-    return rows.map((row) => Number(row[0] as bigint));
+    return this.boots.has(bootKeyOf(gatewayId, bootId));
+  }
+
+  hasBatch(key: BatchKey): Promise<boolean> {
+    if (this.closing) return Promise.reject(new Error('DuckDB store is closed'));
+    if (!this.boots.has(bootKeyOf(key.gatewayId, key.bootId))) return Promise.resolve(false);
+    const lookup = this.lookupTail.then(async () => {
+      const rows = (await this.lookups.runAndReadAll('SELECT 1 FROM batches WHERE batch_key = ? LIMIT 1', [batchKeyOf(key.gatewayId, key.bootId, key.seq)])).getRowsJS();
+      return rows.length > 0;
+    });
+    this.lookupTail = lookup.catch(() => {});
+    return lookup;
+  }
+
+  queryStats(): QueryStats {
+    return this.reads.stats();
   }
 
   close(): Promise<void> {
@@ -449,11 +541,15 @@ class DuckDbReadingStore implements DuckDbStore {
       // Checkpoint asynchronously now, so closeSync below has next to nothing left to do.
       if (this.rowsSinceCheckpoint > 0) await this.checkpoint();
       await this.reads.drain();
-      try {
-        this.appender.closeSync();
-      } catch (err) {
-        this.logger.warn({ err }, 'closing the DuckDB appender failed');
+      await this.lookupTail;
+      for (const appender of [this.appender, this.batchAppender]) {
+        try {
+          appender.closeSync();
+        } catch (err) {
+          this.logger.warn({ err }, 'closing a DuckDB appender failed');
+        }
       }
+      this.lookups.closeSync();
       this.reads.closeAll();
       this.writer.closeSync();
       this.instance.closeSync(); // checkpoints the WAL into the file and releases the lock
@@ -474,11 +570,18 @@ function decodeValue(kind: number, num: number | null, str: string | null): Metr
   }
 }
 
+/**
+ * Refuses a row the appender could only half take: the whole batch is checked before any row
+ * is appended. Integers must be safe (exact as JS numbers, far inside BIGINT).
+ */
 function checkRow(row: StoredRow): void {
   const t = typeof row.value;
   if (t !== 'number' && t !== 'boolean' && t !== 'string')
     throw new TypeError(`reading ${row.deviceId}/${row.metric}: unsupported value ${JSON.stringify(row.value)}`);
-  if (!Number.isFinite(row.ts)) throw new TypeError(`reading ${row.deviceId}/${row.metric}: ts ${row.ts} is not a number`);
+  if (t === 'number' && !Number.isFinite(row.value)) throw new TypeError(`reading ${row.deviceId}/${row.metric}: value ${row.value} is not finite`);
+  if (!Number.isFinite(row.ts) || Math.abs(row.ts) > Number.MAX_SAFE_INTEGER) throw new TypeError(`reading ${row.deviceId}/${row.metric}: ts ${row.ts} is not a safe integer time`);
+  if (row.n !== undefined && !Number.isSafeInteger(row.n)) throw new TypeError(`reading ${row.deviceId}/${row.metric}: counter n ${row.n} is not a safe integer`);
+  if (row.batch && !(Number.isSafeInteger(row.batch.seq) && row.batch.seq >= 0)) throw new TypeError(`reading ${row.deviceId}/${row.metric}: batch seq ${row.batch.seq} is not a safe integer`);
 }
 
 function checkQuery(q: HistoryQuery): void {
@@ -487,20 +590,34 @@ function checkQuery(q: HistoryQuery): void {
   if (q.origin !== undefined && !Number.isFinite(q.origin)) throw new RangeError('origin must be a finite ms timestamp');
 }
 
-/** Up to `max` read connections, each running one query at a time. */
+/**
+ * Up to `max` read connections, each running one query at a time; at most `maxQueued`
+ * queries wait for one, and one more is refused at once (StoreBusyError) and counted.
+ */
 class ReadPool {
   private readonly idle: DuckDBConnection[] = [];
   private readonly all: DuckDBConnection[] = [];
   private readonly waiters: ((c: DuckDBConnection) => void)[] = [];
   private opening = 0;
   private readonly inFlight = new Set<Promise<unknown>>();
+  private refused = 0;
 
   constructor(
     private readonly instance: DuckDBInstance,
     private readonly max: number,
+    private readonly maxQueued: number,
   ) {}
 
+  stats(): QueryStats {
+    return { running: this.all.length - this.idle.length, queued: this.waiters.length, maxQueued: this.maxQueued, refused: this.refused };
+  }
+
   use<T>(fn: (c: DuckDBConnection) => Promise<T>): Promise<T> {
+    // Only a query that would have to wait is refused: a free or openable connection always serves.
+    if (this.idle.length === 0 && this.all.length + this.opening >= this.max && this.waiters.length >= this.maxQueued) {
+      this.refused++;
+      return Promise.reject(new StoreBusyError(this.waiters.length, BUSY_RETRY_AFTER_S));
+    }
     const p = (async () => {
       const c = await this.acquire();
       try {

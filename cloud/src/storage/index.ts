@@ -7,7 +7,17 @@ import { join } from 'node:path';
 import type { GatewayEvent, Reading } from '@schoolops/device-profiles';
 import { openDuckDbStore, type DuckDbStore } from './duckdb-store.ts';
 import { createInfluxSink, type InfluxSink, type InfluxSinkOptions } from './influx-sink.ts';
-import { silentLogger, type BatchKey, type DeviceDelivery, type HistoryBucket, type HistoryQuery, type ReadingStore, type StorageLogger, type StoredRow } from './types.ts';
+import {
+  silentLogger,
+  type BatchKey,
+  type DeviceDelivery,
+  type HistoryBucket,
+  type HistoryQuery,
+  type QueryStats,
+  type ReadingStore,
+  type StorageLogger,
+  type StoredRow,
+} from './types.ts';
 
 export * from './types.ts';
 export { openDuckDbStore, type DuckDbStore, type DuckDbStoreOptions } from './duckdb-store.ts';
@@ -97,8 +107,16 @@ class FanOutStorage implements Storage {
     return this.duckdb.deliveryReport(since);
   }
 
-  storedSeqs(gatewayId: string, bootId: string): Promise<number[]> {
-    return this.duckdb.storedSeqs(gatewayId, bootId);
+  hasBoot(gatewayId: string, bootId: string): Promise<boolean> {
+    return this.duckdb.hasBoot(gatewayId, bootId);
+  }
+
+  hasBatch(key: BatchKey): Promise<boolean> {
+    return this.duckdb.hasBatch(key);
+  }
+
+  queryStats(): QueryStats {
+    return this.duckdb.queryStats();
   }
 
   count(): Promise<number> {

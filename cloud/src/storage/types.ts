@@ -97,8 +97,41 @@ export interface ReadingStore extends ReadingSink {
   writeEvent(event: GatewayEvent): Promise<void>;
   /** Gateway events, newest first; `schoolId` narrows to one school. */
   events(q: { schoolId?: string; since?: number; limit?: number }): Promise<GatewayEvent[]>;
-  /** The seqs of every stored batch of one gateway boot. */
-  storedSeqs(gatewayId: string, bootId: string): Promise<number[]>;
+  /**
+   * Has any batch of this gateway boot been stored? Cheap (no scan of readings): ingest asks
+   * it for every boot it meets, and a boot never stored needs no further question.
+   */
+  hasBoot(gatewayId: string, bootId: string): Promise<boolean>;
+  /** Is this batch stored? An indexed lookup, on a connection of its own (never refused as busy). */
+  hasBatch(key: BatchKey): Promise<boolean>;
+  /** The query queue: running, waiting, its bound and how many queries it refused. */
+  queryStats(): QueryStats;
+}
+
+export interface QueryStats {
+  running: number;
+  queued: number;
+  maxQueued: number;
+  /** Queries refused with StoreBusyError since start. */
+  refused: number;
+}
+
+/**
+ * A query refused because too many already wait for the store. Carries what an HTTP answer
+ * needs (fastify's error handler reads statusCode and headers): 503 with Retry-After.
+ */
+export class StoreBusyError extends Error {
+  readonly statusCode = 503;
+  readonly headers: Record<string, string>;
+
+  constructor(
+    readonly queued: number,
+    readonly retryAfterS: number,
+  ) {
+    super(`the reading store is busy (${queued} queries waiting); try again in ${retryAfterS} s`);
+    this.name = 'StoreBusyError';
+    this.headers = { 'retry-after': String(retryAfterS) };
+  }
 }
 
 /** Minimal structured logger; pino's Logger satisfies it. */
