@@ -118,8 +118,8 @@ export const SchoolParams = Type.Object({ schoolId: Type.String() });
 export const DeviceParams = Type.Object({ deviceId: Type.String() });
 
 export const HistoryQuerystring = Type.Object({
-  from: Type.Optional(Type.String({ description: 'start (inclusive): ISO 8601 or ms epoch; default: 1 hour before `to`' })),
-  to: Type.Optional(Type.String({ description: 'end (exclusive): ISO 8601 or ms epoch; default: now' })),
+  from: Type.Optional(Type.String({ maxLength: 64, description: 'start (inclusive): ISO 8601 or ms epoch; default: 1 hour before `to`; at most 92 days before `to`' })),
+  to: Type.Optional(Type.String({ maxLength: 64, description: 'end (exclusive): ISO 8601 or ms epoch; default: now' })),
   bucket: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400 * 31, description: 'bucket width in seconds; default: range / 120, at least 10 s' })),
   metric: Type.Optional(Type.Union([Type.String(), Type.Array(Type.String())], { description: 'only these metrics' })),
 });
@@ -158,11 +158,22 @@ export const IngestStatsBody = Type.Object({
     }),
   ),
   broker: Type.Union([Type.Object({ ts: Ms, startedAt: Ms, clientsConnected: Type.Integer(), refused: Counters }), Type.Null()]),
-  storage: Type.Object({ rows: Type.Integer() }),
+  storage: Type.Object({
+    rows: Type.Integer(),
+    queries: Type.Object(
+      {
+        running: Type.Integer(),
+        queued: Type.Integer(),
+        maxQueued: Type.Integer(),
+        refused: Type.Integer({ description: 'queries refused with 503 because maxQueued already waited' }),
+      },
+      { description: "the store's query queue" },
+    ),
+  }),
 });
 
 export const DeliveryQuerystring = Type.Object({
-  since: Type.String({ description: 'only samples with sample time at or after this: ISO 8601 or ms epoch' }),
+  since: Type.String({ maxLength: 64, description: 'only samples with sample time at or after this: ISO 8601 or ms epoch, at most 7 days back' }),
 });
 
 export const GatewayEventBody = GatewayEvent;

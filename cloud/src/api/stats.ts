@@ -1,8 +1,17 @@
 /** Counters that make bad input visible: what ingest, the gateways and the broker refused. */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { droppedSince } from '../storage/index.ts';
+import { StoreBusyError, droppedSince } from '../storage/index.ts';
 import type { ApiContext } from './context.ts';
+import { busyBody, parseTime } from './history.ts';
 import { DeliveryQuerystring, DeliveryReport, ErrorBody, IngestStatsBody } from './schemas.ts';
+
+/**
+ * How far back a delivery report may reach. It counts every numbered sample since `since`
+ * with a window function per device: `since=0` was a full scan of every sample ever stored.
+ * A week covers any delivery check run (a soak test, a fault drill).
+ */
+export const MAX_DELIVERY_DAYS = 7;
+const DAY_MS = 86_400_000;
 
 export const statsRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { district, live, ingest, store }) => {
   app.get(
@@ -11,23 +20,32 @@ export const statsRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { 
       schema: {
         tags: ['operations'],
         summary: 'Accepted and rejected counts: district ingest, each gateway, the broker',
-        response: { 200: IngestStatsBody },
+        response: { 200: IngestStatsBody, 503: ErrorBody },
       },
     },
-    async () => ({
-      ...ingest.stats,
-      gateways: [...district.schools.keys()].map((schoolId) => {
-        const gateway = live.gateway(schoolId);
-        return {
-          schoolId,
-          state: gateway.state,
-          link: live.link(schoolId),
-          rejected: gateway.health?.rejected ?? {},
-          queueDepth: gateway.health?.queueDepth ?? null,
-        };
-      }),
-      storage: { rows: await store.count() },
-    }),
+    async (_request, reply) => {
+      let rows: number;
+      try {
+        rows = await store.count();
+      } catch (error) {
+        if (error instanceof StoreBusyError) return reply.code(503).header('retry-after', String(error.retryAfterS)).send(busyBody(error));
+        throw error;
+      }
+      return {
+        ...ingest.stats,
+        gateways: [...district.schools.keys()].map((schoolId) => {
+          const gateway = live.gateway(schoolId);
+          return {
+            schoolId,
+            state: gateway.state,
+            link: live.link(schoolId),
+            rejected: gateway.health?.rejected ?? {},
+            queueDepth: gateway.health?.queueDepth ?? null,
+          };
+        }),
+        storage: { rows, queries: store.queryStats() },
+      };
+    },
   );
 
   app.get(
@@ -37,14 +55,23 @@ export const statsRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { 
         tags: ['operations'],
         summary: 'What the district stored of numbered device samples, per device (for the delivery checker)',
         querystring: DeliveryQuerystring,
-        response: { 200: DeliveryReport, 400: ErrorBody },
+        response: { 200: DeliveryReport, 400: ErrorBody, 503: ErrorBody },
       },
     },
     async (request, reply) => {
+      const bad = (message: string) => reply.code(400).send({ statusCode: 400, error: 'Bad Request', message });
       const text = request.query.since;
-      const since = /^\d+$/.test(text) ? Number(text) : Date.parse(text);
-      if (Number.isNaN(since)) return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: `"since" is not a time: ${text}` });
-      return { since, dropped: await droppedSince(store, since), devices: await store.deliveryReport(since) };
+      const since = parseTime(text, 0);
+      if (since === null) return bad(`"since" is not a time: ${text}`);
+      const earliest = Date.now() - MAX_DELIVERY_DAYS * DAY_MS;
+      if (since < earliest)
+        return bad(`"since" may reach back at most ${MAX_DELIVERY_DAYS} days (to ${new Date(earliest).toISOString()} now); ${text} is earlier`);
+      try {
+        return { since, dropped: await droppedSince(store, since), devices: await store.deliveryReport(since) };
+      } catch (error) {
+        if (error instanceof StoreBusyError) return reply.code(503).header('retry-after', String(error.retryAfterS)).send(busyBody(error));
+        throw error;
+      }
     },
   );
 };
