@@ -33,8 +33,11 @@ const silent = pino({ level: 'silent' });
 const SCHOOL = 'a';
 const GATEWAY = 'gw-a';
 const DEVICES = ['a.p1', 'a.p2', 'a.p3'];
-/** Sample times of this file start here; the delivery report is asked from here. */
-const SINCE = 1_750_000_000_000;
+/**
+ * Sample times of this file start here; the delivery report is asked from here. An hour back:
+ * inside the district's window of sample times and of delivery reports.
+ */
+const SINCE = Date.now() - 3_600_000;
 
 const inventory: Inventory = {
   v: 1,
