@@ -252,8 +252,14 @@ describe('cloud', () => {
   });
 
   it("answers a day's attendance per lesson and room usage per period from the cameras' counts", async () => {
-    // Monday 2025-03-10 in Ho Chi Minh City: two counts in period 1 (the 6A1 maths lesson), one empty room in period 2.
-    const at = (hhmm: string) => Date.parse(`2025-03-10T${hhmm}:00+07:00`);
+    // A Monday two to three weeks back in Ho Chi Minh City (sample times older than the district's
+    // window are refused): two counts in period 1 (the 6A1 maths lesson), one empty room in period 2.
+    const DAY = 86_400_000;
+    const vietnamDate = (ms: number) => new Date(ms + 7 * 3_600_000).toISOString().slice(0, 10);
+    let mondayMs = Date.now() - 14 * DAY;
+    while (new Date(mondayMs + 7 * 3_600_000).getUTCDay() !== 1) mondayMs -= DAY;
+    const [monday, tuesday, followingMonday] = [0, 1, 7].map((days) => vietnamDate(mondayMs + days * DAY));
+    const at = (hhmm: string) => Date.parse(`${monday}T${hhmm}:00+07:00`);
     const readings: Reading[] = [
       { deviceId: 'b.cam', ts: at('07:12'), values: { headcount: 38, occupied: true, classId: '6a1', period: 1, enrolled: 40, attendancePct: 92.5 } },
       { deviceId: 'b.cam', ts: at('07:34'), values: { headcount: 40, occupied: true, classId: '6a1', period: 1, enrolled: 40, attendancePct: 97.5 } },
@@ -261,7 +267,7 @@ describe('cloud', () => {
     ];
     await gateway.publishAsync(districtTopics.telemetry('b'), batch(0, readings, { gatewayId: 'gw-b', schoolId: 'b', bootId: 'boot-b-0001' }), { qos: 1 });
     const day = await waitFor(async () => {
-      const { body } = await get('/api/schools/b/attendance?date=2025-03-10');
+      const { body } = await get(`/api/schools/b/attendance?date=${monday}`);
       return body.lessons?.[0]?.counts === 2 && body;
     }, 'the attendance of the day');
     expect(day.lessons).toEqual([
@@ -270,9 +276,8 @@ describe('cloud', () => {
     expect(day.rooms).toEqual([{ roomId: 'p101', periods: { '1': true, '2': false } }]);
     expect(day.clockOffsetMs).toBe(0); // a real district reads its timetable on the real clock
     // Another day: the lesson is there, not counted.
-    const tuesday = (await get('/api/schools/b/attendance?date=2025-03-11')).body;
-    expect(tuesday.lessons).toEqual([]);
-    const nextMonday = (await get('/api/schools/b/attendance?date=2025-03-17')).body;
+    expect((await get(`/api/schools/b/attendance?date=${tuesday}`)).body.lessons).toEqual([]);
+    const nextMonday = (await get(`/api/schools/b/attendance?date=${followingMonday}`)).body;
     expect(nextMonday.lessons[0]).toMatchObject({ counts: 0, headcount: null, attendancePct: null, when: 'past' });
     // A lesson far ahead is still to come: no counts yet, and the API says why.
     const later = (await get('/api/schools/b/attendance?date=2099-03-16')).body;
