@@ -2,22 +2,13 @@
  * The district operations center backend in one place: load the record, open storage,
  * start ingest, serve the API (with OpenAPI docs at /docs), the live push and the dashboard.
  */
-import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import fastifyStatic from '@fastify/static';
-import fastifySwagger from '@fastify/swagger';
-import fastifySwaggerUi from '@fastify/swagger-ui';
-import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify from 'fastify';
 import { pino, type Logger } from 'pino';
 import { BUILTIN_PROFILES_DIR, loadProfiles } from '@schoolops/device-profiles';
-import { DASHBOARD_DIST } from '@schoolops/dashboard';
-import { historyRoutes } from './api/history.ts';
-import { schoolRoutes } from './api/schools.ts';
-import { statsRoutes } from './api/stats.ts';
-import { probeRoutes } from './api/probe.ts';
-import { commandRoutes } from './api/commands.ts';
-import { attendanceRoutes } from './api/attendance.ts';
+import { AccountStore } from './auth/accounts.ts';
+import { sessionPrincipalFromCookieHeader } from './auth/guard.ts';
+import { buildApi } from './api/app.ts';
 import { startProbeEcho, type ProbeEcho } from './probe-echo.ts';
 import type { ApiContext } from './api/context.ts';
 import { mqttPassword, type CloudConfig } from './config.ts';
@@ -27,6 +18,9 @@ import { LiveState } from './live-state.ts';
 import { attachLivePush } from './live-push.ts';
 import { openStorage } from './storage/index.ts';
 
+/** The district's people, tokens, displays, sessions and audit log live in this file of the data folder. */
+export const ACCOUNTS_FILE_NAME = 'accounts.duckdb';
+
 /** How far back device problems are restored from the store at start. */
 const RESTORE_STATUS_MS = 7 * 86_400_000;
 
@@ -34,6 +28,7 @@ export interface Cloud {
   port: number;
   url: string;
   context: ApiContext;
+  accounts: AccountStore;
   /** The link probes' UDP echo reflector, when configured. */
   probeEcho: ProbeEcho | null;
   close(): Promise<void>;
@@ -49,24 +44,8 @@ export async function startCloud(config: CloudConfig, options: { logger?: Logger
   const ingest = new Ingest(district, store, live, logger);
   const context: ApiContext = { district, live, store, ingest, schoolClockOffsetMs: config.schoolClockOffsetMs ?? 0 };
 
-  // Requests are not logged one by one (a wall display polls); errors and warnings are.
-  const app = Fastify({ loggerInstance: logger.child({ part: 'http' }, { level: 'warn' }) }).withTypeProvider<TypeBoxTypeProvider>();
-  await app.register(fastifySwagger, {
-    openapi: {
-      info: { title: 'SchoolOps district API', version: '0.1.0', description: 'Schools, devices, live values and history of a school district.' },
-      tags: [{ name: 'district' }, { name: 'schools' }, { name: 'devices' }, { name: 'operations' }],
-    },
-  });
-  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
-  await app.register(schoolRoutes, { prefix: '/api', ...context });
-  await app.register(historyRoutes, { prefix: '/api', ...context });
-  await app.register(statsRoutes, { prefix: '/api', ...context });
-  await app.register(probeRoutes, { prefix: '/api', ...context });
-  await app.register(commandRoutes, { prefix: '/api', ...context });
-  await app.register(attendanceRoutes, { prefix: '/api', ...context });
-  app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));
-  if (existsSync(DASHBOARD_DIST)) await app.register(fastifyStatic, { root: DASHBOARD_DIST, prefix: '/' });
-  else logger.warn({ dir: DASHBOARD_DIST }, 'dashboard not built (npm run build): serving the API only');
+  const accounts = await AccountStore.open({ file: join(config.dataDir, ACCOUNTS_FILE_NAME) });
+  const { app } = await buildApi({ ...context, accounts }, { logger });
 
   const probeEcho = config.probeEcho
     ? await startProbeEcho({
@@ -76,7 +55,11 @@ export async function startCloud(config: CloudConfig, options: { logger?: Logger
         ...(config.probeEcho.perSourcePerSecond ? { perSourcePerSecond: config.probeEcho.perSourcePerSecond } : {}),
       })
     : null;
-  const push = attachLivePush(app.server, live);
+  const push = attachLivePush(app.server, live, [...district.schools.keys()], {
+    authenticate: (request, auth) =>
+      typeof auth.token === 'string' ? accounts.principalOfToken(auth.token) : sessionPrincipalFromCookieHeader(accounts, app, request.headers.cookie),
+    onAccountsChanged: (listener) => accounts.onChange(listener),
+  });
   await ingest.connect({ url: config.mqtt.url, username: config.mqtt.username, password: mqttPassword(config) });
   await app.listen({ host: config.http.host, port: config.http.port });
   const port = (app.server.address() as AddressInfo).port;
@@ -87,6 +70,7 @@ export async function startCloud(config: CloudConfig, options: { logger?: Logger
     port,
     url,
     context,
+    accounts,
     probeEcho,
     close: async () => {
       await probeEcho?.close();
@@ -94,6 +78,7 @@ export async function startCloud(config: CloudConfig, options: { logger?: Logger
       await app.close();
       await ingest.close();
       await store.close();
+      await accounts.close();
     },
   };
 }

@@ -66,8 +66,10 @@ describe('cloud', () => {
   let gateway: MqttClient;
   /** Before any reading of these tests: every sample time they send is later, less at most a second. */
   let startedAt: number;
+  /** A district operator's API token: it lives in the account file, so it outlasts a cloud restart. */
+  let token: string;
   const get = async (path: string) => {
-    const response = await fetch(`${cloud.url}${path}`);
+    const response = await fetch(`${cloud.url}${path}`, { headers: { authorization: `Bearer ${token}` } });
     return { status: response.status, body: (await response.json()) as any };
   };
   const batch = (seq: number, readings: TelemetryBatch['readings'], over: Partial<TelemetryBatch> = {}): string =>
@@ -92,6 +94,7 @@ describe('cloud', () => {
       }),
       { logger: pino({ level: 'silent' }) },
     );
+    token = (await cloud.accounts.createToken({ name: 'cloud test', role: 'district-operator', scope: { all: true }, createdBy: 'test', expiresAt: null })).token;
     gateway = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { protocolVersion: 4, clientId: 'gw-a' });
   });
 

@@ -78,7 +78,10 @@ describe('telemetry gap against what the district holds', () => {
     await gateway.publishAsync(isBatch ? districtTopics.telemetry(SCHOOL) : districtTopics.event(SCHOOL), JSON.stringify(body), { qos: 1 });
     return acked;
   };
-  const delivery = async (): Promise<Delivery> => (await (await fetch(`${cloud.url}/api/delivery?since=${SINCE}`)).json()) as Delivery;
+  /** A district operator's API token (the delivery report is the district's plumbing). */
+  let token: string;
+  const delivery = async (): Promise<Delivery> =>
+    (await (await fetch(`${cloud.url}/api/delivery?since=${SINCE}`, { headers: { authorization: `Bearer ${token}` } })).json()) as Delivery;
 
   /** Per device, numbered samples; each scenario has its own devices' counters. */
   const counters = new Map<string, number>();
@@ -125,6 +128,7 @@ describe('telemetry gap against what the district holds', () => {
       }),
       { logger: silent },
     );
+    token = (await cloud.accounts.createToken({ name: 'gap test', role: 'district-operator', scope: { all: true }, createdBy: 'test', expiresAt: null })).token;
     gateway = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { protocolVersion: 4, clientId: GATEWAY });
     gateway.on('message', (topic, payload) => {
       if (topic !== districtTopics.ack(SCHOOL)) return;

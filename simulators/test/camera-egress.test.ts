@@ -62,11 +62,11 @@ describe('camera attendance: what leaves the school', () => {
     const cameras = new Set(school.devices.filter((d) => d.profileId === profile.id).map((d) => d.id));
     // Commands reach a gateway once it is connected: wait until the district sees it online.
     await waitFor(async () => {
-      const schools = (await (await fetch(`${district.url}/api/schools`)).json()) as Array<{ id: string; online: boolean }>;
+      const schools = (await (await district.api(`/api/schools`)).json()) as Array<{ id: string; online: boolean }>;
       return schools.some((s) => s.id === school.id && s.online);
     }, 'the school online');
     // The cameras count when asked: each one, a few at a time.
-    const counted = await countCameras(district.url, [...cameras]);
+    const counted = await countCameras(district.api, [...cameras]);
     expect(counted.size, 'every camera counted').toBe(cameras.size);
     // What the gateway sent upstream carries every count too (the listener saw it).
     await waitFor(() => {
@@ -122,7 +122,7 @@ describe('camera attendance: what leaves the school', () => {
     expect(watched.length).toBeGreaterThan(0);
     let counted: Lesson[] = [];
     const day = await waitFor(async () => {
-      const body = (await (await fetch(`${district.url}/api/schools/${school.id}/attendance`)).json()) as Day;
+      const body = (await (await district.api(`/api/schools/${school.id}/attendance`)).json()) as Day;
       counted = body.lessons.filter((l) => l.period === 3 && l.counts > 0);
       return counted.length === watched.length && body;
     }, 'attendance for every watched period-3 lesson');

@@ -11,6 +11,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEVICE_KINDS, loadProfiles, type School } from '@schoolops/device-profiles';
 import { startDistrict, type RunningDistrict } from '../src/launcher/district.ts';
+import { signedInPage } from './support/sign-in.ts';
 import { countCameras } from './support/cameras.ts';
 import { SAFETY_DEADLINE_MS } from './support/wait.ts';
 
@@ -46,7 +47,7 @@ describe('dashboard: one school’s devices', () => {
       executablePath: CHROMIUM,
       args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
     });
-    page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    page = await signedInPage(browser, district, 'district-operator', { viewport: { width: 1400, height: 900 } });
   }, LONG);
 
   afterAll(async () => {
@@ -115,7 +116,7 @@ describe('dashboard: one school’s devices', () => {
     await expect(value(lab.id, 'roomTemperature').innerText()).resolves.toMatch(new RegExp(`\\d+,\\d${NBSP}°C$`));
     await expect(value(board.id, 'freeStorageMb').innerText()).resolves.toMatch(/(MB|GB)$/);
     // The camera counts when the district asks it to.
-    await countCameras(district.url, [camera.id]);
+    await countCameras(district.api, [camera.id]);
     await value(camera.id, 'headcount').waitFor(SHOWN);
     expect(errors).toEqual([]);
   }, LONG);

@@ -46,7 +46,7 @@ interface Stored {
 }
 
 async function stored(d: RunningDistrict): Promise<Stored> {
-  const response = await fetch(`${d.url}/api/delivery?since=${d.since}`);
+  const response = await d.api(`/api/delivery?since=${d.since}`);
   if (!response.ok) throw new Error(`delivery report: HTTP ${response.status}`);
   return (await response.json()) as Stored;
 }
@@ -194,7 +194,7 @@ describe('store-and-forward under faults', () => {
     expect(verdict.devices.filter((x) => x.lost !== x.dropped)).toEqual([]);
     expect(verdict.totals.stored + verdict.totals.lost).toBe(verdict.totals.published);
     // The gap events name the batches they dropped (what lets the district count exactly).
-    const events = (await (await fetch(`${d.url}/api/schools/${school}/events`)).json()) as Array<{ type: string; batches?: unknown[] }>;
+    const events = (await (await d.api(`/api/schools/${school}/events`)).json()) as Array<{ type: string; batches?: unknown[] }>;
     const gaps = events.filter((e) => e.type === 'telemetry-gap');
     expect(gaps.length).toBeGreaterThan(0);
     expect(gaps.filter((e) => !e.batches?.length)).toEqual([]);

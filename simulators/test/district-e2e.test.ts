@@ -21,6 +21,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEVICE_KINDS, districtTopics, localTopics, type DeviceKind, type School } from '@schoolops/device-profiles';
 import type { DeviceView, SchoolSummary } from '@schoolops/cloud';
 import { startDistrict, type RunningDistrict } from '../src/launcher/district.ts';
+import { signedInPage } from './support/sign-in.ts';
 import { countCameras } from './support/cameras.ts';
 import { SAFETY_DEADLINE_MS, waitFor } from './support/wait.ts';
 
@@ -39,7 +40,7 @@ describe('simulated district, end to end', () => {
   let dataDir: string;
   let socket: Socket;
   const api = async <T>(path: string): Promise<T> => {
-    const response = await fetch(`${district.url}${path}`);
+    const response = await district.api(path);
     if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
     return (await response.json()) as T;
   };
@@ -64,7 +65,7 @@ describe('simulated district, end to end', () => {
     district = await startDistrict({ schools: SCHOOLS, port: 0, mqttPort: 0, dataDir, deviceIntervalMs: 1000, cameraSchedule: 'on-request', schoolTime: SCHOOL_TIME });
     const profiles = (await import('@schoolops/device-profiles')).loadProfiles();
     for (const s of district.inventory.schools) for (const d of s.devices) kindOf.set(d.id, profiles.get(d.profileId)!.kind);
-    socket = io(district.url, { transports: ['websocket'] });
+    socket = io(district.url, { transports: ['websocket'], auth: { token: district.token } });
     socket.on('connect', () => socket.emit('subscribe', { readings: '*' }));
     socket.on('reading', (r: { schoolId: string; deviceId: string }) => liveReadings.push(r));
     socket.on('school', (s: SchoolSummary) => liveSchools.set(s.id, s));
@@ -86,7 +87,7 @@ describe('simulated district, end to end', () => {
     }, 'all schools online with every device but the cameras reporting').catch(explainMissing);
     // Ask every camera for a count, as an installer would from the district: one command each,
     // a few at a time per school.
-    const counts = await countCameras(district.url, cameras.map((c) => c.id));
+    const counts = await countCameras(district.api, cameras.map((c) => c.id));
     expect(counts.size).toBe(cameras.length);
     const schools = await waitFor(async () => {
       const list = await api<SchoolSummary[]>('/api/schools');
@@ -169,10 +170,10 @@ describe('simulated district, end to end', () => {
       expect(p.count).toBeGreaterThan(0);
       expect(p.avg).toBeGreaterThan(0);
     }
-    const bad = await fetch(`${district.url}/api/devices/${router.id}/history?from=yesterday`);
+    const bad = await district.api(`/api/devices/${router.id}/history?from=yesterday`);
     expect(bad.status).toBe(400);
     expect((await bad.json()).message).toContain('"from" is not a time');
-    expect((await fetch(`${district.url}/api/devices/nope/history`)).status).toBe(404);
+    expect((await district.api(`/api/devices/nope/history`)).status).toBe(404);
   });
 
   it('counts each kind of bad device input, visibly in the API, and loses nothing else', async () => {
@@ -246,7 +247,7 @@ describe('simulated district, end to end', () => {
         executablePath: CHROMIUM,
         args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
       });
-      const page = await browser.newPage();
+      const page = await signedInPage(browser, district, 'district-operator');
       await page.goto(`${district.url}/`);
       for (const s of district.inventory.schools) {
         await page.locator(`[data-testid="online-${s.id}"][data-online="true"]`).waitFor({ timeout: SAFETY_DEADLINE_MS });
@@ -264,7 +265,7 @@ describe('simulated district, end to end', () => {
   it('carries a command from the district API to a projector over PJLink, and refuses ones its profile does not list', async () => {
     const projector = school(1).devices.filter((d) => d.profileId === 'epson-eb-x51')[1]!;
     const send = (body: unknown, id = projector.id) =>
-      fetch(`${district.url}/api/devices/${id}/commands`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      district.api(`/api/devices/${id}/commands`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     // A projector whose lamp works (one with a dead lamp refuses to power on: ERR4).
     const view = await waitFor(async () => {
       const v = await api<DeviceView>(`/api/devices/${projector.id}`);

@@ -32,7 +32,7 @@ export const schoolRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, {
     '/schools',
     { schema: { tags: ['schools'], summary: 'Every school with its gateway status and live figures', response: { 200: Type.Array(SchoolSummary) } } },
     // Every school for the district's roles; a school's own people see their school only.
-    async (request) => live.summaries().filter((s) => request.principal === null || inScope(request.principal.scope, s.id)),
+    async (request) => live.summaries().filter((s) => request.principal !== null && inScope(request.principal.scope, s.id)),
   );
 
   app.get(

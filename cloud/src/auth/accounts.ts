@@ -188,6 +188,7 @@ export class AccountStore {
   private auditSeq = 0;
   private auditHash = 'genesis';
   private closed = false;
+  private readonly listeners = new Set<() => void>();
   readonly now: () => number;
 
   private constructor(
@@ -279,6 +280,19 @@ export class AccountStore {
     }
   }
 
+  /**
+   * Call `listener` after any change that may take rights away (a session ended, a user
+   * changed, a token or display revoked): holders of live connections look again.
+   */
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private changed(): void {
+    for (const listener of this.listeners) listener();
+  }
+
   /** Run `fn` after every write before it; its own failure is its caller's, never the chain's. */
   private write<T>(fn: () => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new Error('the account store is closed'));
@@ -356,7 +370,7 @@ export class AccountStore {
       const powersChanged = change.password !== undefined || change.role !== undefined || change.scope !== undefined || change.disabled === true;
       if (powersChanged) await this.endSessionsOfLocked('user', username);
       return publicUser(next);
-    });
+    }).finally(() => this.changed());
   }
 
   /** The user when the password is theirs and they are not disabled; costs one scrypt either way. */
@@ -408,6 +422,7 @@ export class AccountStore {
       await this.db.run('DELETE FROM sessions WHERE id_hash = ?', [idHash]);
       this.sessions.delete(idHash);
     });
+    this.changed();
   }
 
   /** Inside a write: end every session of a user or display. */
@@ -470,7 +485,7 @@ export class AccountStore {
       }
       const { secretHash: _, ...t } = record;
       return t;
-    });
+    }).finally(() => this.changed());
   }
 
   // ---- wall displays --------------------------------------------------------------------
@@ -531,7 +546,7 @@ export class AccountStore {
       await this.endSessionsOfLocked('display', id);
       const { codeHash: _, ...d } = display;
       return d;
-    });
+    }).finally(() => this.changed());
   }
 
   // ---- audit ----------------------------------------------------------------------------

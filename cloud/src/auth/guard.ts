@@ -49,6 +49,15 @@ export function apiError(reply: FastifyReply, statusCode: 400 | 401 | 403 | 404 
   return reply.code(statusCode).send({ statusCode, error, message });
 }
 
+/** The principal of a raw Cookie header (socket.io handshakes), or null. */
+export function sessionPrincipalFromCookieHeader(accounts: AccountStore, app: { parseCookie(header: string): Record<string, string | undefined> }, header: string | undefined): Principal | null {
+  if (!header) return null;
+  const cookies = app.parseCookie(header);
+  const value = cookies[SESSION_COOKIE_SECURE] ?? cookies[SESSION_COOKIE];
+  const session = value ? accounts.findSession(value) : null;
+  return session ? accounts.principalOfSession(session) : null;
+}
+
 /** The session cookie's value, under whichever name this server sets. */
 export function sessionCookieOf(request: FastifyRequest): string | undefined {
   return request.cookies[SESSION_COOKIE_SECURE] ?? request.cookies[SESSION_COOKIE];

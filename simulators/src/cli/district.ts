@@ -83,6 +83,11 @@ log(`
 Ready in ${((Date.now() - started) / 1000).toFixed(1)} s.
   Dashboard:  ${district.url}/
   API:        ${district.url}/api/schools   (OpenAPI docs: ${district.url}/docs)
+  Sign in (demo accounts, new passwords every start; also in ${district.loginsFile}, readable by you only):
+${district.logins.map((l) => `    ${l.role.padEnd(18)} ${l.username.padEnd(22)} ${l.password}`).join('\n')}
+    wall display       code ${district.displayCode} (one use, within 15 minutes) at ${district.url}/?enroll
+  API token:  in ${district.files.cloudDataDir}/launcher.token (district operator), e.g.
+              curl -H "Authorization: Bearer $(cat ${district.files.cloudDataDir}/launcher.token)" ${district.url}/api/schools
   Broker:     mqtt://127.0.0.1:${district.mqttPort}
   Logs:       ${district.files.logDir}
   ${district.schoolTime.describe}

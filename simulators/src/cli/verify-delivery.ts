@@ -2,9 +2,11 @@
  * npm run verify-delivery: compare what the simulated devices published with what the
  * district stored, per device: lost, duplicated and out-of-order samples.
  *
- *   npm run verify-delivery -- [--url http://127.0.0.1:8080] [--data-dir data] [--published FILE] [--all]
+ *   npm run verify-delivery -- [--url http://127.0.0.1:8080] [--data-dir data] [--published FILE] [--token-file FILE] [--all]
  *
- * It asks the running cloud (--url); when none answers it opens the cloud's database file
+ * It asks the running cloud (--url) with an API token of a district operator or admin
+ * (SCHOOLOPS_TOKEN, else --token-file, default <data-dir>/cloud/launcher.token, written by
+ * npm start); when none answers it opens the cloud's database file
  * under --data-dir itself (only while the cloud is stopped: one process may hold the file).
  * On a real deployment, give --published a JSON file { "since": <ms>, "devices": { id: count } }
  * from devices that number their samples (the `n` field of a device state message).
@@ -16,8 +18,10 @@ import { parseArgs } from 'node:util';
 import { droppedSince, openDuckDbStore } from '@schoolops/cloud';
 import { compareDelivery, type PublishedCounts, type StoredDelivery } from '../delivery/compare.ts';
 
-const HELP = `usage: npm run verify-delivery -- [--url URL] [--data-dir DIR] [--published FILE] [--all]
+const HELP = `usage: npm run verify-delivery -- [--url URL] [--data-dir DIR] [--published FILE] [--token-file FILE] [--all]
   --url        the cloud's address (default http://127.0.0.1:8080)
+  --token-file an API token of a district operator or admin (default <data-dir>/cloud/launcher.token;
+               the SCHOOLOPS_TOKEN environment variable wins)
   --data-dir   the simulated district's data folder (default ./data)
   --published  published counts (default <data-dir>/delivery/published.json, written by npm start)
   --all        list every device, not only those with a problem`;
@@ -27,9 +31,13 @@ interface Stored {
   dropped: Record<string, number>;
 }
 
-async function storedFromApi(url: string, since: number): Promise<Stored | null> {
+async function storedFromApi(url: string, since: number, token: string | null): Promise<Stored | null> {
   try {
-    const response = await fetch(`${url}/api/delivery?since=${since}`, { signal: AbortSignal.timeout(60_000) });
+    const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+    const response = await fetch(`${url}/api/delivery?since=${since}`, { headers, signal: AbortSignal.timeout(60_000) });
+    if (response.status === 401 || response.status === 403) {
+      throw new Error(`the cloud refused the delivery report (HTTP ${response.status}): give an API token of a district operator or admin (SCHOOLOPS_TOKEN or --token-file)`);
+    }
     if (!response.ok) throw new Error(`HTTP ${response.status}: ${await response.text()}`);
     return (await response.json()) as Stored;
   } catch (error) {
@@ -53,7 +61,7 @@ const pad = (value: string | number, width: number) => String(value).padStart(wi
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
-    options: { url: { type: 'string' }, 'data-dir': { type: 'string' }, published: { type: 'string' }, all: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    options: { url: { type: 'string' }, 'data-dir': { type: 'string' }, 'token-file': { type: 'string' }, published: { type: 'string' }, all: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
   });
   if (values.help) return console.log(HELP), 0;
   const dataDir = values['data-dir'] ?? 'data';
@@ -62,7 +70,9 @@ async function main(): Promise<number> {
   const published = JSON.parse(readFileSync(publishedFile, 'utf8')) as PublishedCounts;
 
   const url = values.url ?? 'http://127.0.0.1:8080';
-  const fromApi = await storedFromApi(url, published.since);
+  const tokenFile = values['token-file'] ?? join(dataDir, 'cloud', 'launcher.token');
+  const token = process.env.SCHOOLOPS_TOKEN?.trim() || (existsSync(tokenFile) ? readFileSync(tokenFile, 'utf8').trim() : null);
+  const fromApi = await storedFromApi(url, published.since, token);
   const stored = fromApi ?? (await storedFromFile(dataDir, published.since));
   console.log(`Delivery since ${new Date(published.since).toISOString()}, district data from ${fromApi ? url : 'the database file'}`);
 

@@ -9,6 +9,7 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { loadProfiles, schoolClock, type Inventory } from '@schoolops/device-profiles';
+import { seedDemoAccounts, writeSecretFile, type DemoLogin } from '@schoolops/cloud';
 import { generateDistrict } from '../district/index.ts';
 import { serveSchoolDevices, startSchoolDevices, type SchoolDevices, type ServedDevice } from '../devices/index.ts';
 import type { PublishedCounts } from '../delivery/compare.ts';
@@ -78,6 +79,15 @@ interface Part {
 
 export interface RunningDistrict {
   url: string;
+  /** One account per role (fresh passwords every start), also in `loginsFile` (0600). */
+  logins: DemoLogin[];
+  loginsFile: string;
+  /** A one-time code that enrolls a wall display (15 minutes from the start). */
+  displayCode: string;
+  /** A district-operator API token (for scripts such as the delivery checker, and tests). */
+  token: string;
+  /** fetch() on the cloud, with the launcher's token: `api('/api/schools')`. */
+  api(path: string, init?: RequestInit): Promise<Response>;
   mqttPort: number;
   inventory: Inventory;
   files: DistrictFiles;
@@ -226,6 +236,20 @@ export async function startDistrict(options: DistrictOptions): Promise<RunningDi
     const pollIntervalMs = options.pollIntervalMs ?? (options.deviceIntervalMs ? Math.max(1000, options.deviceIntervalMs) : undefined);
     finish(mqttPort, overrides, pollIntervalMs);
 
+    // Accounts before the cloud: the account file is the cloud's once it runs.
+    const demo = await seedDemoAccounts(join(files.cloudDataDir, 'accounts.duckdb'), inventory);
+    const loginsFile = join(options.dataDir, 'demo-logins.txt');
+    writeSecretFile(join(files.cloudDataDir, 'launcher.token'), `${demo.token}\n`);
+    writeSecretFile(
+      loginsFile,
+      [
+        '# SchoolOps simulated district: demo sign-ins (new passwords at every start)',
+        ...demo.logins.map((l) => `${l.role.padEnd(18)} ${l.username.padEnd(24)} ${l.password}`),
+        `wall-display code   ${demo.displayCode}   (one use, 15 minutes)`,
+        `API token (district-operator)   ${demo.token}`,
+        '',
+      ].join('\n'),
+    );
     const cloud = await start('cloud');
     say(`Cloud serving ${cloud.ready.url}`);
 
@@ -258,8 +282,14 @@ export async function startDistrict(options: DistrictOptions): Promise<RunningDi
     const failed = (await Promise.allSettled(lanes)).find((r) => r.status === 'rejected');
     if (failed) throw (failed as PromiseRejectedResult).reason;
     writePublished();
+    const url = cloud.ready.url!;
     return {
-      url: cloud.ready.url!,
+      url,
+      logins: demo.logins,
+      loginsFile,
+      displayCode: demo.displayCode,
+      token: demo.token,
+      api: (path, init = {}) => fetch(`${url}${path}`, { ...init, headers: { authorization: `Bearer ${demo.token}`, ...(init.headers as Record<string, string> | undefined) } }),
       mqttPort,
       inventory,
       files,

@@ -16,6 +16,8 @@ export interface DistrictFiles {
   inventoryFile: string;
   credentialsFile: string;
   cloudConfigFile: string;
+  /** The cloud's data folder (readings, accounts, the launcher's token). */
+  cloudDataDir: string;
   /** schoolId -> edge agent config file */
   gatewayConfigFiles: Map<string, string>;
   /** schoolId -> the port its gateway takes its devices' MQTT on (fixed, so devices find a restarted gateway) */
@@ -148,6 +150,7 @@ export async function writeDistrictFiles(opts: {
     inventoryFile,
     credentialsFile,
     cloudConfigFile: join(dirs.cloud, 'config.json'),
+    cloudDataDir: dirs.cloud,
     gatewayConfigFiles: new Map(opts.inventory.schools.map((s) => [s.id, join(dirs.gateways, `${s.id}.json`)])),
     localPorts,
     secretsDir: dirs.secrets,
@@ -164,7 +167,8 @@ export async function writeDistrictFiles(opts: {
     writeSecret(cloudSecret, cloudPassword);
     const cloud: CloudConfig = {
       v: 1,
-      http: { host: '0.0.0.0', port: opts.httpPort },
+      // A simulated district serves this machine only: plain HTTP never leaves loopback.
+      http: { host: '127.0.0.1', port: opts.httpPort },
       mqtt: { url: opts.mqttUrl(brokerPort), username: 'cloud', passwordFile: cloudSecret },
       dataDir: dirs.cloud,
       inventoryFile,

@@ -17,16 +17,19 @@ const schoolOf = (deviceId: string) => deviceId.slice(0, deviceId.indexOf('.'));
  * Asks every camera for a count and resolves with each camera's headcount once all have
  * reached the district's API (schools side by side, each school's cameras in the given order).
  */
-export async function countCameras(url: string, cameraIds: string[]): Promise<Map<string, number>> {
+/** fetch() on the district API with the test's credentials (RunningDistrict.api). */
+export type Api = (path: string, init?: RequestInit) => Promise<Response>;
+
+export async function countCameras(api: Api, cameraIds: string[]): Promise<Map<string, number>> {
   const counts = new Map<string, number>();
   const bySchool = new Map<string, string[]>();
   for (const id of cameraIds) bySchool.set(schoolOf(id), [...(bySchool.get(schoolOf(id)) ?? []), id]);
   const countOne = async (id: string) => {
-    const before = await latestTs(url, id);
-    const sent = await fetch(`${url}/api/devices/${encodeURIComponent(id)}/commands`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name":"countNow"}' });
+    const before = await latestTs(api, id);
+    const sent = await api(`/api/devices/${encodeURIComponent(id)}/commands`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name":"countNow"}' });
     if (sent.status !== 202) throw new Error(`countNow to ${id}: HTTP ${sent.status} ${await sent.text()}`);
     const headcount = await waitFor(async () => {
-      const device = await getDevice(url, id);
+      const device = await getDevice(api, id);
       const latest = device.latest;
       return latest && latest.ts > before && typeof latest.values.headcount === 'number' ? { n: latest.values.headcount } : undefined;
     }, `a count from ${id}`);
@@ -48,12 +51,12 @@ interface DeviceLatest {
   latest: { ts: number; values: Record<string, unknown> } | null;
 }
 
-async function getDevice(url: string, id: string): Promise<DeviceLatest> {
-  const response = await fetch(`${url}/api/devices/${encodeURIComponent(id)}`);
+async function getDevice(api: Api, id: string): Promise<DeviceLatest> {
+  const response = await api(`/api/devices/${encodeURIComponent(id)}`);
   if (!response.ok) throw new Error(`GET /api/devices/${id}: HTTP ${response.status}`);
   return (await response.json()) as DeviceLatest;
 }
 
-async function latestTs(url: string, id: string): Promise<number> {
-  return (await getDevice(url, id)).latest?.ts ?? 0;
+async function latestTs(api: Api, id: string): Promise<number> {
+  return (await getDevice(api, id)).latest?.ts ?? 0;
 }
