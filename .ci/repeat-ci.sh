@@ -5,6 +5,9 @@
 #   bash .ci/repeat-ci.sh 10            # 10 runs in a row
 #   bash .ci/repeat-ci.sh 5 --hog       # 5 runs beside a process spinning on one core
 #
+# Every run checks out the commit that was HEAD when the script started (REPEAT_CI_COMMIT
+# overrides it), so commits made meanwhile do not mix into the measurement.
+#
 # Every run's log stays in $REPEAT_CI_LOGS (default /tmp/schoolops-repeat-ci): a passing run's
 # log holds the time each test file took. The hog
 # is started by this script and stopped by its pid. Exit code 1 when any run failed.
@@ -15,7 +18,7 @@ hog=""
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 logs="${REPEAT_CI_LOGS:-/tmp/schoolops-repeat-ci}"
 mkdir -p "$logs"
-commit="$(git -C "$repo" rev-parse --short HEAD)"
+commit="$(git -C "$repo" rev-parse --short "${REPEAT_CI_COMMIT:-HEAD}")"
 
 hog_pid=""
 stop_hog() { [ -n "$hog_pid" ] && kill "$hog_pid" 2>/dev/null; hog_pid=""; }
@@ -29,7 +32,7 @@ echo "CI ${runs} time(s) at ${commit}${hog:+, beside a CPU hog (pid ${hog_pid})}
 failed=0
 for i in $(seq "$runs"); do
   clone="$(mktemp -d /tmp/schoolops-ci-XXXXXX)"
-  git clone -q "$repo" "$clone"
+  git clone -q "$repo" "$clone" && git -C "$clone" checkout -q "$commit"
   log="$logs/run-${commit}-${i}${hog:+-hog}.log"
   start=$(date +%s)
   (cd "$clone" && CI=true bash .ci/run </dev/null >"$log" 2>&1)
