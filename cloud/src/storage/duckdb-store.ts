@@ -32,7 +32,10 @@
  * indexed point lookup per batch on a connection of its own, so neither the dashboards'
  * queries nor their queue bound can hold ingest up. Measured on one DuckDB thread, 3 million
  * keys: 0.76 ms per lookup with the index, 152 ms by a scan without it (the old full-table
- * scan read every reading row, about 5 per reading, ~2,500 per batch, instead).
+ * scan read every reading row, about 5 per reading, ~2,500 per batch, instead). Recording
+ * the key costs the write nothing measurable: 200 writes of 500 rows on one DuckDB thread,
+ * median 2.6-2.8 ms with keys (BEGIN, appenders, an asynchronous COMMIT) against 4.1-4.5 ms
+ * without (the appender's own synchronous commit), on a machine busy with other work.
  *
  * Retention and rollups (a later issue) belong in this file:
  *  - rollup tables (e.g. readings_1m, readings_1h: metric, device, bucket start, count, sum,
