@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { districtTopics, type Inventory, type Reading, type TelemetryBatch } from '@schoolops/device-profiles';
 import { parseCloudConfig, startCloud, type Cloud } from '../src/index.ts';
 import { startProbeEcho } from '../src/probe-echo.ts';
+import { PROBE_DOWNLOADS_PER_HOUR } from '../src/api/probe.ts';
 import { waitFor as waitUntil } from '../../simulators/test/support/wait.ts';
 
 const school = (id: string, devices: Inventory['schools'][number]['devices']): Inventory['schools'][number] => ({
@@ -228,6 +229,17 @@ describe('cloud', () => {
     expect(new Set(body.subarray(0, 4096)).size).toBeGreaterThan(200);
     expect((await fetch(`${cloud.url}/api/probe/download?bytes=999999999`)).status).toBe(400);
     expect((await fetch(`${cloud.url}/api/probe/download`)).status).toBe(400);
+    // Public (gateways have no HTTP account), so one address gets a budget of downloads an hour.
+    let status = 200;
+    let tries = 0;
+    while (status !== 429 && tries < 50) {
+      tries++;
+      const r = await fetch(`${cloud.url}/api/probe/download?bytes=10`);
+      status = r.status;
+      await r.arrayBuffer();
+    }
+    expect(status).toBe(429);
+    expect(tries).toBeLessThanOrEqual(PROBE_DOWNLOADS_PER_HOUR);
   });
 
   it("echoes the link probes' datagrams, but nothing large and not without limit", async () => {
@@ -382,6 +394,27 @@ describe('probe echo', () => {
       expect(echoes.filter((e) => e.startsWith('probe c '))).toHaveLength(20);
     } finally {
       socket.close();
+      await echo.close();
+    }
+  });
+
+  it('answers at most totalPerSecond datagrams over every source, however many sources (spoofed) there are', async () => {
+    const now = Date.UTC(2025, 0, 6, 8, 0, 0);
+    const echo = await startProbeEcho({ host: '127.0.0.1', port: 0, perSourcePerSecond: 100, totalPerSecond: 10, logger: pino({ level: 'silent' }), now: () => now });
+    // Two sources: 127.0.0.1 and 127.0.0.2 (all of 127/8 is this machine on Linux).
+    const sockets = await Promise.all(
+      ['127.0.0.1', '127.0.0.2'].map(async (address) => {
+        const socket = createSocket('udp4');
+        await new Promise<void>((r) => socket.bind(0, address, () => r()));
+        return socket;
+      }),
+    );
+    try {
+      for (let i = 0; i < 8; i++) for (const socket of sockets) await new Promise<void>((r) => socket.send(Buffer.from(`probe ${i}`), echo.port, '127.0.0.1', () => r()));
+      await waitUntil(() => echo.stats.echoed + echo.stats.rateLimited === 16, 'every probe answered or cut', { everyMs: 20 });
+      expect(echo.stats).toEqual({ echoed: 10, oversized: 0, rateLimited: 6 });
+    } finally {
+      for (const socket of sockets) socket.close();
       await echo.close();
     }
   });

@@ -3,19 +3,30 @@
  * periodic throughput test ("how fast can this school pull from the district?").
  * The bytes are pseudo-random so no proxy or link compression flatters the figure, and the
  * size is capped: a misconfigured gateway cannot turn this into a bandwidth sink.
+ *
+ * Gateways have no HTTP account, so the route is public; what keeps it from being a
+ * bandwidth sink for anyone else is a budget per address (a gateway tests once an hour,
+ * a failed test a few times more) and a cap on downloads running at once (503 past it).
  */
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
+import fastifyRateLimit from '@fastify/rate-limit';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { ApiContext } from './context.ts';
 
 export const MAX_PROBE_BYTES = 25 * 1024 * 1024;
 const CHUNK = 64 * 1024;
+/** Downloads one address may start per hour. */
+export const PROBE_DOWNLOADS_PER_HOUR = 12;
+/** Downloads running at once, over every address. */
+export const PROBE_DOWNLOADS_AT_ONCE = 8;
 
 export const probeRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app) => {
   // One random block, sent over and over: random enough to defeat compression, cheap to serve.
   const block = randomBytes(CHUNK);
+  await app.register(fastifyRateLimit, { global: false });
+  let running = 0;
   app.get(
     '/probe/download',
     {
@@ -24,8 +35,18 @@ export const probeRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app) =>
         summary: "Bytes for a gateway's throughput test (link probe)",
         querystring: Type.Object({ bytes: Type.Integer({ minimum: 1, maximum: MAX_PROBE_BYTES, description: 'how many bytes to send' }) }),
       },
+      config: { rateLimit: { max: PROBE_DOWNLOADS_PER_HOUR, timeWindow: 3_600_000 } },
     },
     async (request, reply) => {
+      if (running >= PROBE_DOWNLOADS_AT_ONCE) {
+        return reply.code(503).header('retry-after', 60).send({ statusCode: 503, error: 'Service Unavailable', message: `${PROBE_DOWNLOADS_AT_ONCE} throughput tests are running: try again in a minute` });
+      }
+      running++;
+      let done = false;
+      const finished = () => {
+        if (!done) (done = true), running--;
+      };
+      reply.raw.once('close', finished);
       let left = request.query.bytes;
       const body = new Readable({
         read() {

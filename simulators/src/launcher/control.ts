@@ -6,6 +6,12 @@
  *   GET    /faults                          every device that takes faults, what it takes, what is on
  *   POST   /faults/{deviceId}/{fault}       inject
  *   DELETE /faults/{deviceId}/{fault}       clear one ('all' clears every fault of the device)
+ *
+ * It is meant for a person at this machine (curl, a script). A web page open in the same
+ * machine's browser can also reach 127.0.0.1, and a cross-origin POST needs no preflight:
+ * so a request that a browser marks as coming from a page (an Origin header, or
+ * Sec-Fetch-Site other than "none") is refused, and so is one whose Host is not loopback
+ * (a DNS-rebinding page reaches us under its own name).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -30,6 +36,12 @@ export async function startControlServer(targets: Map<string, FaultTarget>, port
     res.end(JSON.stringify(body, null, 2));
   };
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const host = (req.headers.host ?? '').replace(/:\d+$/, '');
+    if (!['127.0.0.1', 'localhost', '[::1]'].includes(host)) return send(res, 403, { error: 'the fault switchboard answers requests to 127.0.0.1 only' });
+    const site = req.headers['sec-fetch-site'];
+    if (req.headers.origin !== undefined || (site !== undefined && site !== 'none')) {
+      return send(res, 403, { error: 'the fault switchboard takes no requests from web pages: use curl or a script' });
+    }
     const url = new URL(req.url ?? '/', 'http://control');
     const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
     if (parts[0] !== 'faults' || parts.length > 3) return send(res, 404, { error: 'see GET /faults' });
