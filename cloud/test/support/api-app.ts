@@ -63,6 +63,7 @@ export interface TestApi extends ApiApp {
   accounts: AccountStore;
   accountsFile: string;
   store: Storage;
+  live: LiveState;
   district: DistrictIndex;
   /** The test's clock: advance it to expire sessions, codes and rate windows. */
   clock: { now: number };
@@ -124,6 +125,7 @@ export async function startTestApi(o: { limits?: { perAccount?: number; perAddre
     accounts,
     accountsFile,
     store,
+    live,
     district,
     clock,
     signIn,
