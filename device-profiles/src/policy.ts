@@ -197,3 +197,24 @@ export const SUBSCRIPTIONS = {
   /** Raw readings of one school (asked for with emit('subscribe', { readings: schoolId })). */
   readings: 'readings:stream',
 } as const satisfies Record<string, Permission>;
+
+// ---------------------------------------------------------------------------------------
+// MQTT (machines, not people)
+// ---------------------------------------------------------------------------------------
+
+/**
+ * What the district broker lets each machine principal do, as topic templates of the wire
+ * contract ({school} = the gateway's own school, {any} = any one school, {device} = a device
+ * id, '#' = anything below). The broker's ACL (broker/src/acl.ts) enforces it with reasons;
+ * the MQTT part of the tenancy matrix checks the ACL against this table.
+ */
+export const MQTT_GRANTS = {
+  gateway: {
+    publish: ['schoolops/v1/{school}/up/telemetry', 'schoolops/v1/{school}/up/status', 'schoolops/v1/{school}/up/health', 'schoolops/v1/{school}/up/event'],
+    subscribe: ['schoolops/v1/{school}/down/#'],
+  },
+  cloud: {
+    publish: ['schoolops/v1/{any}/down/command/{device}', 'schoolops/v1/{any}/down/ack'],
+    subscribe: ['schoolops/v1/{any}/up/#', 'schoolops/v1/+/up/#', 'schoolops/v1/_district/broker/stats'],
+  },
+} as const;
