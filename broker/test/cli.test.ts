@@ -107,6 +107,12 @@ describe('cli', () => {
     expect(run.stderr()).toMatch(/missing --credentials/);
   });
 
+  it('takes per-address limits as flags and exits 1 naming one out of range', async () => {
+    const run = runCli(['--port', '0', '--credentials', credentialsFile, '--max-connections-per-address', '8', '--auth-burst', '0']);
+    expect((await run.exited).code).toBe(1);
+    expect(run.stderr()).toContain('--auth-burst must be an integer from 1 to 1000000, got "0"');
+  });
+
   it('hash-password reads stdin and prints a hash that verifies', async () => {
     const run = runCli(['hash-password'], { stdin: 'mật-khẩu gateway\n' });
     expect((await run.exited).code).toBe(0);
