@@ -15,7 +15,7 @@
  *     a bench device profile loaded through `profileDirs`), then the real edge agent
  *     (startEdgeAgent, in this process) on a copy of that queue with no device publishing and
  *     the backfill budget set high. Times the drain until the queue is empty, checks through
- *     the cloud API (GET /api/ingest/stats, GET /api/delivery?since=0) that every sample was
+ *     the cloud API (GET /api/ingest/stats, GET /api/delivery?since=<run start>) that every sample was
  *     stored exactly once, and prints samples/s, metric values/s and the multiple of real time
  *     (H hours / drain time), with the CPU each process used.
  *
@@ -53,7 +53,7 @@ import { runInNewContext } from 'node:vm';
 import { ClassicLevel } from 'classic-level';
 import { pino, type Logger } from 'pino';
 import { hashPassword } from '@schoolops/broker';
-import type { CloudConfig } from '@schoolops/cloud';
+import { ACCOUNTS_FILE_NAME, AccountStore, type CloudConfig } from '@schoolops/cloud';
 import {
   WIRE_VERSION,
   loadProfiles,
@@ -538,6 +538,14 @@ async function drain(root: string, window: number, backlogDir: string, setup: Di
   };
   const cloudConfigFile = join(runDir, 'cloud.json');
   writeFileSync(cloudConfigFile, JSON.stringify(cloudConfig, null, 2));
+  // The district API answers signed-in principals only: a district operator's token, made in
+  // the account file before the cloud holds it.
+  const accounts = await AccountStore.open({ file: join(runDir, 'cloud', ACCOUNTS_FILE_NAME) });
+  const { token } = await accounts.createToken({ name: 'backlog bench', role: 'district-operator', scope: { all: true }, createdBy: 'bench', expiresAt: null });
+  await accounts.close();
+  const authorized = { headers: { authorization: `Bearer ${token}` } };
+  // Every sample of this run is later than this (the delivery report reaches back 7 days at most).
+  const runSince = Date.now();
   const cloud = await startChild('cloud', 'cloud/src/cli.ts', ['--config', cloudConfigFile], join(logs, 'cloud.log'), profArgs('cloud'));
   const api = cloud.ready.url!;
   say(`  district up: broker ${mqttUrl} (pid ${broker.child.pid}), cloud ${api} (pid ${cloud.child.pid})`);
@@ -637,7 +645,7 @@ async function drain(root: string, window: number, backlogDir: string, setup: Di
   let verdict: DrainResult['verdict'] = null;
   const tDelivery = performance.now();
   try {
-    const s = (await (await fetch(`${api}/api/ingest/stats`)).json()) as {
+    const s = (await (await fetch(`${api}/api/ingest/stats`, authorized)).json()) as {
       readings: number;
       batches: number;
       duplicateBatches: number;
@@ -651,7 +659,7 @@ async function drain(root: string, window: number, backlogDir: string, setup: Di
       rejected: Object.values(s.rejected).reduce((a, b) => a + b, 0),
       rows: s.storage.rows,
     };
-    const delivery = (await (await fetch(`${api}/api/delivery?since=0`)).json()) as { devices: StoredDelivery[] };
+    const delivery = (await (await fetch(`${api}/api/delivery?since=${runSince}`, authorized)).json()) as { devices: StoredDelivery[] };
     const published = { since: 0, devices: Object.fromEntries(devices.map((d) => [d.id, SAMPLES_PER_DEVICE])) };
     verdict = compareDelivery(published, delivery.devices).totals;
   } catch (error) {
@@ -754,7 +762,7 @@ Drain, window ${window} (backfill { uplinkBps: 10e9, share: 1 })${r.completed ? 
   agent event loop busy        ${(100 * r.agentElu).toFixed(0)}%
   peak RSS during drain        agent (this process) ${r.peakRss.agent.toFixed(0)} MB, broker ${r.peakRss.broker.toFixed(0)} MB, cloud ${r.peakRss.cloud.toFixed(0)} MB
   cloud: /api/ingest/stats     ${r.stats ? `readings ${int(r.stats.readings)}, batches ${int(r.stats.batches)}, duplicate batches ${int(r.stats.duplicateBatches)}, rejected ${int(r.stats.rejected)}, rows ${int(r.stats.rows)}` : 'n/a'}
-  cloud: /api/delivery?since=0 ${v ? `${v.devices} devices, ${int(v.published)} samples expected, ${int(v.stored)} stored: ${int(v.lost)} lost, ${int(v.duplicated)} duplicated, ${int(v.outOfOrder)} out of order` : 'n/a'} (${secs(r.deliveryMs)} for both queries)
+  cloud: /api/delivery ${v ? `${v.devices} devices, ${int(v.published)} samples expected, ${int(v.stored)} stored: ${int(v.lost)} lost, ${int(v.duplicated)} duplicated, ${int(v.outOfOrder)} out of order` : 'n/a'} (${secs(r.deliveryMs)} for both queries)
   verdict                      ${r.completed && v && v.lost === 0 && v.duplicated === 0 && r.stats?.readings === TOTAL_SAMPLES && r.stats.rows === TOTAL_VALUES ? 'every sample arrived exactly once' : 'NOT every sample arrived exactly once'}
   queue LevelDB after drain    ${mb(r.queueAfter.leveldb)} (deleted batches stay on disk until LevelDB compacts); after compactRange ${mb(r.queueAfterCompaction.leveldb)}
   DuckDB folder                ${mb(r.duckdbBytes)} (${(r.duckdbBytes / TOTAL_VALUES).toFixed(2)} B/value)

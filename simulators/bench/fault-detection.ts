@@ -28,7 +28,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const dataDir = mkdtempSync(join(tmpdir(), 'schoolops-fault-bench-'));
 console.log(`Starting a district of ${schools} school(s), every device polled every ${intervalMs} ms ...`);
 const district = await startDistrict({ schools, port: 0, mqttPort: 0, dataDir, deviceIntervalMs: intervalMs, cameraSchedule: 'on-request' });
-const device = async (id: string): Promise<DeviceView> => (await (await fetch(`${district.url}/api/devices/${id}`)).json()) as DeviceView;
+const device = async (id: string): Promise<DeviceView> => (await (await district.api(`/api/devices/${id}`)).json()) as DeviceView;
 const post = (id: string, fault: string, method = 'POST') => fetch(`${district.controlUrl}/faults/${id}/${fault}`, { method });
 const pick = (protocol: string) => [...district.faults.values()].find((t) => t.protocol === protocol)!.deviceId;
 

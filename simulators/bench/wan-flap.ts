@@ -46,7 +46,7 @@ const published = district.published();
 let verdict = compareDelivery(published, []);
 for (const deadline = Date.now() + 180_000; Date.now() < deadline; ) {
   await sleep(2_000);
-  const response = await fetch(`${district.url}/api/delivery?since=${published.since}`).catch(() => null);
+  const response = await district.api(`/api/delivery?since=${published.since}`).catch(() => null);
   if (!response?.ok) continue;
   verdict = compareDelivery(published, ((await response.json()) as { devices: StoredDelivery[] }).devices);
   if (verdict.totals.lost === 0) break;
