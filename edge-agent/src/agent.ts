@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { pino, type Logger } from 'pino';
 import { BUILTIN_PROFILES_DIR, WIRE_VERSION, loadProfiles, schoolClock, type DeviceCommand, type DeviceStatusEvent } from '@schoolops/device-profiles';
 import { Batcher } from './batcher.ts';
-import { districtPassword, type EdgeConfig } from './config.ts';
+import { districtPassword, withDeviceSecrets, type EdgeConfig } from './config.ts';
 import { DeviceIntake } from './device-intake.ts';
 import { DriverHost, drivers, type DeviceStatus, type Driver, type ProtocolType } from './drivers/index.ts';
 import { createCameraDriver } from './drivers/camera.ts';
@@ -44,6 +44,9 @@ export interface EdgeAgent {
 }
 
 export async function startEdgeAgent(config: EdgeConfig, options: { logger?: Logger } = {}): Promise<EdgeAgent> {
+  // loadEdgeConfig has merged the secrets file already; a config built in code (parseEdgeConfig)
+  // still names it, and its devices must not start without their credentials.
+  config = withDeviceSecrets(config);
   const bootId = randomBytes(12).toString('base64url');
   const logger = (options.logger ?? pino({ name: 'edge-agent' })).child({ gateway: config.gatewayId, bootId });
   const profiles = loadProfiles([BUILTIN_PROFILES_DIR, ...(config.profileDirs ?? [])]);

@@ -70,6 +70,12 @@ export const CameraOptions = Type.Object(
   { additionalProperties: false },
 );
 export type CameraOptions = Static<typeof CameraOptions>;
+/**
+ * Options that are credentials. The gateway refuses a config holding them inline unless only
+ * its own user can read it; they belong in the config's secretsFile (edge-agent/src/config.ts).
+ * `url` is not one: fetch refuses a URL with user:password@ in it.
+ */
+export const CAMERA_SECRET_OPTIONS = ['password'] as const satisfies readonly (keyof CameraOptions)[];
 
 /**
  * Counts faces in a JPEG; implemented by the vision worker (vision-counter.ts). Returns a

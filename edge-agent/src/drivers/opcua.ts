@@ -89,6 +89,12 @@ export const OpcuaOptions = Type.Object(
   { additionalProperties: false },
 );
 export type OpcuaOptions = Static<typeof OpcuaOptions>;
+/**
+ * Options that are credentials (the user token's password). The gateway refuses a config
+ * holding them inline unless only its own user can read it; they belong in the config's
+ * secretsFile (edge-agent/src/config.ts).
+ */
+export const OPCUA_SECRET_OPTIONS = ['password'] as const satisfies readonly (keyof OpcuaOptions)[];
 
 const DEFAULT_PORT = 4840;
 const DEFAULT_SAMPLING_MS = 1000;

@@ -45,6 +45,11 @@ export const PjlinkOptions = Type.Object(
   { additionalProperties: false },
 );
 export type PjlinkOptions = Static<typeof PjlinkOptions>;
+/**
+ * Options that are credentials. The gateway refuses a config holding them inline unless only
+ * its own user can read it; they belong in the config's secretsFile (edge-agent/src/config.ts).
+ */
+export const PJLINK_SECRET_OPTIONS = ['password'] as const satisfies readonly (keyof PjlinkOptions)[];
 
 /** Whatever the caller's signal says, no exchange outlives this (a poll is a few round trips). */
 const HARD_LIMIT_MS = 30_000;

@@ -88,6 +88,11 @@ export const ProbeOptions = Type.Object(
   { additionalProperties: false },
 );
 export type ProbeOptions = Static<typeof ProbeOptions>;
+/**
+ * Options that are credentials: none. Targets and resolvers are public addresses, and an
+ * HttpUrl cannot carry user:password@ (its pattern refuses '@' before the path).
+ */
+export const PROBE_SECRET_OPTIONS = [] as const satisfies readonly (keyof ProbeOptions)[];
 
 export const DEFAULTS = {
   /** Two independent anycast networks that answer on 443 everywhere, domestic PoPs included. */

@@ -118,6 +118,15 @@ export const SnmpV3Options = Type.Object(
 /** `{}` means SNMPv2c with community 'public'. */
 export const SnmpOptions = Type.Union([SnmpV2cOptions, SnmpV3Options]);
 export type SnmpOptions = Static<typeof SnmpOptions>;
+/**
+ * Options that are credentials: the v2c community (it grants reading the router) and the
+ * USM keys. The gateway refuses a config holding them inline unless only its own user can
+ * read it; they belong in the config's secretsFile (edge-agent/src/config.ts).
+ */
+export const SNMP_SECRET_OPTIONS = ['community', 'authKey', 'privKey'] as const satisfies readonly (
+  | keyof Static<typeof SnmpV2cOptions>
+  | keyof Static<typeof SnmpV3Options>
+)[];
 
 const DEFAULT_TIMEOUT_MS = 2000;
 const DEFAULT_RETRIES = 1;
