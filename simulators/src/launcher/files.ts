@@ -2,14 +2,19 @@
  * Everything a simulated district needs on disk, written the way an installer would set up
  * a real one: the district record, the broker's credentials (hashes only), one config and
  * one secret file per gateway, and the cloud's config.
+ *
+ * Modes: every file holding a secret is 0600 (gateway passwords, the cloud's MQTT password,
+ * the broker's hashes, device secrets). A gateway's config (0644) holds no secret: its
+ * devices' secret options (the ones their drivers declare, SNMPv3 keys, OPC UA passwords)
+ * go to its own secrets file in a 0700 folder, which the gateway refuses to read otherwise.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import type { DeviceAddress, Inventory } from '@schoolops/device-profiles';
 import { hashPassword } from '@schoolops/broker';
-import type { EdgeConfig } from '@schoolops/edge-agent';
+import { SECRET_OPTIONS, type EdgeConfig } from '@schoolops/edge-agent';
 import type { CloudConfig } from '@schoolops/cloud';
 
 export interface DistrictFiles {
@@ -22,8 +27,13 @@ export interface DistrictFiles {
   gatewayConfigFiles: Map<string, string>;
   /** schoolId -> the port its gateway takes its devices' MQTT on (fixed, so devices find a restarted gateway) */
   localPorts: Map<string, number>;
-  /** Secret files for devices (PJLink passwords, SNMPv3 keys), beside the gateway configs. */
+  /**
+   * Device secrets (mode 0700): each gateway's secrets file (`<schoolId>.json`, its devices'
+   * secret options) and the PJLink and camera passwordFiles, all 0600.
+   */
   secretsDir: string;
+  /** schoolId -> its gateway's device secrets file */
+  gatewaySecretsFiles: Map<string, string>;
   /** Scratch space for simulators (OPC UA certificates). */
   workDir: string;
   logDir: string;
@@ -37,8 +47,30 @@ export interface GatewayDeviceOverride {
 
 const secret = () => randomBytes(18).toString('base64url');
 
+/**
+ * Write a file only its owner can read. writeFileSync's mode applies only to a file it
+ * creates, and a data folder reused from an earlier run may hold one of a wider mode: the text
+ * goes to a new 0600 file that then replaces the old one, so it is never readable by others.
+ */
+export function writeSecretText(file: string, text: string): void {
+  const fresh = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+  writeFileSync(fresh, text, { mode: 0o600, flag: 'wx' });
+  renameSync(fresh, file);
+}
+
 function writeSecret(file: string, value: string): void {
-  writeFileSync(file, `${value}\n`, { mode: 0o600 });
+  writeSecretText(file, `${value}\n`);
+}
+
+/** Every option name a driver declares secret (the config names profiles, not protocols). */
+const SECRET_OPTION_NAMES: ReadonlySet<string> = new Set([...SECRET_OPTIONS.values()].flat());
+
+/** A device's driver options in two parts: what the config may show, and its secrets. */
+function splitSecrets(options: Record<string, unknown>): { open: Record<string, unknown>; secret: Record<string, unknown> } {
+  const open: Record<string, unknown> = {};
+  const secret: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(options)) (SECRET_OPTION_NAMES.has(name) ? secret : open)[name] = value;
+  return { open, secret };
 }
 
 /** Ports this process handed out: never handed out twice, even before their owner binds them. */
@@ -124,6 +156,8 @@ export async function writeDistrictFiles(opts: {
     work: join(dataDir, 'simulators'),
   };
   for (const dir of Object.values(dirs)) mkdirSync(dir, { recursive: true });
+  // mkdir's mode is filtered by the umask and ignored for a folder that exists: set it.
+  chmodSync(dirs.secrets, 0o700);
 
   const inventoryFile = join(dirs.district, 'inventory.json');
   writeFileSync(inventoryFile, JSON.stringify(opts.inventory, null, 2));
@@ -144,7 +178,7 @@ export async function writeDistrictFiles(opts: {
       })),
     )),
   ];
-  writeFileSync(credentialsFile, JSON.stringify({ v: 1, clients }, null, 2), { mode: 0o600 });
+  writeSecretText(credentialsFile, JSON.stringify({ v: 1, clients }, null, 2));
 
   const files: DistrictFiles = {
     inventoryFile,
@@ -154,6 +188,7 @@ export async function writeDistrictFiles(opts: {
     gatewayConfigFiles: new Map(opts.inventory.schools.map((s) => [s.id, join(dirs.gateways, `${s.id}.json`)])),
     localPorts,
     secretsDir: dirs.secrets,
+    gatewaySecretsFiles: new Map(opts.inventory.schools.map((s) => [s.id, join(dirs.secrets, `${s.id}.json`)])),
     workDir: dirs.work,
     logDir: dirs.logs,
   };
@@ -178,17 +213,25 @@ export async function writeDistrictFiles(opts: {
     for (const school of opts.inventory.schools) {
       const secretFile = join(dirs.gateways, `${school.id}.secret`);
       writeSecret(secretFile, gatewayPasswords.get(school.id)!);
+      const deviceSecrets: Record<string, Record<string, unknown>> = {};
+      const gatewayDevices = school.devices.map((device) => {
+        const override = devices.get(device.id);
+        if (!override) return device;
+        const { open, secret } = splitSecrets(override.options ?? {});
+        if (Object.keys(secret).length > 0) deviceSecrets[device.id] = secret;
+        return { ...device, address: override.address, ...(Object.keys(open).length > 0 ? { options: open } : {}) };
+      });
+      const secretsFile = files.gatewaySecretsFiles.get(school.id)!;
+      writeSecretText(secretsFile, JSON.stringify({ v: 1, devices: deviceSecrets }, null, 2));
       const gateway: EdgeConfig = {
         v: 1,
         gatewayId: school.gatewayId,
         schoolId: school.id,
         district: { url: opts.mqttUrl(brokerPort), username: school.gatewayId, passwordFile: secretFile },
+        secretsFile,
         // A fixed port, so the school's devices find a gateway that restarts.
         local: { host: '127.0.0.1', port: localPorts.get(school.id)! },
-        devices: school.devices.map((device) => {
-          const override = devices.get(device.id);
-          return override ? { ...device, address: override.address, ...(override.options ? { options: override.options } : {}) } : device;
-        }),
+        devices: gatewayDevices,
         ...(pollIntervalMs ? { pollIntervalMs } : {}),
         timetable: { timezone: opts.inventory.district.timezone, ...school.timetable, classes: school.classes },
         ...(opts.schoolClockOffsetMs ? { schoolClockOffsetMs: opts.schoolClockOffsetMs } : {}),
@@ -196,7 +239,8 @@ export async function writeDistrictFiles(opts: {
         queue: { ackTimeoutMs: opts.ackTimeoutMs, ...(opts.queueQuotaBytes ? { quotaBytes: opts.queueQuotaBytes } : {}) },
         healthIntervalMs: 10_000,
       };
-      writeFileSync(files.gatewayConfigFiles.get(school.id)!, JSON.stringify(gateway, null, 2));
+      // Holds no secret: readable by whoever looks after the gateway.
+      writeFileSync(files.gatewayConfigFiles.get(school.id)!, JSON.stringify(gateway, null, 2), { mode: 0o644 });
     }
   };
   return { files, finish };

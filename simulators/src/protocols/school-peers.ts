@@ -6,14 +6,16 @@
  * It returns, per device, the address and driver options the gateway's config needs (the
  * district record keeps the devices' real-looking 10.x addresses; the gateway is pointed at
  * 127.0.0.1 and the simulator's port), and a fault target per device for the switchboard.
- * Secrets (PJLink passwords, SNMPv3 keys) go in files beside the gateway config.
+ * Secrets: PJLink and camera passwords go to 0600 files in `secretsDir`; the launcher moves
+ * the secret options given here (SNMPv3 keys, the OPC UA password) to the gateway's secrets
+ * file (launcher/files.ts).
  */
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DeviceAddress, MetricValues, School } from '@schoolops/device-profiles';
 import type { ServedDevice } from '../devices/index.ts';
 import { deriveRng } from '../district/random.ts';
 import type { FaultTarget } from '../launcher/control.ts';
+import { writeSecretText } from '../launcher/files.ts';
 import { CAMERA_FAULTS, CameraSimulator, type CameraFault } from './camera-http.ts';
 import { OPCUA_LAB_FAULTS, OpcuaLabSimulator, type OpcuaLabFault } from './opcua-lab.ts';
 import { INTERNET_FAULTS, SimulatedInternet, type InternetFault } from './internet.ts';
@@ -184,7 +186,7 @@ export async function startSchoolPeers(opts: SchoolPeersOptions): Promise<School
   const skipped: string[] = [];
   const secret = (name: string, value: string) => {
     const file = join(opts.secretsDir, `${name}.secret`);
-    writeFileSync(file, `${value}\n`, { mode: 0o600 });
+    writeSecretText(file, `${value}\n`);
     return file;
   };
   const stop = async () => {
