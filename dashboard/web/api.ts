@@ -1,6 +1,8 @@
 // The cloud's HTTP and live contract, as the dashboard sees it. The cloud serves this page
 // and these endpoints from the same origin, so every URL here is relative to the page's host.
 
+import { toMe, type Me } from './auth.ts';
+
 /** A human name in both UI languages. */
 export interface LocalizedName {
   vi: string;
@@ -150,13 +152,21 @@ export interface AttendanceDay {
   lessons: LessonAttendance[];
 }
 
-/** A response that was not 2xx; `status` lets the page tell "no such school" from an outage. */
+/**
+ * A response that was not 2xx; `status` lets the page tell "no such school" (404) from
+ * "not yours" (403) from an outage, and `reason` is the cloud's own message, if it sent one.
+ */
 export class HttpError extends Error {
   readonly status: number;
-  constructor(url: string, status: number) {
-    super(`${url}: HTTP ${status}`);
+  readonly reason: string | null;
+  /** The Retry-After header of a 429 (or 503), as sent. */
+  readonly retryAfter: string | null;
+  constructor(url: string, status: number, reason: string | null = null, retryAfter: string | null = null) {
+    super(`${url}: HTTP ${status}${reason ? ` (${reason})` : ''}`);
     this.name = 'HttpError';
     this.status = status;
+    this.reason = reason;
+    this.retryAfter = retryAfter;
   }
 }
 
@@ -167,17 +177,100 @@ export interface Fetched<T> {
   serverDate: number | null;
 }
 
+// ---- the session, as every request sees it ----
+
+/** The header the cloud checks on every change made with the session cookie. */
+export const CSRF_HEADER = 'x-csrf-token';
+let csrfToken: string | null = null;
+let signInNeeded: (() => void) | null = null;
+let csrfRefresh: (() => Promise<string | null>) | null = null;
+
+/**
+ * main.ts says what a 401 means for the page (show the sign-in form) and how to fetch a
+ * fresh CSRF token (GET /api/auth/me), used once when a change is refused for a stale one:
+ * another tab may have signed in again, which gives the session a new token.
+ */
+export function configureSession(o: { onSignInNeeded: () => void; refreshCsrf: () => Promise<string | null> }): void {
+  signInNeeded = o.onSignInNeeded;
+  csrfRefresh = o.refreshCsrf;
+}
+
+export function setCsrfToken(token: string | null): void {
+  csrfToken = token;
+}
+
+const SAFE_METHODS = new Set(['GET', 'HEAD']);
+
+/** The cloud's error body is { statusCode, error, message }; its message says why. */
+async function reasonOf(res: Response): Promise<string | null> {
+  try {
+    const body = (await res.json()) as unknown;
+    return isObject(body) && typeof body.message === 'string' ? body.message : null;
+  } catch {
+    return null;
+  }
+}
+
+export interface RequestOptions {
+  method?: 'GET' | 'POST' | 'PATCH' | 'DELETE';
+  body?: unknown;
+  signal?: AbortSignal;
+  /**
+   * Sign-in and enrollment answer 401 for a wrong password or code: the form shows that,
+   * so such a 401 must not also send the page to the sign-in form.
+   */
+  own401?: boolean;
+}
+
+/**
+ * Every call to the cloud goes through here: the cookie rides along (same origin), every
+ * change carries the CSRF token, a 401 sends the page to the sign-in form, and anything
+ * not 2xx becomes an HttpError with the cloud's reason.
+ */
+export async function request(url: string, o: RequestOptions = {}): Promise<Response> {
+  const method = o.method ?? 'GET';
+  const send = () => {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (o.body !== undefined) headers['content-type'] = 'application/json';
+    if (!SAFE_METHODS.has(method) && csrfToken !== null) headers[CSRF_HEADER] = csrfToken;
+    return fetch(url, {
+      method,
+      headers,
+      body: o.body === undefined ? undefined : JSON.stringify(o.body),
+      cache: 'no-store',
+      credentials: 'same-origin',
+      signal: o.signal,
+    });
+  };
+  let res = await send();
+  if (res.status === 403 && !SAFE_METHODS.has(method) && csrfRefresh !== null) {
+    const reason = await reasonOf(res.clone());
+    // A stale token (the session was renewed in another tab): fetch the current one, try once more.
+    if (reason !== null && /csrf/i.test(reason)) {
+      const fresh = await csrfRefresh();
+      if (fresh !== null && fresh !== csrfToken) {
+        csrfToken = fresh;
+        res = await send();
+      }
+    }
+  }
+  if (res.ok) return res;
+  if (res.status === 401 && !o.own401) signInNeeded?.();
+  throw new HttpError(url, res.status, await reasonOf(res), res.headers.get('retry-after'));
+}
+
 async function getJson(url: string, signal?: AbortSignal): Promise<Fetched<unknown>> {
-  const res = await fetch(url, {
-    headers: { accept: 'application/json' },
-    cache: 'no-store',
-    credentials: 'same-origin',
-    signal,
-  });
-  if (!res.ok) throw new HttpError(url, res.status);
+  const res = await request(url, { signal });
   const date = res.headers.get('date');
   const parsed = date === null ? NaN : Date.parse(date);
   return { body: (await res.json()) as unknown, serverDate: Number.isFinite(parsed) ? parsed : null };
+}
+
+/** A change (POST, PATCH, DELETE) and its JSON answer, or null for 204. */
+export async function sendJson(url: string, method: 'POST' | 'PATCH' | 'DELETE', body?: unknown, o: { own401?: boolean } = {}): Promise<unknown> {
+  const res = await request(url, { method, body, ...o });
+  if (res.status === 204) return null;
+  return (await res.json()) as unknown;
 }
 
 export async function fetchDistrict(signal?: AbortSignal): Promise<District> {
@@ -361,4 +454,67 @@ export function toDeviceView(v: unknown): DeviceView | null {
     alarms: Array.isArray(v.alarms) ? parseList(v.alarms, toDeviceAlarm) : [],
     latest: toLatest(v.latest),
   };
+}
+
+// ---- signing in and out ----
+
+export const API_ME = '/api/auth/me';
+export const API_LOGIN = '/api/auth/login';
+export const API_LOGOUT = '/api/auth/logout';
+export const API_ENROLL = '/api/auth/enroll';
+
+/** Who is signed in, or null when nobody is (401: the page then shows the sign-in form itself). */
+export async function fetchMe(): Promise<Me | null> {
+  try {
+    const res = await request(API_ME, { own401: true });
+    const me = toMe(await res.json());
+    if (me === null) throw new Error(`${API_ME}: unexpected shape`);
+    return me;
+  } catch (error) {
+    if (error instanceof HttpError && error.status === 401) return null;
+    throw error;
+  }
+}
+
+function meOrThrow(url: string, body: unknown): Me {
+  const me = toMe(body);
+  if (me === null) throw new Error(`${url}: unexpected shape`);
+  return me;
+}
+
+/** Sign in; a wrong password is an HttpError 401, too many tries a 429 with Retry-After. */
+export async function login(username: string, password: string): Promise<Me> {
+  return meOrThrow(API_LOGIN, await sendJson(API_LOGIN, 'POST', { username, password }, { own401: true }));
+}
+
+/** A wall display trades its one-time code for its long-lived session. */
+export async function enroll(code: string): Promise<Me> {
+  return meOrThrow(API_ENROLL, await sendJson(API_ENROLL, 'POST', { code }, { own401: true }));
+}
+
+/** End this session (a 401: it had ended already, which is what was wanted). */
+export async function logout(): Promise<void> {
+  try {
+    await sendJson(API_LOGOUT, 'POST', undefined, { own401: true });
+  } catch (error) {
+    if (!(error instanceof HttpError && error.status === 401)) throw error;
+  }
+}
+
+// ---- device commands ----
+
+export const apiDeviceCommands = (deviceId: string) => `/api/devices/${encodeURIComponent(deviceId)}/commands`;
+
+/** POST /api/devices/{id}/commands answers 202: sent to the school's gateway, not yet done. */
+export interface CommandAccepted {
+  commandId: string;
+  deviceId: string;
+  name: string;
+}
+
+export async function sendCommand(deviceId: string, name: string): Promise<CommandAccepted> {
+  const url = apiDeviceCommands(deviceId);
+  const body = await sendJson(url, 'POST', { name });
+  if (!isObject(body) || typeof body.commandId !== 'string') throw new Error(`${url}: unexpected shape`);
+  return { commandId: body.commandId, deviceId, name };
 }

@@ -275,3 +275,25 @@ export function schoolCounts(devices: readonly DeviceView[], alarms: readonly De
     critical: alarms.filter((a) => a.severity === 'critical').length,
   };
 }
+
+/**
+ * The one-click commands offered per device kind: those without parameters that every
+ * shipped profile of the kind lists (powerOn/powerOff of both projector profiles, a
+ * camera's countNow, a board's endSession). The cloud checks each against the device's
+ * own profile and says why when it refuses; the list of a device's commands is not in
+ * /api/schools/{id}/devices, so the page cannot offer exactly the profile's own.
+ */
+export const QUICK_COMMANDS: Readonly<Record<string, readonly string[]>> = {
+  display: ['powerOn', 'powerOff'],
+  camera: ['countNow'],
+  'interactive-board': ['endSession'],
+};
+
+export function quickCommands(kind: string): readonly string[] {
+  return QUICK_COMMANDS[kind] ?? [];
+}
+
+/** The devices a role sees: the internet link's only with link:read. */
+export function visibleDevices(devices: readonly DeviceView[], link: boolean): DeviceView[] {
+  return link ? [...devices] : devices.filter((d) => d.kind !== 'network');
+}

@@ -1,8 +1,19 @@
-// Which view the URL asks for: the district overview ('/'), or one school's devices
-// ('/?school=<id>'). A query parameter, not a path, so the cloud's static files need no
-// fallback route, and a link or a reload opens the same view. No DOM here: unit-tested.
+// Which view the URL asks for: the district overview ('/'), one school's devices
+// ('/?school=<id>'), the admin page ('/?admin') or a wall display's enrollment ('/?enroll').
+// Query parameters, not paths, so the cloud's static files need no fallback route, and a
+// link or a reload opens the same view. No DOM here: unit-tested.
 
 const SCHOOL_PARAM = 'school';
+const ADMIN_PARAM = 'admin';
+const ENROLL_PARAM = 'enroll';
+/** Parameters that name a view; the others (lang) are kept when the view changes. */
+const VIEW_PARAMS = [SCHOOL_PARAM, ADMIN_PARAM, ENROLL_PARAM];
+
+export type Route =
+  | { view: 'overview' }
+  | { view: 'school'; schoolId: string }
+  | { view: 'admin' }
+  | { view: 'enroll' };
 
 /** The school the URL opens, or null for the overview. */
 export function schoolFromSearch(search: string): string | null {
@@ -10,11 +21,29 @@ export function schoolFromSearch(search: string): string | null {
   return id ? id : null;
 }
 
+/** The view the URL names; `explicit` is false for a bare '/' (the role's landing applies). */
+export function routeFromSearch(search: string): Route & { explicit: boolean } {
+  const params = new URLSearchParams(search);
+  if (params.has(ENROLL_PARAM)) return { view: 'enroll', explicit: true };
+  if (params.has(ADMIN_PARAM)) return { view: 'admin', explicit: true };
+  const schoolId = schoolFromSearch(search);
+  if (schoolId !== null) return { view: 'school', schoolId, explicit: true };
+  return { view: 'overview', explicit: false };
+}
+
 /** `search` with the school set (or removed for null), other parameters (lang) kept. */
 export function searchWithSchool(search: string, schoolId: string | null): string {
+  return searchFor(search, schoolId === null ? { view: 'overview' } : { view: 'school', schoolId });
+}
+
+/** `search` for a view, with every other view's parameter dropped and the rest (lang) kept. */
+export function searchFor(search: string, route: Route): string {
   const params = new URLSearchParams(search);
-  if (schoolId === null) params.delete(SCHOOL_PARAM);
-  else params.set(SCHOOL_PARAM, schoolId);
-  const query = params.toString();
+  for (const name of VIEW_PARAMS) params.delete(name);
+  if (route.view === 'school') params.set(SCHOOL_PARAM, route.schoolId);
+  if (route.view === 'admin') params.set(ADMIN_PARAM, '');
+  if (route.view === 'enroll') params.set(ENROLL_PARAM, '');
+  // '?admin' reads better in the address bar than '?admin='.
+  const query = params.toString().replace(/(^|&)(admin|enroll)=(?=&|$)/g, '$1$2');
   return query === '' ? '' : `?${query}`;
 }
