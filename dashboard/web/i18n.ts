@@ -70,6 +70,7 @@ const vi = {
   // ---- one school's devices ----
   openSchoolHint: (name: string) => `Xem thiết bị của ${name}`,
   backToOverview: 'Tổng quan các trường',
+  backToMySchool: 'Về trường của tôi',
   schoolPageTitle: (school: string) => `${school} · Thiết bị · SchoolOps`,
   schoolDevicesLoading: 'Đang tải danh sách thiết bị…',
   schoolDevicesError: 'Không tải được danh sách thiết bị. Sẽ thử lại sau ít giây; số liệu dưới đây có thể đã cũ.',
@@ -425,6 +426,7 @@ const en: Strings = {
   // ---- one school's devices ----
   openSchoolHint: (name: string) => `Show the devices of ${name}`,
   backToOverview: 'Schools overview',
+  backToMySchool: 'Back to my school',
   schoolPageTitle: (school: string) => `${school} · Devices · SchoolOps`,
   schoolDevicesLoading: 'Loading devices…',
   schoolDevicesError: 'Could not load the devices. Retrying in a few seconds; figures below may be out of date.',

@@ -1,6 +1,9 @@
 // One school's device view while it is open: loads GET /api/schools/{id}/devices and
 // /alarms, refreshes them every few seconds, and sooner when the school's live summary
 // says its alarms or problems changed. Only the latest request for the open school counts.
+// Attendance is asked for only by roles that may read it: every refused read is an audit
+// entry, and a refresh every few seconds would fill the log with them. A school outside
+// the signed-in principal's scope is not asked for at all: it says "not allowed".
 
 import { HttpError, fetchSchoolAlarms, fetchSchoolAttendance, fetchSchoolDevices, type DeviceAlarm, type SchoolSummary } from './api.ts';
 import { alarmsOfDevices } from './device-values.ts';
@@ -17,6 +20,10 @@ export interface SchoolPageDeps {
   ctx: () => RenderContext;
   /** The overview's copy of the school's summary (name, online), if loaded. */
   summary: (schoolId: string) => SchoolSummary | undefined;
+  /** May the signed-in principal see this school at all (its scope)? */
+  allowed: (schoolId: string) => boolean;
+  /** May it read attendance? */
+  attendance: () => boolean;
 }
 
 export class SchoolPage {
@@ -45,7 +52,8 @@ export class SchoolPage {
     this.close();
     const summary = this.#deps.summary(schoolId);
     this.#summaryKey = summaryKey(summary);
-    this.#state = { schoolId, summary, devices: null, alarms: [], attendance: null, loadedAt: null, problem: 'none' };
+    const problem = this.#deps.allowed(schoolId) ? 'none' : 'forbidden';
+    this.#state = { schoolId, summary, devices: null, alarms: [], attendance: null, loadedAt: null, problem };
     this.render();
     void this.refresh();
   }
@@ -84,7 +92,7 @@ export class SchoolPage {
 
   async refresh(): Promise<void> {
     const state = this.#state;
-    if (state === null || state.problem === 'not-found') return;
+    if (state === null || state.problem === 'not-found' || state.problem === 'forbidden') return;
     if (this.#inFlight) {
       this.#again = true;
       return;
@@ -99,7 +107,7 @@ export class SchoolPage {
       const [devices, alarms, attendance] = await Promise.allSettled([
         fetchSchoolDevices(schoolId, abort.signal),
         fetchSchoolAlarms(schoolId, abort.signal),
-        fetchSchoolAttendance(schoolId, abort.signal),
+        this.#deps.attendance() ? fetchSchoolAttendance(schoolId, abort.signal) : Promise.resolve(null),
       ]);
       if (generation !== this.#generation) return;
       if (devices.status === 'rejected') throw devices.reason;
@@ -115,7 +123,7 @@ export class SchoolPage {
       state.devices = devices.value.body;
       state.alarms = alarmList;
       // Attendance is a section of its own: without it the devices still show.
-      if (attendance.status === 'fulfilled') state.attendance = attendance.value.body;
+      if (attendance.status === 'fulfilled') state.attendance = attendance.value?.body ?? null;
       else console.warn('SchoolOps: loading attendance failed', attendance.reason);
       state.loadedAt = devices.value.serverDate ?? this.#deps.ctx().now;
       state.problem = 'none';
@@ -123,6 +131,8 @@ export class SchoolPage {
       if (generation !== this.#generation) return;
       if (error instanceof HttpError && error.status === 404) {
         state.problem = 'not-found';
+      } else if (error instanceof HttpError && error.status === 403) {
+        state.problem = 'forbidden';
       } else {
         console.warn('SchoolOps: loading devices failed', error);
         state.problem = 'failed';
@@ -134,7 +144,7 @@ export class SchoolPage {
       }
     }
     this.render();
-    if (state.problem === 'not-found') return;
+    if (state.problem === 'not-found' || state.problem === 'forbidden') return;
     if (this.#again) {
       this.#again = false;
       this.#schedule(0);

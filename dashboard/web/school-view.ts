@@ -2,7 +2,7 @@
 // device kind. Rows are keyed by device id and updated in place, so a refresh every few
 // seconds touches only what changed and keeps a screen reader's place.
 
-import type { AttendanceDay, DeviceAlarm, DeviceView, SchoolSummary } from './api.ts';
+import { HttpError, type AttendanceDay, type DeviceAlarm, type DeviceView, type SchoolSummary } from './api.ts';
 import { AttendanceSection } from './attendance-view.ts';
 import {
   deviceName,
@@ -11,9 +11,11 @@ import {
   hasProblem,
   keyValues,
   kindLabel,
+  quickCommands,
   schoolCounts,
   severityLabel,
   statusWords,
+  visibleDevices,
 } from './device-values.ts';
 import { el, setAttr, setText } from './dom.ts';
 import { formatDateTime, formatInteger, formatRelative, formatSince } from './format.ts';
@@ -33,9 +35,25 @@ export interface SchoolViewState {
   attendance: AttendanceDay | null;
   /** When `devices` was fetched (server clock), ms epoch. */
   loadedAt: number | null;
-  /** failed: the last refresh failed (the data shown is the last good one). */
-  problem: 'none' | 'failed' | 'not-found';
+  /**
+   * failed: the last refresh failed (the data shown is the last good one); forbidden: the
+   * school is not in the signed-in principal's scope (the page's own check or a 403).
+   */
+  problem: 'none' | 'failed' | 'not-found' | 'forbidden';
 }
+
+/** What the signed-in role gets on a school's page (auth.ts sectionsFor). */
+export interface SchoolAccess {
+  /** A way back to the overview: not for someone whose whole scope is this one school. */
+  back: boolean;
+  /** The internet link's devices (router, probe) and their alarms. */
+  link: boolean;
+  /** One-click device commands. */
+  commands: boolean;
+}
+
+/** Sends a command; resolves when the cloud accepted it (202), throws an HttpError when not. */
+export type CommandSender = (deviceId: string, name: string) => Promise<void>;
 
 const DETAIL_MAX = 160;
 
@@ -54,6 +72,12 @@ interface DeviceRow {
   values: HTMLUListElement;
   valuesKey: string;
   updated: HTMLTimeElement;
+  /** The command buttons' box, present when the role may send commands. */
+  commands: HTMLElement | null;
+  commandButtons: Map<string, HTMLButtonElement>;
+  commandResult: HTMLElement | null;
+  /** The command last sent from this row and how it went, re-worded on a language switch. */
+  commandOutcome: { state: 'sending' | 'sent' | 'failed'; reason: string; forbidden: boolean } | null;
 }
 
 interface Group {
@@ -76,6 +100,7 @@ export class SchoolView {
   readonly #meta: HTMLElement;
   readonly #online: HTMLElement;
   readonly #countLabels: HTMLElement[];
+  readonly #counts: HTMLElement;
   readonly #countDevices: HTMLElement;
   readonly #countProblems: HTMLElement;
   readonly #countAlarms: HTMLElement;
@@ -95,9 +120,13 @@ export class SchoolView {
   readonly #attendance: AttendanceSection;
   #alarmsKey = '';
   #schoolId: string | null = null;
+  #access: SchoolAccess = { back: true, link: true, commands: false };
+  readonly #sendCommand: CommandSender | null;
+  #lang: RenderContext['lang'] = 'vi';
 
-  constructor(root: HTMLElement, onBack: () => void) {
+  constructor(root: HTMLElement, onBack: () => void, sendCommand: CommandSender | null = null) {
     this.#root = root;
+    this.#sendCommand = sendCommand;
     const headingId = uid('sv-title');
     const alarmsId = uid('sv-alarms');
     const devicesId = uid('sv-devices');
@@ -116,6 +145,13 @@ export class SchoolView {
     this.#countAlarms = count('school-count-alarms');
     this.#countLabels = [el('dt', { class: 'kpi-label' }), el('dt', { class: 'kpi-label' }), el('dt', { class: 'kpi-label' })];
     const [devicesLabel, problemsLabel, alarmsLabel] = this.#countLabels as [HTMLElement, HTMLElement, HTMLElement];
+    this.#counts = el(
+      'dl',
+      { class: 'sv-counts' },
+      el('div', { class: 'kpi' }, devicesLabel, this.#countDevices),
+      el('div', { class: 'kpi kpi-problems' }, problemsLabel, this.#countProblems),
+      el('div', { class: 'kpi kpi-alarms' }, alarmsLabel, this.#countAlarms),
+    );
     this.#updated = el('p', { class: 'sv-updated', 'data-testid': 'school-view-updated' });
 
     this.#error = el('div', { class: 'banner error', role: 'alert', 'data-testid': 'school-view-error' });
@@ -139,13 +175,7 @@ export class SchoolView {
         'header',
         { class: 'sv-header' },
         el('div', { class: 'sv-title' }, this.#heading, el('p', { class: 'sv-meta' }, this.#meta, this.#online)),
-        el(
-          'dl',
-          { class: 'sv-counts' },
-          el('div', { class: 'kpi' }, devicesLabel, this.#countDevices),
-          el('div', { class: 'kpi kpi-problems' }, problemsLabel, this.#countProblems),
-          el('div', { class: 'kpi kpi-alarms' }, alarmsLabel, this.#countAlarms),
-        ),
+        this.#counts,
       ),
       this.#updated,
       this.#error,
@@ -154,6 +184,12 @@ export class SchoolView {
       this.#attendance.element,
       this.#devicesSection,
     );
+  }
+
+  /** What the signed-in role gets; rows are rebuilt on the next render. */
+  setAccess(access: SchoolAccess): void {
+    this.#access = access;
+    this.#schoolId = null;
   }
 
   /** Move focus to the school's name, so a keyboard or screen reader user starts there. */
@@ -166,19 +202,27 @@ export class SchoolView {
   render(state: SchoolViewState, ctx: RenderContext): void {
     if (state.schoolId !== this.#schoolId) this.#reset(state.schoolId);
     const t = STRINGS[ctx.lang];
+    this.#lang = ctx.lang;
     this.#root.dataset.schoolId = state.schoolId;
-    setText(this.#backText, t.backToOverview);
+    this.#root.dataset.problem = state.problem;
+    // Someone whose scope is one school has no overview; on a school they may not see (a
+    // link, a typed address) the button takes them back to their own.
+    const refused = state.problem === 'forbidden' || state.problem === 'not-found';
+    setText(this.#backText, this.#access.back ? t.backToOverview : t.backToMySchool);
+    this.#back.hidden = !this.#access.back && !refused;
     this.#renderHeader(state, ctx);
 
     setText(this.#error, t.schoolDevicesError);
     this.#error.hidden = state.problem !== 'failed';
 
-    const loaded = state.devices !== null && state.problem !== 'not-found';
+    const loaded = state.devices !== null && state.problem !== 'not-found' && state.problem !== 'forbidden';
     this.#root.dataset.loaded = String(loaded);
     const message =
       state.problem === 'not-found'
         ? t.schoolNotFound(state.schoolId)
-        : state.devices === null
+        : state.problem === 'forbidden'
+          ? t.schoolForbidden(state.schoolId)
+          : state.devices === null
           ? state.problem === 'failed'
             ? ''
             : t.schoolDevicesLoading
@@ -187,13 +231,16 @@ export class SchoolView {
             : '';
     setText(this.#message, message);
     this.#message.hidden = message === '';
+    this.#counts.hidden = refused;
     this.#alarmsSection.hidden = !loaded;
     if (!loaded) this.#attendance.element.hidden = true;
     this.#devicesSection.hidden = !loaded;
     if (!loaded) return;
 
-    const devices = state.devices ?? [];
-    this.#renderAlarms(state.alarms, devices, ctx);
+    // What the role may not see is left out of the counts as well as the lists.
+    const devices = visibleDevices(state.devices ?? [], this.#access.link);
+    const shown = new Set(devices.map((d) => d.id));
+    this.#renderAlarms(state.alarms.filter((a) => shown.has(a.deviceId)), devices, ctx);
     this.#attendance.render(state.attendance, ctx.lang);
     this.#renderDevices(devices, ctx);
   }
@@ -225,7 +272,9 @@ export class SchoolView {
     problemsLabel.title = t.countProblemsHint;
     setText(alarmsLabel, t.countAlarms);
 
-    const counts = state.devices === null ? null : schoolCounts(state.devices, state.alarms);
+    const devices = state.devices === null ? null : visibleDevices(state.devices, this.#access.link);
+    const shown = new Set(devices?.map((d) => d.id));
+    const counts = devices === null ? null : schoolCounts(devices, state.alarms.filter((a) => shown.has(a.deviceId)));
     const figure = (node: HTMLElement, n: number | null) => {
       setText(node, formatInteger(n, ctx.lang));
       node.dataset.value = n === null ? '' : String(n);
@@ -306,6 +355,7 @@ export class SchoolView {
           this.#rows.set(device.id, row);
         }
         updateDeviceRow(row, device, ctx);
+        if (this.#access.commands && this.#sendCommand !== null) this.#renderCommands(row, device, ctx);
       }
       const order = list.map((d) => d.id);
       if (order.length !== group.order.length || order.some((id, i) => id !== group.order[i])) {
@@ -330,6 +380,62 @@ export class SchoolView {
       this.#groupsBox.append(...groupOrder.map((k) => this.#groups.get(k)!.section));
       this.#groupOrder = groupOrder;
     }
+  }
+
+  /** The row's command buttons; each sends one command and says how it went, in the row. */
+  #renderCommands(row: DeviceRow, device: DeviceView, ctx: RenderContext): void {
+    const names = quickCommands(device.kind);
+    if (names.length === 0) return;
+    const t = STRINGS[ctx.lang];
+    if (row.commands === null) {
+      row.commands = el('div', { class: 'cmds', role: 'group', 'data-testid': `device-commands-${device.id}` });
+      row.commandResult = el('span', { class: 'cmd-result', role: 'status', 'data-testid': `command-result-${device.id}` });
+      for (const name of names) {
+        const button = el('button', { type: 'button', class: 'cmd', 'data-command': name, 'data-testid': `command-${device.id}-${name}` });
+        button.addEventListener('click', () => void this.#send(row, device.id, name));
+        row.commandButtons.set(name, button);
+        row.commands.append(button);
+      }
+      row.commands.append(row.commandResult);
+      row.values.after(row.commands);
+    }
+    row.commands.setAttribute('aria-label', t.commandsLabel);
+    const name = deviceName(device, ctx.lang);
+    for (const [command, button] of row.commandButtons) {
+      const label = t.command[command] ?? command;
+      setText(button, label);
+      setAttr(button, 'title', t.commandHint(label, name));
+    }
+    this.#renderOutcome(row);
+  }
+
+  async #send(row: DeviceRow, deviceId: string, name: string): Promise<void> {
+    if (this.#sendCommand === null) return;
+    for (const button of row.commandButtons.values()) button.disabled = true;
+    row.commandOutcome = { state: 'sending', reason: '', forbidden: false };
+    this.#renderOutcome(row);
+    try {
+      await this.#sendCommand(deviceId, name);
+      row.commandOutcome = { state: 'sent', reason: '', forbidden: false };
+    } catch (error) {
+      const forbidden = error instanceof HttpError && error.status === 403;
+      const reason = error instanceof HttpError ? error.reason ?? `HTTP ${error.status}` : String((error as Error).message ?? error);
+      row.commandOutcome = { state: 'failed', reason, forbidden };
+    } finally {
+      for (const button of row.commandButtons.values()) button.disabled = false;
+    }
+    this.#renderOutcome(row);
+  }
+
+  #renderOutcome(row: DeviceRow): void {
+    const result = row.commandResult;
+    if (result === null) return;
+    const t = STRINGS[this.#lang];
+    const o = row.commandOutcome;
+    result.dataset.state = o?.state ?? '';
+    const text = o === null ? '' : o.state === 'sending' ? t.commandSending : o.state === 'sent' ? t.commandSent : o.forbidden ? t.actionForbidden : t.commandFailed(o.reason);
+    setText(result, text);
+    result.hidden = text === '';
   }
 }
 
@@ -362,6 +468,10 @@ function createDeviceRow(id: string): DeviceRow {
     values: el('ul', { class: 'kv', 'data-testid': `device-values-${id}` }),
     valuesKey: '',
     updated: el('time', { class: 'ago' }),
+    commands: null,
+    commandButtons: new Map(),
+    commandResult: null,
+    commandOutcome: null,
   };
   row.status.append(row.statusIcon, row.statusLabel);
   row.tr.append(
