@@ -3,6 +3,7 @@
  * (startDistrict, what `npm start` runs): open a school from the overview, see every device
  * kind with its status and key values, watch an injected projector lamp failure arrive as
  * an alarm and an error and go again, switch language, and come back to the overview.
+ * Signed in through the page's own sign-in form as the district operator, as a person is.
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -47,6 +48,7 @@ describe('dashboard: one school’s devices', () => {
       executablePath: CHROMIUM,
       args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
     });
+    // Through the sign-in form, as the district's operator: every school, no admin page.
     page = await signedInPage(browser, district, 'district-operator', { viewport: { width: 1400, height: 900 } });
   }, LONG);
 

@@ -21,7 +21,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEVICE_KINDS, districtTopics, localTopics, type DeviceKind, type School } from '@schoolops/device-profiles';
 import type { DeviceView, SchoolSummary } from '@schoolops/cloud';
 import { startDistrict, type RunningDistrict } from '../src/launcher/district.ts';
-import { signedInPage } from './support/sign-in.ts';
+import { signInThroughUi } from './support/sign-in.ts';
 import { countCameras } from './support/cameras.ts';
 import { SAFETY_DEADLINE_MS, waitFor } from './support/wait.ts';
 
@@ -247,8 +247,11 @@ describe('simulated district, end to end', () => {
         executablePath: CHROMIUM,
         args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
       });
-      const page = await signedInPage(browser, district, 'district-operator');
-      await page.goto(`${district.url}/`);
+      // As the operations center's operator would: the sign-in form first, nothing of the
+      // district before it, then every school.
+      const page = await (await browser.newContext()).newPage();
+      await signInThroughUi(page, district, 'district-operator', '/');
+      await expect(page.locator('[data-testid="who-role"]').innerText()).resolves.toBe('Điều hành viên quận/huyện');
       for (const s of district.inventory.schools) {
         await page.locator(`[data-testid="online-${s.id}"][data-online="true"]`).waitFor({ timeout: SAFETY_DEADLINE_MS });
         await expect(page.locator(`[data-testid="name-${s.id}"]`).innerText()).resolves.toBe(s.name.vi);

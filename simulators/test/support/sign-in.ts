@@ -1,23 +1,41 @@
 /**
- * A browser page signed in as one of a simulated district's demo accounts: the session
- * cookie the cloud sets at sign-in, in a fresh browser context of its own.
+ * Signing in to the dashboard as a person does: the page's own sign-in form, with one of a
+ * simulated district's demo accounts, in a browser context of its own (its own cookies).
+ * The session cookie is HttpOnly and set by the cloud; nothing here reads or plants it.
  */
 import type { Browser, BrowserContextOptions, Page } from 'playwright-core';
 import type { Role } from '@schoolops/device-profiles';
+import type { DemoLogin } from '@schoolops/cloud';
 import type { RunningDistrict } from '../../src/launcher/district.ts';
+import { SAFETY_DEADLINE_MS } from './wait.ts';
 
-export async function signedInPage(browser: Browser, district: RunningDistrict, role: Role, options: BrowserContextOptions = {}): Promise<Page> {
+const SHOWN = { timeout: SAFETY_DEADLINE_MS };
+
+/** The district's demo account of this role. */
+export function loginOf(district: RunningDistrict, role: Role): DemoLogin {
   const login = district.logins.find((l) => l.role === role);
   if (!login) throw new Error(`the district has no demo account of role ${role}`);
-  const response = await fetch(`${district.url}/api/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ username: login.username, password: login.password }),
-  });
-  if (response.status !== 200) throw new Error(`sign-in as ${login.username}: HTTP ${response.status} ${await response.text()}`);
-  const cookie = /^([^=]+)=([^;]+)/.exec(response.headers.get('set-cookie') ?? '');
-  if (!cookie) throw new Error('the sign-in answer set no cookie');
+  return login;
+}
+
+/**
+ * Fill in and send the sign-in form the page shows (it must be showing, or `path` is
+ * opened first and must bring it up), then wait until the page says who is signed in.
+ */
+export async function signInThroughUi(page: Page, district: RunningDistrict, who: Role | { username: string; password: string }, path?: string): Promise<void> {
+  const { username, password } = typeof who === 'string' ? loginOf(district, who) : who;
+  if (path !== undefined) await page.goto(`${district.url}${path}`);
+  await page.locator('[data-testid="sign-in"]').waitFor({ state: 'visible', ...SHOWN });
+  await page.fill('[data-testid="sign-in-username"]', username);
+  await page.fill('[data-testid="sign-in-password"]', password);
+  await page.click('[data-testid="sign-in-submit"]');
+  await page.locator('[data-testid="who"]').waitFor({ state: 'visible', ...SHOWN });
+}
+
+/** A new browser context and page, signed in through the form as the district's `role` account. */
+export async function signedInPage(browser: Browser, district: RunningDistrict, role: Role, options: BrowserContextOptions = {}): Promise<Page> {
   const context = await browser.newContext(options);
-  await context.addCookies([{ name: cookie[1]!, value: cookie[2]!, url: district.url, httpOnly: true, sameSite: 'Strict' }]);
-  return context.newPage();
+  const page = await context.newPage();
+  await signInThroughUi(page, district, role, '/');
+  return page;
 }
