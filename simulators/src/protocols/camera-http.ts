@@ -55,6 +55,8 @@ export interface CameraSimulatorOptions {
   nonceTtlMs?: number;
   /** ...or after this many accepted answers (default 100). */
   nonceMaxUses?: number;
+  /** The camera's clock for nonce lifetimes, ms (default Date.now; tests move their own). */
+  now?: () => number;
   /** How long the 'slow' fault holds an answer (default 20 s). */
   slowMs?: number;
   /** Close a connection whose request headers have not all arrived after this long (default 10 s). */
@@ -125,6 +127,7 @@ export class CameraSimulator {
       digestAlgorithms: options.digestAlgorithms?.length ? options.digestAlgorithms : ['MD5'],
       nonceTtlMs: options.nonceTtlMs ?? 60_000,
       nonceMaxUses: options.nonceMaxUses ?? 100,
+      now: options.now ?? Date.now,
       slowMs: options.slowMs ?? 20_000,
       headersTimeoutMs: options.headersTimeoutMs ?? 10_000,
     };
@@ -331,7 +334,7 @@ export class CameraSimulator {
 
   /** A fresh Digest challenge (Hikvision style: quoted qop and stale). */
   private challenge(algorithm: DigestAlgorithm, stale: boolean): string {
-    const now = Date.now();
+    const now = this.opts.now();
     // Forget nonces long past their life, and the oldest beyond MAX_NONCES.
     for (const [nonce, issued] of this.nonces) {
       if (this.nonces.size >= MAX_NONCES || now - issued.issuedAt > 10 * this.opts.nonceTtlMs) this.nonces.delete(nonce);
@@ -363,7 +366,7 @@ export class CameraSimulator {
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) return 'refused';
     const nc = parseInt(p.nc!, 16);
     if (nc <= issued.lastNc) return 'refused'; // a replay
-    if (Date.now() - issued.issuedAt > this.opts.nonceTtlMs || issued.uses >= this.opts.nonceMaxUses) return 'stale';
+    if (this.opts.now() - issued.issuedAt > this.opts.nonceTtlMs || issued.uses >= this.opts.nonceMaxUses) return 'stale';
     issued.lastNc = nc;
     issued.uses++;
     return 'ok';

@@ -230,7 +230,10 @@ describe('CameraSimulator over HTTP', () => {
   });
 
   it('answers a correct Digest answer to an expired nonce with stale=true and a new nonce (after N uses or its lifetime)', async () => {
-    const sim = await camera({ credentials: { username: 'u', password: 'p' }, nonceMaxUses: 2, nonceTtlMs: 300 });
+    // The camera's clock is the test's: the nonce's life ends when the test says, not when a
+    // busy machine has taken 300 ms over three requests.
+    const clock = { now: Date.parse('2025-03-10T02:00:00Z') };
+    const sim = await camera({ credentials: { username: 'u', password: 'p' }, nonceMaxUses: 2, nonceTtlMs: 300, now: () => clock.now });
     const first = (await get(sim.port)).challenges[0]!;
     expect((await get(sim.port, PATH, { headers: { authorization: digest(first, 'u', 'p', { nc: 1 }) } })).status).toBe(200);
     expect((await get(sim.port, PATH, { headers: { authorization: digest(first, 'u', 'p', { nc: 2 }) } })).status).toBe(200);
@@ -243,9 +246,8 @@ describe('CameraSimulator over HTTP', () => {
     const second = used.challenges[0]!;
     expect(param(second, 'nonce')).not.toBe(param(first, 'nonce'));
     expect((await get(sim.port, PATH, { headers: { authorization: digest(second, 'u', 'p') } })).status).toBe(200);
-    // Past the nonce's 300 ms lifetime: the camera's clock is this machine's, and no load
-    // makes a 350 ms wait shorter.
-    await new Promise((r) => setTimeout(r, 350));
+    // Past the nonce's 300 ms lifetime.
+    clock.now += 301;
     const old = await get(sim.port, PATH, { headers: { authorization: digest(second, 'u', 'p', { nc: 2 }) } });
     expect(old.status).toBe(401);
     expect(old.challenges[0]).toMatch(/stale="TRUE"/);
