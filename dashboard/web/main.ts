@@ -327,6 +327,9 @@ async function submitSignIn(): Promise<void> {
     return;
   }
   signingIn = true;
+  // The last answer's error goes while this try is out: it may not be this one's answer.
+  signInError = null;
+  renderForms();
   dom.signInSubmit.disabled = true;
   dom.signInSubmit.textContent = t().signingIn;
   try {
@@ -370,6 +373,8 @@ async function submitEnroll(): Promise<void> {
     return;
   }
   enrolling = true;
+  enrollError = null;
+  renderForms();
   dom.enrollSubmit.disabled = true;
   dom.enrollSubmit.textContent = t().enrolling;
   try {
@@ -459,11 +464,21 @@ function endSession(): void {
   renderEmpty();
 }
 
+/**
+ * The session is gone (expired, ended elsewhere, the user disabled, the display revoked).
+ * A wall display goes back to its code entry, a person to the sign-in form.
+ */
+function sessionLost(): void {
+  if (me === null) return;
+  if (me.kind === 'display') {
+    history.replaceState(null, '', `${location.pathname}${searchFor(location.search, { view: 'enroll' })}`);
+    showEnroll();
+  } else showSignIn('expired');
+}
+
 configureSession({
-  // Any 401 while signed in: the session expired, was ended elsewhere, or the user was disabled.
-  onSignInNeeded: () => {
-    if (me !== null) showSignIn('expired');
-  },
+  // Any 401 while signed in.
+  onSignInNeeded: sessionLost,
   refreshCsrf: async () => {
     try {
       const fresh = await fetchMe();
@@ -784,7 +799,7 @@ socket.on('disconnect', (reason) => {
 socket.on('connect_error', (error) => {
   if (me === null) return;
   if (error.message.startsWith(SIGN_IN_FIRST)) {
-    showSignIn('expired');
+    sessionLost();
     return;
   }
   setConnection('reconnecting');

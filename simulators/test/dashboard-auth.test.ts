@@ -36,6 +36,8 @@ describe('dashboard: signing in, and what each role sees', () => {
   const profiles = loadProfiles();
   const errors: string[] = [];
   const pages: Page[] = [];
+  /** The admin's page, kept open from the admin test for the wall display's revocation. */
+  let adminPage: Page | undefined;
 
   /** A fresh browser context (no cookie) and a page in it, its script errors collected. */
   async function freshPage(options: BrowserContextOptions = {}): Promise<Page> {
@@ -105,6 +107,20 @@ describe('dashboard: signing in, and what each role sees', () => {
     await expect(page.locator('[data-testid="sign-in"] h2').innerText()).resolves.toBe('Sign in');
     await page.click('[data-testid="lang-vi"]');
     await expect(testid(page, 'who').isHidden()).resolves.toBe(true);
+
+    // Guessing is slowed per account: after five misses the form says how long to wait.
+    // (An account nobody has, so no demo account is held back for the tests after this.)
+    for (let attempt = 1; attempt <= 6; attempt++) {
+      await page.fill('[data-testid="sign-in-username"]', 'khong-co-ai');
+      await page.fill('[data-testid="sign-in-password"]', `doan-${attempt}`);
+      await page.click('[data-testid="sign-in-submit"]');
+      await page.locator(`[data-testid="sign-in-error"][data-kind="${attempt <= 5 ? 'wrong' : 'limited'}"]`).waitFor(SHOWN);
+      // The form is ready again before the next try (the answer has come).
+      await page.locator('[data-testid="sign-in-submit"]:not([disabled])').waitFor(SHOWN);
+    }
+    await expect(error.count()).resolves.toBe(0);
+    await expect(testid(page, 'sign-in-error').innerText()).resolves.toMatch(/^Đăng nhập sai quá nhiều lần\. Vui lòng đợi \d+ phút rồi thử lại\.$/);
+    await shot(page, 'a-sign-in-limited');
   }, LONG);
 
   it("lands a principal on their school's page with attendance, no commands, and no other school", async () => {
@@ -172,10 +188,17 @@ describe('dashboard: signing in, and what each role sees', () => {
     await expect(result.innerText()).resolves.toContain('Đã gửi lệnh');
     await shot(page, 'c-school-it-devices');
     if (SHOTS) await testid(page, `device-${projector.id}`).screenshot({ path: join(SHOTS, 'c-school-it-command.png') });
+
+    // The admin page's address: "not allowed", not a broken page.
+    await page.goto(`${district.url}/?admin`);
+    await testid(page, 'forbidden').filter({ hasText: 'Bạn không có quyền xem mục này.' }).waitFor({ state: 'visible', ...SHOWN });
+    await expect(testid(page, 'admin').isHidden()).resolves.toBe(true);
+    expect(await statusFromPage(page, '/api/users')).toBe(403);
   }, LONG);
 
   it('lets the admin add a person and make an API token, and finds both in the audit log', async () => {
     const page = await freshPage({ permissions: ['clipboard-read', 'clipboard-write'] });
+    adminPage = page;
     page.on('dialog', (dialog) => void dialog.accept());
     await signInThroughUi(page, district, 'district-admin', '/');
     // District roles land on the overview, live.
@@ -223,7 +246,18 @@ describe('dashboard: signing in, and what each role sees', () => {
     await page.click('[data-testid="token-once-done"]');
     await once.waitFor({ state: 'hidden', ...SHOWN });
     await expect(page.locator(`text=${token}`).count()).resolves.toBe(0);
-    await page.locator(`[data-testid^="token-"][data-name="${tokenName}"]`).waitFor(SHOWN);
+    const tokenRow = page.locator(`[data-testid^="token-"][data-name="${tokenName}"]`);
+    await tokenRow.waitFor(SHOWN);
+
+    // A code for another wall display, shown once and large.
+    await page.fill('[data-testid="display-name"]', 'Màn hình phòng họp');
+    await page.selectOption('[data-testid="display-school"]', schoolA.id);
+    await page.click('[data-testid="display-submit"]');
+    await testid(page, 'display-once').waitFor({ state: 'visible', ...SHOWN });
+    await expect(testid(page, 'display-secret').innerText()).resolves.toMatch(/^[A-Z0-9]{5}-[A-Z0-9]{5}$/);
+    await page.locator('[data-testid^="display-"][data-name="Màn hình phòng họp"]').waitFor(SHOWN);
+    await page.click('[data-testid="display-once-done"]');
+    await testid(page, 'display-once').waitFor({ state: 'hidden', ...SHOWN });
 
     // The audit log, newest first: both changes, by the admin.
     const admin = loginOf(district, 'district-admin').username;
@@ -231,6 +265,7 @@ describe('dashboard: signing in, and what each role sees', () => {
     await created.waitFor(SHOWN);
     await page.locator(`[data-testid="audit-table"] tr[data-action="token.create"][data-actor="${admin}"]`).first().waitFor(SHOWN);
     await expect(created.innerText()).resolves.toContain('Thêm người dùng');
+    await page.locator('[data-testid="audit-table"] tr[data-action="display.create"]').first().waitFor(SHOWN);
     const seqs = await page.locator('[data-testid="audit-table"] tbody tr').evaluateAll((rows) => rows.map((r) => Number(r.getAttribute('data-testid')!.slice('audit-'.length))));
     expect(seqs).toEqual([...seqs].sort((a, b) => b - a));
     // What happened earlier in this file is there too: the wrong password, the IT's command.
@@ -262,6 +297,11 @@ describe('dashboard: signing in, and what each role sees', () => {
     await testid(newcomer, 'sign-in').waitFor({ state: 'visible', ...SHOWN });
     await expect(testid(newcomer, 'sign-in-status').innerText()).resolves.toBe('Phiên đăng nhập đã kết thúc. Vui lòng đăng nhập lại.');
     await expect(newcomer.locator('[data-testid="schools-table"] tbody tr').count()).resolves.toBe(0);
+
+    // Revoked, the token is refused at once.
+    await tokenRow.locator('button[data-testid^="token-revoke-"]').click();
+    await page.locator(`[data-testid^="token-"][data-name="${tokenName}"][data-revoked="true"]`).waitFor(SHOWN);
+    expect(await bearer(`/api/schools/${schoolA.id}/devices`)).toBe(401);
   }, LONG);
 
   it('enrolls a wall display with its one-time code and shows the district overview, read-only', async () => {
@@ -299,6 +339,20 @@ describe('dashboard: signing in, and what each role sees', () => {
     expect(await statusFromPage(page, `/api/schools/${schoolA.id}/attendance`)).toBe(403);
     await page.reload();
     await page.locator(`[data-testid="online-${schoolA.id}"][data-online="true"]`).waitFor(SHOWN);
+    await page.locator('[data-testid="connection"][data-state="live"]').waitFor(SHOWN);
+
+    // The admin revokes it: the screen goes back to its code entry, nothing of the district left.
+    expect(adminPage, 'the admin test ran first').toBeDefined();
+    await adminPage!.click('[data-testid="admin-back"]');
+    await adminPage!.click('[data-testid="admin-link"]');
+    const enrolled = adminPage!.locator('[data-testid^="display-"][data-name="Màn hình trung tâm điều hành (demo)"]');
+    await enrolled.locator('[data-state="on"]').waitFor(SHOWN);
+    await enrolled.locator('button[data-testid^="display-revoke-"]').click();
+    await enrolled.locator('[data-state="off"]').waitFor(SHOWN);
+    await testid(page, 'enroll').waitFor({ state: 'visible', ...SHOWN });
+    expect(new URL(page.url()).searchParams.has('enroll')).toBe(true);
+    await expect(page.locator('[data-testid="schools-table"] tbody tr').count()).resolves.toBe(0);
+    await expect(testid(page, 'overview').isHidden()).resolves.toBe(true);
   }, LONG);
 
   it('goes on to the address asked for after signing in, and signs out to the sign-in form', async () => {
