@@ -9,8 +9,9 @@
  * districtTopics.brokerStats.
  */
 import type { EventEmitter } from 'node:events';
-import { createServer, type Socket } from 'node:net';
+import { BlockList, createServer, isIP, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import { Aedes, type AedesOptions, type AedesPublishPacket, type AuthenticateError, type Client, type Subscription } from 'aedes';
 import { pino, type Logger } from 'pino';
 import { LIMITS, districtTopics, encode, type BrokerStats } from '@schoolops/device-profiles';
@@ -30,8 +31,22 @@ import {
 export interface DistrictBrokerOptions {
   /** TCP port; 0 picks a free one (see DistrictBroker.port). */
   port?: number;
-  /** Interface to listen on. Default 127.0.0.1: exposing the broker is a decision. */
+  /**
+   * Interface of the plain MQTT listener. Default 127.0.0.1: exposing the broker is a
+   * decision, and a plain listener on any other host is refused unless allowPlainRemote.
+   */
   host?: string;
+  /**
+   * Let the plain listener take a non-loopback host (passwords and every school's data in
+   * clear text on the network): only behind a TLS-terminating proxy on a trusted network.
+   */
+  allowPlainRemote?: boolean;
+  /**
+   * An MQTT-over-TLS listener beside the plain one: the same aedes, the same credentials,
+   * ACL and per-address limits. `cert` may carry the chain after the certificate (PEM).
+   * Its host defaults to the plain listener's.
+   */
+  tls?: { port?: number; host?: string; cert: string | Buffer; key: string | Buffer };
   /** The credentials document, or the path of its JSON file. */
   credentials: CredentialsFile | string;
   logger?: Logger;
@@ -59,6 +74,8 @@ export interface DistrictBrokerOptions {
 export interface DistrictBroker {
   /** The port actually listened on. */
   port: number;
+  /** The TLS listener's port, null without one. */
+  tlsPort: number | null;
   stats(): BrokerStats;
   /** Publish final stats, disconnect every client and stop listening. */
   close(): Promise<void>;
@@ -84,6 +101,11 @@ export const REFUSAL_REASONS = [
   'inflight_exceeded',
   /** A packet over LIMITS.districtPacketBytes; aedes closes the connection from its header. */
   'packet_too_large',
+  /**
+   * A connection to the TLS listener that ended without a TLS session: the client does not
+   * trust our certificate, speaks plain MQTT to the TLS port, or never finished the handshake.
+   */
+  'tls_handshake_failed',
   'publish_denied',
   'subscribe_denied',
   'forward_denied',
@@ -120,6 +142,27 @@ const REFUSAL_LOG = { everyMs: 10_000, maxKeys: 4096, maxLinesPerWindow: 100 } a
 const LOGGED_TOPIC_CHARS = 200;
 const LOGGED_USERNAME_CHARS = 80;
 
+/** A listener the broker will not open as asked (its message says why and what to do). */
+export class ListenerError extends Error {
+  override name = 'ListenerError';
+}
+
+/** Addresses that stay on this machine: the only ones a plain listener takes by default. */
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+LOOPBACK.addSubnet('::ffff:127.0.0.0', 104, 'ipv6');
+
+/**
+ * True for 127.0.0.0/8, ::1 and "localhost". A wildcard ("0.0.0.0", "::") or any other name
+ * may reach other machines. (cloud/src/tls/loopback.ts holds the cloud's copy of this rule.)
+ */
+export function isLoopbackHost(host: string): boolean {
+  if (host.toLowerCase() === 'localhost') return true;
+  const family = isIP(host);
+  return family !== 0 && LOOPBACK.check(host, family === 4 ? 'ipv4' : 'ipv6');
+}
+
 /** CONNACK return codes (MQTT 3.1.1, 3.2.2.3). */
 const CONNACK_IDENTIFIER_REJECTED = 2;
 const CONNACK_SERVER_UNAVAILABLE = 3;
@@ -142,6 +185,23 @@ function authError(reason: RefusalReason, returnCode: number): AuthenticateError
   });
 }
 
+/** A TLS server that never listens: connections are handed to it once admitted. */
+function makeTlsEngine(
+  tls: NonNullable<DistrictBrokerOptions['tls']>,
+  handshakeTimeout: number,
+  onSession: (socket: TLSSocket) => void,
+): TlsServer {
+  try {
+    return createTlsServer(
+      // A handshake holds one of its address's connections: as long as a CONNECT may take.
+      { cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2', handshakeTimeout },
+      onSession,
+    );
+  } catch (error) {
+    throw new ListenerError(`TLS listener: the certificate or key is not usable (${(error as Error).message})`);
+  }
+}
+
 /** The part of aedes' persistence we use; aedes does not type it. */
 interface SubscriptionStore {
   removeSubscriptions(client: Client, topics: string[]): Promise<void>;
@@ -149,6 +209,22 @@ interface SubscriptionStore {
 
 export async function startDistrictBroker(opts: DistrictBrokerOptions): Promise<DistrictBroker> {
   const logger = (opts.logger ?? pino({ name: 'district-broker' })).child({ component: 'broker' });
+  const host = opts.host ?? '127.0.0.1';
+  // Refused before anything listens: a plain listener must not be reachable by mistake.
+  if (!opts.allowPlainRemote && !isLoopbackHost(host)) {
+    throw new ListenerError(
+      `plain MQTT on "${host}" would carry gateway passwords and every school's data in clear text to other machines: ` +
+        `listen on 127.0.0.1 and give gateways the TLS listener (tls.port, --tls-port with --tls-cert and --tls-key), ` +
+        `or allow it (allowPlainRemote, --allow-plain-remote) when a TLS proxy on this network stands in front`,
+    );
+  }
+  // Made first: a certificate that does not match its key fails here, before aedes starts.
+  const tlsEngine = opts.tls
+    ? makeTlsEngine(opts.tls, opts.connectTimeoutMs ?? CONNECT_TIMEOUT_MS, (tlsSocket) => {
+        if (tlsSocket.remoteAddress) remotes.set(tlsSocket, tlsSocket.remoteAddress);
+        aedes.handle(tlsSocket);
+      })
+    : null;
   const credentials =
     typeof opts.credentials === 'string'
       ? await loadCredentials(opts.credentials)
@@ -395,9 +471,12 @@ export async function startDistrictBroker(opts: DistrictBrokerOptions): Promise<
 
   // Track sockets so close() can end those aedes does not know yet (no CONNECT sent).
   const sockets = new Set<Socket>();
-  const server = createServer((socket) => {
-    // The per-address cap is checked before aedes sees the socket: a refused one costs a
-    // counter and a close, nothing else.
+  /**
+   * Every accepted TCP connection, plain or TLS, passes here first: the per-address cap is
+   * checked before aedes sees the socket, and before a TLS handshake costs a signature. A
+   * refused one costs a counter and a close, nothing else.
+   */
+  function admit(socket: Socket, then: (socket: Socket) => void): void {
     const key = addressKey(socket.remoteAddress);
     if (!admission.openConnection(key)) {
       refuse('connection_limit', `${admission.limits.maxConnectionsPerAddress} connections already open from ${key}`, {
@@ -414,26 +493,52 @@ export async function startDistrictBroker(opts: DistrictBrokerOptions): Promise<
       sockets.delete(socket);
       admission.releaseConnection(key);
     });
-    aedes.handle(socket);
-  });
+    then(socket);
+  }
 
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => {
-        server.off('error', reject);
+  const server = createServer((socket) => admit(socket, (admitted) => aedes.handle(admitted)));
+
+  // TLS: a TCP listener admits the connection, then hands it to a TLS server that never
+  // listens itself (tls.Server takes injected connections through its 'connection' event),
+  // and aedes gets the socket once the handshake is done.
+  let tlsListener: Server | null = null;
+  if (tlsEngine) {
+    tlsEngine.on('tlsClientError', (error: Error, tlsSocket: TLSSocket) => {
+      refuse('tls_handshake_failed', error.message, { client: null, remote: tlsSocket.remoteAddress ?? remotes.get(tlsSocket) });
+    });
+    tlsListener = createServer((socket) => admit(socket, (admitted) => tlsEngine.emit('connection', admitted)));
+  }
+
+  const listen = (listener: Server, port: number, on: string) =>
+    new Promise<void>((resolve, reject) => {
+      listener.once('error', reject);
+      listener.listen(port, on, () => {
+        listener.off('error', reject);
         resolve();
       });
     });
+  const portOf = (listener: Server, fallback: number) => {
+    const address = listener.address();
+    return typeof address === 'object' && address ? address.port : fallback;
+  };
+
+  try {
+    await listen(server, opts.port ?? 0, host);
+    if (tlsListener && opts.tls) await listen(tlsListener, opts.tls.port ?? 0, opts.tls.host ?? host);
   } catch (error) {
+    if (server.listening) await new Promise<void>((resolve) => server.close(() => resolve()));
     await new Promise<void>((resolve) => aedes.close(() => resolve()));
     throw error;
   }
   server.on('error', (error) => logger.error({ err: error }, 'server error'));
+  tlsListener?.on('error', (error) => logger.error({ err: error }, 'TLS server error'));
 
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : (opts.port ?? 0);
-  logger.info({ host: opts.host ?? '127.0.0.1', port, clients: credentials.clients.length }, 'district broker listening');
+  const port = portOf(server, opts.port ?? 0);
+  const tlsPort = tlsListener ? portOf(tlsListener, opts.tls?.port ?? 0) : null;
+  logger.info(
+    { host, port, ...(tlsListener && { tlsHost: opts.tls?.host ?? host, tlsPort }), clients: credentials.clients.length },
+    'district broker listening',
+  );
 
   await publishStats();
   const statsTimer = setInterval(() => void publishStats(), opts.statsIntervalMs ?? DEFAULT_STATS_INTERVAL_MS);
@@ -444,15 +549,18 @@ export async function startDistrictBroker(opts: DistrictBrokerOptions): Promise<
   async function shutdown(): Promise<void> {
     clearInterval(statsTimer);
     const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+    const tlsClosed = new Promise<void>((resolve) => (tlsListener ? tlsListener.close(() => resolve()) : resolve()));
     await publishStats();
     await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    // TCP sockets under a TLS session included: destroying one ends its session too.
     for (const socket of sockets) socket.destroy();
-    await serverClosed;
+    await Promise.all([serverClosed, tlsClosed]);
     logger.info({ port }, 'district broker closed');
   }
 
   return {
     port,
+    tlsPort,
     stats,
     close: () => (closing ??= shutdown()),
   };

@@ -1,23 +1,28 @@
 /**
  * Command line for the district broker.
  *
- *   node --import tsx broker/src/cli.ts --port 18830 --credentials data/broker/credentials.json [--host 0.0.0.0]
+ *   node --import tsx broker/src/cli.ts --port 18830 --credentials data/broker/credentials.json [--host 127.0.0.1]
+ *       [--tls-port 8883 --tls-cert server.pem --tls-key server.key [--tls-host 0.0.0.0]] [--allow-plain-remote]
  *       [--stats-interval-ms 10000] [--max-connections-per-address 256] [--auth-burst 60] [--auth-per-second 5]
  *   node --import tsx broker/src/cli.ts hash-password < password.txt
  *
  * When started as a child with an IPC channel (e.g. by the district simulator or a test),
- * it sends { type: 'ready', port } once listening, so the parent can use port 0.
+ * it sends { type: 'ready', port, tlsPort } once listening, so the parent can use port 0.
  * SIGINT/SIGTERM close the broker cleanly and the process exits 0 on its own.
  */
+import { readFile } from 'node:fs/promises';
 import { text } from 'node:stream/consumers';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { startDistrictBroker } from './broker.ts';
+import { ListenerError, startDistrictBroker } from './broker.ts';
 import { CredentialsError, hashPassword } from './credentials.ts';
 
 const USAGE = `usage:
   cli.ts --port <port> --credentials <file.json> [--host <address>] [--stats-interval-ms <ms>]
-         [--max-connections-per-address <n>] [--auth-burst <n>] [--auth-per-second <n>]
+         [--tls-port <port> --tls-cert <cert.pem> --tls-key <key.pem> [--tls-host <address>]]
+         [--allow-plain-remote] [--max-connections-per-address <n>] [--auth-burst <n>] [--auth-per-second <n>]
+  The plain listener (--host, default 127.0.0.1) takes loopback addresses only, unless
+  --allow-plain-remote; gateways elsewhere connect to the TLS listener (--tls-host, default --host).
   cli.ts hash-password          (reads the password from stdin, prints its hash)`;
 
 /** A mistake by whoever ran the command: print it and the usage, exit 1. */
@@ -33,6 +38,34 @@ function integerFlag(name: string, value: string | undefined, min: number, max: 
     throw new UsageError(`--${name} must be an integer from ${min} to ${max}, got "${value}"`);
   }
   return number;
+}
+
+/** The TLS listener's flags: all of port, cert and key, or none of them. */
+async function tlsFlags(values: Record<string, string | boolean | undefined>): Promise<{ port: number; host?: string; cert: Buffer; key: Buffer } | undefined> {
+  const port = values['tls-port'] as string | undefined;
+  const certFile = values['tls-cert'] as string | undefined;
+  const keyFile = values['tls-key'] as string | undefined;
+  const host = values['tls-host'] as string | undefined;
+  if (port === undefined && certFile === undefined && keyFile === undefined) {
+    if (host !== undefined) throw new UsageError('--tls-host needs --tls-port, --tls-cert and --tls-key');
+    return undefined;
+  }
+  if (port === undefined || certFile === undefined || keyFile === undefined) {
+    throw new UsageError('a TLS listener needs all of --tls-port, --tls-cert and --tls-key');
+  }
+  const read = async (file: string, flag: string) => {
+    try {
+      return await readFile(file);
+    } catch (error) {
+      throw new UsageError(`--${flag} ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
+  };
+  return {
+    port: integerFlag('tls-port', port, 0, 65535)!,
+    ...(host !== undefined && { host }),
+    cert: await read(certFile, 'tls-cert'),
+    key: await read(keyFile, 'tls-key'),
+  };
 }
 
 async function hashPasswordCommand(): Promise<void> {
@@ -55,6 +88,11 @@ async function serveCommand(args: string[]): Promise<void> {
       'max-connections-per-address': { type: 'string' },
       'auth-burst': { type: 'string' },
       'auth-per-second': { type: 'string' },
+      'tls-port': { type: 'string' },
+      'tls-host': { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      'allow-plain-remote': { type: 'boolean' },
     },
   });
   if (values.port === undefined) throw new UsageError('missing --port (0 picks a free port)');
@@ -65,6 +103,7 @@ async function serveCommand(args: string[]): Promise<void> {
   const maxConnectionsPerAddress = integerFlag('max-connections-per-address', values['max-connections-per-address'], 1, 1_000_000);
   const authBurst = integerFlag('auth-burst', values['auth-burst'], 1, 1_000_000);
   const authPerSecond = integerFlag('auth-per-second', values['auth-per-second'], 1, 1_000_000);
+  const tls = await tlsFlags(values);
 
   const logger = pino({ name: 'district-broker' });
   const broker = await startDistrictBroker({
@@ -72,6 +111,8 @@ async function serveCommand(args: string[]): Promise<void> {
     credentials: values.credentials,
     logger,
     ...(values.host !== undefined && { host: values.host }),
+    ...(values['allow-plain-remote'] && { allowPlainRemote: true }),
+    ...(tls && { tls }),
     ...(statsIntervalMs !== undefined && { statsIntervalMs }),
     limits: {
       ...(maxConnectionsPerAddress !== undefined && { maxConnectionsPerAddress }),
@@ -79,7 +120,7 @@ async function serveCommand(args: string[]): Promise<void> {
       ...(authPerSecond !== undefined && { authPerSecond }),
     },
   });
-  process.send?.({ type: 'ready', port: broker.port });
+  process.send?.({ type: 'ready', port: broker.port, ...(broker.tlsPort !== null && { tlsPort: broker.tlsPort }) });
 
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
@@ -125,8 +166,8 @@ main(process.argv.slice(2)).catch((error: unknown) => {
   const code = (error as { code?: unknown }).code;
   if (error instanceof UsageError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) {
     process.stderr.write(`error: ${(error as Error).message}\n${USAGE}\n`);
-  } else if (error instanceof CredentialsError || (typeof code === 'string' && code.startsWith('E'))) {
-    // A bad credentials file, or a system error such as EADDRINUSE: the message says it all.
+  } else if (error instanceof CredentialsError || error instanceof ListenerError || (typeof code === 'string' && code.startsWith('E'))) {
+    // A bad credentials file, a listener refused, or a system error such as EADDRINUSE: the message says it all.
     process.stderr.write(`error: ${(error as Error).message}\n`);
   } else {
     process.stderr.write(`error: ${(error as Error).stack ?? String(error)}\n`);
