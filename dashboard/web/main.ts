@@ -680,7 +680,13 @@ function closeSchool(): void {
 }
 
 window.addEventListener('popstate', () => {
-  if (me !== null) route(true);
+  if (me !== null) {
+    route(true);
+    return;
+  }
+  // Not signed in: the enrollment form is an address of its own, back and forth with sign-in.
+  if (routeFromSearch(location.search).view === 'enroll') showEnroll();
+  else if (screen === 'enroll') showSignIn('none');
 });
 
 dom.adminLink.addEventListener('click', (event) => {
@@ -841,13 +847,6 @@ async function boot(attempt = 0): Promise<void> {
   if (who === null) showSignIn('none');
   else startSession(who);
 }
-
-window.addEventListener('popstate', () => {
-  // The enrollment form is an address of its own: back/forward between it and sign-in.
-  if (me !== null) return;
-  if (routeFromSearch(location.search).view === 'enroll') showEnroll();
-  else if (screen === 'enroll') showSignIn('none');
-});
 
 dom.enrollLink.addEventListener('click', (event) => {
   if (event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
