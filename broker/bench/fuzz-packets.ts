@@ -644,7 +644,7 @@ function mutateBytes(rng: Rng, packet: Buffer, mutation: ByteMutation, ctx: Pack
       const out = Buffer.from(packet);
       const at = offset + ((packet[0]! >> 4) === TYPE_CODE.subscribe || (packet[0]! >> 4) === TYPE_CODE.unsubscribe ? 2 : 0);
       if (offset < 0 || at + 2 > out.length) return Buffer.concat([out, Buffer.from([0xff, 0xff])]);
-      out.writeUInt16BE(rng.chance(0.5) ? 0xffff : out.length - at + rng.range(0, 8), at);
+      out.writeUInt16BE(rng.chance(0.5) ? 0xffff : Math.min(0xffff, out.length - at + rng.range(0, 8)), at);
       return out;
     }
     case 'append-garbage':
@@ -673,11 +673,16 @@ export interface FuzzPacket {
   /** The mutation applied, null for a valid packet. */
   mutation: Mutation | null;
   bytes: Buffer;
+  /** A valid QoS 2 PUBLISH: its packet id, for the PUBREL that completes the flow once the broker's PUBREC is in. */
+  qos2Id?: number;
 }
 
 /** A valid packet of `type`. */
 export function validPacket(rng: Rng, type: PacketType, ctx: PacketContext): FuzzPacket {
-  return { type, mutation: null, bytes: encode(validSpec(rng, type, ctx)) };
+  const spec = validSpec(rng, type, ctx);
+  const packet: FuzzPacket = { type, mutation: null, bytes: encode(spec) };
+  if (spec.type === 'publish' && spec.qos === 2) packet.qos2Id = spec.packetId;
+  return packet;
 }
 
 /** A packet of a type `mutation` applies to (or of `type`, if it applies), mutated. */
@@ -695,7 +700,8 @@ export function mutatedPacket(rng: Rng, mutation: Mutation, ctx: PacketContext, 
 /**
  * What a connection sends once it is connected, by weight: mostly what a client sends (so an
  * authenticated session lives long enough to reach the broker's deeper paths), and every other
- * type too (server-to-client packets, a second CONNECT, DISCONNECT), which a broker must refuse.
+ * type too (server-to-client packets, a second CONNECT, DISCONNECT), which end the connection
+ * (MQTT-3.1.0-2, 4.8.0-1): rarely, or no session would last past a few dozen packets.
  */
 export const SESSION_TYPE_WEIGHTS: Readonly<Record<PacketType, number>> = {
   publish: 40,
@@ -706,19 +712,28 @@ export const SESSION_TYPE_WEIGHTS: Readonly<Record<PacketType, number>> = {
   pubrec: 4,
   pubrel: 4,
   pubcomp: 4,
-  connect: 0.5,
-  connack: 0.5,
-  suback: 0.5,
-  unsuback: 0.5,
-  pingresp: 0.5,
-  disconnect: 0.2,
+  connect: 0.05,
+  connack: 0.02,
+  suback: 0.02,
+  unsuback: 0.02,
+  pingresp: 0.02,
+  disconnect: 0.02,
 };
 
-/** One packet of a session: valid, or (with probability mutationRate) mutated. */
+/** The mutations that apply to each packet type. */
+const MUTATIONS_OF: Readonly<Record<PacketType, readonly Mutation[]>> = Object.fromEntries(
+  PACKET_TYPES.map((type) => [type, MUTATIONS.filter((m) => mutationAppliesTo(m).includes(type))]),
+) as unknown as Record<PacketType, readonly Mutation[]>;
+
+/**
+ * One packet of a session: valid, or (with probability mutationRate) mutated. The type is drawn
+ * first and the mutation among those that apply to it, so a session's mutations keep its mix of
+ * types (a mutated CONNECT, which ends a session, stays as rare as a CONNECT).
+ */
 export function fuzzPacket(rng: Rng, ctx: PacketContext, mutationRate: number): FuzzPacket {
   const type = rng.weighted(SESSION_TYPE_WEIGHTS);
   if (!rng.chance(mutationRate)) return validPacket(rng, type, ctx);
-  return mutatedPacket(rng, rng.pick(MUTATIONS), ctx, type);
+  return mutatedPacket(rng, rng.pick(MUTATIONS_OF[type]), ctx, type);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -741,6 +756,28 @@ export const OPENINGS = {
   garbage: 9,
 } as const;
 export type Opening = keyof typeof OPENINGS;
+
+/**
+ * How many packets follow the opening (log-uniform in the range). A session the broker refuses
+ * at CONNECT, or cuts off at its first packet, gets few: the rest would only be written into
+ * a closed connection. A logged-in one gets many. (A broker without authentication, like the
+ * school's, accepts an anonymous CONNECT.)
+ */
+const PACKETS_AFTER: Readonly<Record<Opening, readonly [number, number]>> = {
+  login: [20, 5000],
+  // Written before the CONNACK is in: past the broker's queue for packets that arrive while
+  // it authenticates (aedes: 42), but not thousands into a connection it then drops.
+  'login-nowait': [1, 100],
+  anonymous: [1, 1000],
+  'bad-password': [1, 50],
+  'unknown-user': [1, 50],
+  'mutated-connect': [1, 50],
+  'no-connect': [1, 50],
+  garbage: [1, 8],
+};
+
+/** Openings after which the session waits for CONNACK before it sends the rest. */
+export const WAITS_FOR_CONNACK: ReadonlySet<Opening> = new Set(['login', 'anonymous', 'bad-password', 'unknown-user']);
 
 export const ENDINGS = { disconnect: 3, end: 3, destroy: 3, linger: 1 } as const;
 /** disconnect: DISCONNECT then FIN; end: FIN; destroy: close at once; linger: wait a little, then close. */
@@ -769,8 +806,9 @@ const MUTATION_RATES = [0, 0.001, 0.005, 0.02, 0.1, 0.3, 1] as const;
  * what only an authenticated client can (subscriptions, QoS 2 flows, takeovers) at a rate
  * the password checks do not cap.
  */
-const LOGIN_MUTATION_RATES = [0, 0.0005, 0.002, 0.01, 0.05, 0.2] as const;
-const DISCIPLINES = [1, 0.999, 0.99, 0.9, 0.5] as const;
+const LOGIN_MUTATION_RATES = [0, 0, 0.0005, 0.002, 0.01, 0.05, 0.2] as const;
+/** How faithfully a session keeps to its own topics (anything else is mostly refused, and a refused publish ends it). */
+const DISCIPLINES = [1, 1, 1, 0.999, 0.99, 0.9, 0.5] as const;
 
 export function planSession(rng: Rng, target: FuzzTarget, index: number): SessionPlan {
   const opening = rng.weighted(OPENINGS);
@@ -779,8 +817,8 @@ export function planSession(rng: Rng, target: FuzzTarget, index: number): Sessio
     index,
     opening,
     login: usesLogin && target.logins.length > 0 ? rng.int(target.logins.length) : null,
-    packets: opening === 'garbage' ? rng.logRange(1, 8) : usesLogin ? rng.logRange(20, 5000) : rng.logRange(1, 300),
-    mutationRate: rng.pick(opening === 'login' || opening === 'login-nowait' ? LOGIN_MUTATION_RATES : MUTATION_RATES),
+    packets: rng.logRange(...PACKETS_AFTER[opening]),
+    mutationRate: rng.pick(opening === 'login' || opening === 'login-nowait' || opening === 'anonymous' ? LOGIN_MUTATION_RATES : MUTATION_RATES),
     discipline: rng.pick(DISCIPLINES),
     chunking: rng.weighted({ batch: 8, packet: 1, split: 1 }),
     ending: rng.weighted(ENDINGS),
@@ -827,8 +865,11 @@ export function session(seed: number, index: number, target: FuzzTarget): { plan
   function* packets(): Generator<FuzzPacket> {
     yield openingPacket(rng, target, plan);
     for (let i = 0; i < plan.packets; i++) {
-      if (plan.opening === 'garbage') yield mutatedPacket(rng, 'random-bytes', ctx);
-      else yield fuzzPacket(rng, ctx, plan.mutationRate);
+      if (plan.opening === 'garbage') {
+        yield mutatedPacket(rng, 'random-bytes', ctx);
+        continue;
+      }
+      yield fuzzPacket(rng, ctx, plan.mutationRate);
     }
     if (plan.ending === 'disconnect') yield validPacket(rng, 'disconnect', ctx);
   }

@@ -16,7 +16,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -51,11 +51,15 @@ export interface Child {
 }
 
 async function startChild(name: string, script: string, args: string[]): Promise<{ child: Child; ready: Record<string, unknown> }> {
+  // Both log connects and refusals to stdout as JSON; only stderr tells of a crash. With
+  // FUZZ_LOG_DIR set (when reducing a finding), each one's stdout goes to a file there.
+  const logDir = process.env.FUZZ_LOG_DIR;
+  const stdout = logDir ? openSync(join(logDir, `${name.replace(/[^a-z0-9]+/gi, '-')}-${Date.now()}.log`), 'a') : 'ignore';
   const proc = spawn(process.execPath, ['--stack-trace-limit=40', '--import', 'tsx', script, ...args], {
     cwd: repoRoot,
-    // Both log every connect and refusal to stdout as JSON; only stderr tells of a crash.
-    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    stdio: ['ignore', stdout, 'pipe', 'ipc'],
   });
+  if (typeof stdout === 'number') closeSync(stdout);
   let stderr = '';
   proc.stderr!.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-STDERR_KEEP);
@@ -244,7 +248,10 @@ async function startDistrictTarget(): Promise<RunningTarget> {
     filters: [districtTopics.schoolDownlink(schoolId), districtTopics.ack(schoolId), districtTopics.command(schoolId, '+')],
   });
   const logins: Login[] = [
-    ...schools.flatMap((s) => [gatewayLogin(s, true), gatewayLogin(s, false)]),
+    // One identity with a fixed client id: its sessions take each other over now and then
+    // (aedes disconnects the older one), as a gateway reconnecting does.
+    gatewayLogin(schools[0]!, true),
+    ...schools.map((s) => gatewayLogin(s, false)),
     {
       username: 'cloud',
       password: cloudPassword,
@@ -341,7 +348,7 @@ function boardState(rng: Rng, seq: number): Record<string, unknown> {
 async function startSchoolTarget(): Promise<RunningTarget> {
   const schoolId = 'fuzz-school';
   const gatewayId = `gw-${schoolId}`;
-  const boards = Array.from({ length: 6 }, (_, i) => `${schoolId}.r${101 + i}.board`);
+  const boards = Array.from({ length: 12 }, (_, i) => `${schoolId}.r${101 + i}.board`);
   const projector = `${schoolId}.r101.proj`;
   const probeBoard = `${schoolId}.probe.board`;
   const gatewayPassword = secret();
@@ -434,10 +441,17 @@ async function startSchoolTarget(): Promise<RunningTarget> {
       if (roll < 0.98) return rng.bytes(rng.logRange(0, 2048));
       return rng.bytes(rng.range(LIMITS.devicePayloadBytes - 16, LIMITS.devicePayloadBytes + 4096)); // around the 16 KB limit
     };
-    const deviceLogin = (id: string): Login => ({ clientId: id, topics: [localTopics.deviceState(id)], filters: [localTopics.deviceCommand(id)] });
+    // The school broker has no passwords: a device is its client id. A session as the device
+    // itself takes over that device's connection if one is open (aedes drops the older one),
+    // so most sessions speak for a device under a client id of their own.
+    const deviceLogin = (id: string, asItself: boolean): Login => ({
+      ...(asItself && { clientId: id }),
+      topics: [localTopics.deviceState(id)],
+      filters: [localTopics.deviceCommand(id)],
+    });
     const target: FuzzTarget = {
       name: 'school',
-      logins: [...boards, projector].map(deviceLogin),
+      logins: [...boards, projector].flatMap((id) => [deviceLogin(id, true), deviceLogin(id, false), deviceLogin(id, false)]),
       topics: [
         ...boards.slice(0, 2).map((id) => localTopics.deviceCommand(id)),
         localTopics.deviceState('nobody.here'),

@@ -3,7 +3,7 @@
  * broker and a school gateway's local broker, while a well-behaved client keeps pinging.
  *
  *   node --import tsx broker/bench/fuzz.ts [--packets 1000000] [--target district|school|both]
- *       [--connections 32] [--seed 1] [--sources 16] [--progress-s 5]
+ *       [--connections 32] [--seed 1] [--sources 16] [--progress-s 5] [--keep-going]
  *   node --import tsx broker/bench/fuzz.ts --target district --replay 1234[,1240] [--dump]
  *
  * Per target, in turn: start it in child processes (fuzz-targets.ts), connect the
@@ -21,6 +21,10 @@
  * and a health check after it. Exit code 1 if a process crashed, the well-behaved client lost
  * its connection, or the health check failed.
  *
+ * A crash stops that target's run; with --keep-going it is recorded (stack, the sessions then
+ * connected) and the processes are started again, so the run still sends its packets and
+ * counts every crash (grouped by stack). Either way the exit code is 1.
+ *
  * Session k of a seed is the same bytes in every run (whichever connection runs it), so a
  * crash is replayed with --replay k (sessions run one at a time, the broker checked after
  * each); --dump prints every packet of those sessions.
@@ -30,7 +34,7 @@ import { connect as tcpConnect, type Socket } from 'node:net';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { spawn } from 'node:child_process';
-import { Rng, session, type FuzzPacket, type Mutation, type PacketType, type SessionPlan } from './fuzz-packets.ts';
+import { FrameReader, PACKET_TYPES, Rng, WAITS_FOR_CONNACK, encode, session, type FuzzPacket, type Mutation, type PacketType, type SessionPlan } from './fuzz-packets.ts';
 import { memoryOf, startTarget, stopChild, type Child, type RunningTarget, type TargetKind } from './fuzz-targets.ts';
 import type { ProbeSpec } from './fuzz-probe.ts';
 
@@ -58,6 +62,7 @@ const { values } = parseArgs({
     'progress-s': { type: 'string' },
     replay: { type: 'string' },
     dump: { type: 'boolean', default: false },
+    'keep-going': { type: 'boolean', default: false },
   },
 });
 if (!['district', 'school', 'both'].includes(values.target!)) throw new Error(`--target must be district, school or both, got "${values.target}"`);
@@ -70,11 +75,17 @@ const options = {
   progressMs: integer('progress-s', values['progress-s'], 5) * 1000,
   replay: values.replay?.split(',').map((k) => integer('replay', k.trim(), 0, 0)),
   dump: values.dump ?? false,
+  keepGoing: values['keep-going'] ?? false,
 };
 
 /** A session that neither ends nor gets written to for this long is counted as stalled and closed. */
 const STALL_MS = 10_000;
 const CONNACK_WAIT_MS = 10_000;
+/** How long a logged-in session waits for the PINGRESP to the PINGREQ behind each group of packets. */
+const MARKER_WAIT_MS = 1_000;
+/** After its DISCONNECT, how long a session waits for the broker to close the connection. */
+const DRAIN_WAIT_MS = 5_000;
+const PINGREQ = encode({ type: 'pingreq' });
 const PING_INTERVAL_MS = 100;
 /** After the last session: the broker gets this long to settle before RSS and the health check. */
 const SETTLE_MS = 3_000;
@@ -91,6 +102,11 @@ const ms = (x: number | undefined) => (x === undefined ? '-' : x < 10 ? `${x.toF
 function quantile(sorted: number[], q: number): number | undefined {
   if (sorted.length === 0) return undefined;
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
+}
+function sizes(values: number[]): string {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mean = sorted.reduce((sum, v) => sum + v, 0) / Math.max(1, sorted.length);
+  return `median ${fmt(quantile(sorted, 0.5) ?? 0)}, mean ${fmt(Math.round(mean))}, max ${fmt(sorted[sorted.length - 1] ?? 0)}`;
 }
 function rttSummary(samples: number[]): string {
   const sorted = [...samples].sort((a, b) => a - b);
@@ -117,6 +133,17 @@ interface Stats {
   closedByBroker: number;
   stalled: number;
   bytesReceived: number;
+  /** What the broker sent back, by packet type. */
+  replies: Map<string, number>;
+  /** Packets each logged-in (CONNACK 0) session wrote, and how many of those sessions the broker ended. */
+  loggedIn: number[];
+  loggedInClosedByBroker: number;
+  /** PINGREQs sent behind groups of packets to pace logged-in sessions (not counted in packets). */
+  markers: number;
+  /** Logged-in sessions whose last group was answered: everything they sent was handled. */
+  drained: number;
+  /** Logged-in sessions that went on unpaced after a marker was not answered within MARKER_WAIT_MS. */
+  unpaced: number;
 }
 
 const newStats = (): Stats => ({
@@ -136,6 +163,12 @@ const newStats = (): Stats => ({
   closedByBroker: 0,
   stalled: 0,
   bytesReceived: 0,
+  replies: new Map(),
+  loggedIn: [],
+  loggedInClosedByBroker: 0,
+  markers: 0,
+  drained: 0,
+  unpaced: 0,
 });
 
 const CONNACK_NAMES: Record<number, string> = { 0: 'accepted', 1: 'bad protocol version', 2: 'identifier rejected', 3: 'server unavailable', 4: 'bad username or password', 5: 'not authorized' };
@@ -173,16 +206,21 @@ async function startProbe(running: RunningTarget): Promise<Probe> {
       recentStart = probe.rtts.length;
       return out;
     },
-    async stop() {
-      const result = new Promise<{ lost: boolean; reason: string | null }>((resolve) => (stopped = resolve));
-      if (proc.connected) proc.send({ type: 'stop' });
-      const timer = setTimeout(() => stopped?.({ lost: true, reason: 'the well-behaved client did not answer stop' }), 10_000);
-      const outcome = await result;
-      clearTimeout(timer);
-      await stopChild(child).catch(() => {});
-      await child.exited;
-      return outcome;
+    stop() {
+      return (stopping ??= stopOnce());
     },
+  };
+  let stopping: Promise<{ lost: boolean; reason: string | null }> | undefined;
+  const stopOnce = async () => {
+    const result = new Promise<{ lost: boolean; reason: string | null }>((resolve) => (stopped = resolve));
+    if (proc.connected) proc.send({ type: 'stop' });
+    else stopped?.({ lost: true, reason: probe.lost ?? 'the well-behaved client process is gone' });
+    const timer = setTimeout(() => stopped?.({ lost: true, reason: 'the well-behaved client did not answer stop' }), 10_000);
+    const outcome = await result;
+    clearTimeout(timer);
+    await stopChild(child).catch(() => {});
+    await child.exited;
+    return outcome;
   };
   const connected = new Promise<void>((resolve, reject) => {
     proc.on('message', (message: { type?: string; ms?: number[] | number; reason?: string; lost?: boolean }) => {
@@ -248,6 +286,8 @@ interface SessionOptions {
   target: RunningTarget;
   stats: Stats;
   budget: Budget;
+  /** Sessions by index: null while their connection is open, then when it closed (for crash reports). */
+  live?: Map<number, number | null>;
   aborted: () => boolean;
   dump?: boolean;
 }
@@ -260,8 +300,14 @@ async function runSession(index: number, o: SessionOptions): Promise<void> {
   // The broker ended it (FIN, or a reset our write ran into) before we did.
   let endedByBroker = false;
   let endedByUs = false;
-  socket.on('error', () => (endedByBroker ||= !endedByUs));
-  socket.on('end', () => (endedByBroker ||= !endedByUs));
+  socket.on('error', (error) => {
+    endedByBroker ||= !endedByUs;
+    if (o.dump) console.log(`    (socket error: ${error.message})`);
+  });
+  socket.on('end', () => {
+    endedByBroker ||= !endedByUs;
+    if (o.dump) console.log(`    (the ${endedByUs ? 'broker closed its side too' : 'broker closed the connection'})`);
+  });
   const connected = await new Promise<boolean>((resolve) => {
     socket.once('connect', () => resolve(true));
     socket.once('close', () => resolve(false));
@@ -272,28 +318,44 @@ async function runSession(index: number, o: SessionOptions): Promise<void> {
   }
   stats.connections++;
   stats.openNow++;
+  o.live?.set(index, null);
   let closed = false;
-  let head = Buffer.alloc(0);
   let connack: number | null = null;
+  let written = 0;
   let connackSeen: () => void = () => {};
   const connackPromise = new Promise<void>((resolve) => (connackSeen = resolve));
   const closedPromise = new Promise<void>((resolve) =>
     socket.once('close', () => {
       closed = true;
       stats.openNow--;
+      o.live?.set(index, Date.now());
       if (endedByBroker) stats.closedByBroker++;
+      if (connack === 0) {
+        stats.loggedIn.push(written);
+        if (endedByBroker) stats.loggedInClosedByBroker++;
+      }
       resolve();
     }),
   );
+  const replies = new FrameReader();
+  /** Packet ids of the QoS 2 flows the broker answered with PUBREC. */
+  const pubrecs = new Set<number>();
+  let pingresps = 0;
+  let pingrespSeen: () => void = () => {};
   socket.on('data', (chunk: Buffer) => {
     stats.bytesReceived += chunk.length;
-    if (connack === null && head.length < 4) {
-      head = Buffer.concat([head, chunk]).subarray(0, 4);
-      if (head.length >= 4 && head[0] === 0x20 && head[1] === 0x02) {
-        connack = head[3]!;
+    for (const frame of replies.push(chunk)) {
+      const type = PACKET_TYPES[(frame.first >> 4) - 1] ?? `type ${frame.first >> 4}`;
+      stats.replies.set(type, (stats.replies.get(type) ?? 0) + 1);
+      if (o.dump) console.log(`    <- ${type} ${frame.body.subarray(0, 48).toString('hex')}`);
+      if (type === 'connack' && connack === null && frame.body.length === 2) {
+        connack = frame.body[1]!;
         stats.connack.set(connack, (stats.connack.get(connack) ?? 0) + 1);
         connackSeen();
-      }
+      } else if (type === 'pingresp') {
+        pingresps++;
+        pingrespSeen();
+      } else if (type === 'pubrec' && frame.body.length >= 2) pubrecs.add(frame.body.readUInt16BE(0));
     }
   });
 
@@ -323,6 +385,7 @@ async function runSession(index: number, o: SessionOptions): Promise<void> {
       if (plan.chunking === 'split' && i % 8 === 7) await new Promise((resolve) => setImmediate(resolve));
     }
     if (ok) {
+      written += group.length;
       stats.packets += group.length;
       for (const p of group) {
         stats.bytes += p.bytes.length;
@@ -347,25 +410,58 @@ async function runSession(index: number, o: SessionOptions): Promise<void> {
     const show = (p: FuzzPacket) => o.dump && console.log(`    ${p.type}${p.mutation ? ` [${p.mutation}]` : ''} ${p.bytes.length} B ${p.bytes.subarray(0, 96).toString('hex')}${p.bytes.length > 96 ? '…' : ''}`);
     show(opening.value);
     if (!(await write([opening.value]))) return;
-    if (plan.opening === 'login') {
+    if (WAITS_FOR_CONNACK.has(plan.opening)) {
       const waited = await within(Promise.race([connackPromise.then(() => true), closedPromise.then(() => connack !== null)]), CONNACK_WAIT_MS);
       if (waited === 'timeout') stats.connackTimeouts++;
       else if (!waited) stats.noConnack++;
       if (waited !== true) return;
     }
     const rng = new Rng(o.seed ^ 0x6a09e667, index + 1);
+    // Once logged in, each group of packets is followed by a PINGREQ, and the next group waits
+    // for its PINGRESP: the broker answers it once it has read and dispatched everything before
+    // it (aedes handles the packets of one read together, and reads on when all are done).
+    // Without this pacing a fast fuzzer's packets pile up in the socket and die unread with
+    // the connection when one of them gets it closed. A marker not answered within
+    // MARKER_WAIT_MS (a mutation left the broker waiting for the rest of a packet) ends the
+    // pacing for the session: the rest is sent as it comes.
+    let paced = true;
+    // QoS 2 flows this client completes, as a client does: PUBREL once the PUBREC is in (a
+    // PUBREL sent before it can overtake the PUBLISH in the broker and leave the flow open;
+    // brokers cut off a client with too many open). One in ten is left open on purpose.
+    let owed: number[] = [];
+    let pending = iterator.next();
     for (;;) {
-      if (o.aborted() || o.budget.queued >= o.budget.limit) return;
+      if (o.aborted() || o.budget.queued >= o.budget.limit) break;
       const group: FuzzPacket[] = [];
-      const size = plan.chunking === 'packet' ? 1 : rng.logRange(1, 64);
-      while (group.length < size && o.budget.queued + group.length < o.budget.limit) {
-        const next = iterator.next();
-        if (next.done) break;
-        show(next.value);
-        group.push(next.value);
+      const due = owed.filter((id) => pubrecs.has(id));
+      owed = owed.filter((id) => !pubrecs.has(id));
+      for (const id of due) {
+        pubrecs.delete(id);
+        if (o.budget.queued + group.length < o.budget.limit) group.push({ type: 'pubrel', mutation: null, bytes: encode({ type: 'pubrel', packetId: id }) });
       }
-      if (group.length === 0) return;
+      const size = group.length + (plan.chunking === 'packet' ? 1 : rng.logRange(1, 64));
+      while (group.length < size && !pending.done && o.budget.queued + group.length < o.budget.limit) {
+        show(pending.value);
+        group.push(pending.value);
+        pending = iterator.next();
+      }
+      if (group.length === 0) break;
       if (!(await write(group))) return;
+      for (const p of group) if (p.qos2Id !== undefined && paced && rng.chance(0.9)) owed.push(p.qos2Id);
+      const last = pending.done === true;
+      // After the DISCONNECT the broker closes the connection; an abrupt leaver does not wait.
+      if (last && plan.ending !== 'end' && plan.ending !== 'linger') break;
+      if (connack !== 0 || !paced || closed) continue;
+      const before = pingresps;
+      const answered = new Promise<boolean>((resolve) => (pingrespSeen = () => pingresps > before && resolve(true)));
+      socket.write(PINGREQ);
+      stats.markers++;
+      const outcome = await within(Promise.race([answered, closedPromise.then(() => false)]), MARKER_WAIT_MS);
+      if (outcome === 'timeout') {
+        paced = false;
+        stats.unpaced++;
+      } else if (!outcome) return;
+      else if (last) stats.drained++;
     }
   } finally {
     if (!closed) {
@@ -374,8 +470,9 @@ async function runSession(index: number, o: SessionOptions): Promise<void> {
       else {
         if (plan.ending === 'linger') await sleep(new Rng(o.seed, index + 1).int(300));
         socket.end();
-        // A broker that keeps a half-closed connection open is not waited for.
-        await within(closedPromise, 2_000);
+        // After a DISCONNECT the broker closes the connection when it reaches it; otherwise a
+        // broker that keeps a half-closed connection open is not waited for long.
+        await within(closedPromise, plan.ending === 'disconnect' ? DRAIN_WAIT_MS : 2_000);
         if (!closed) socket.destroy();
       }
     }
@@ -393,79 +490,166 @@ interface TargetResult {
   lines: string[];
 }
 
-function crashesOf(running: RunningTarget): Child[] {
-  return running.children.filter((c) => c.exit && !c.exit.expected);
-}
-
 function crashText(child: Child): string {
   const stderr = child.stderr().trim();
   return `${child.name} (pid ${child.pid}) exited with ${child.exit?.code ?? child.exit?.signal}${stderr ? `:\n${stderr.split('\n').slice(-60).join('\n')}` : ' (nothing on stderr)'}`;
 }
 
+interface Instance {
+  running: RunningTarget;
+  probe: Probe;
+  before: { rss: number; peak: number } | null;
+  /** A process of it exited without being asked to. */
+  crashed: boolean;
+}
+
+interface CrashRecord {
+  atS: number;
+  text: string;
+  /** Sessions connected when the exit was seen, or closed in the 2 s before. */
+  sessions: number[];
+}
+
+/** The first lines of a crash's stderr that say where it happened (for grouping crashes alike). */
+const crashSignature = (text: string) =>
+  text
+    .split('\n')
+    .filter((line) => /^\s+at |Error/.test(line))
+    .slice(0, 4)
+    .join('\n');
+
 async function fuzzTarget(kind: TargetKind): Promise<TargetResult> {
   console.log(`\n== ${kind} broker: starting`);
-  const running = await startTarget(kind);
   const stats = newStats();
   const budget: Budget = { queued: 0, limit: options.packets };
   const lines: string[] = [];
-  let probe: Probe | undefined;
-  let probeStopped = false;
+  const crashes: CrashRecord[] = [];
+  /** Round trips of the well-behaved clients of instances already stopped. */
+  const rttsDone: number[] = [];
+  let lateDone = 0;
+  let progress: NodeJS.Timeout | undefined;
+  let watch: NodeJS.Timeout | undefined;
   let aborted = false;
+  let lostConnection: string | null = null;
   let nextSession = 0;
-  const inFlight = new Set<number>();
+  const live = new Map<number, number | null>();
+  /** Sessions connected when a process died, or closed in the 2 s before (a crash takes a moment to be seen). */
+  const suspects = () => {
+    const since = Date.now() - 2_000;
+    for (const [index, closedAt] of live) if (closedAt !== null && closedAt < since - 10_000) live.delete(index);
+    return [...live].filter(([, closedAt]) => closedAt === null || closedAt >= since).map(([index]) => index).sort((a, b) => a - b);
+  };
+  let started = Date.now();
+  let peak = 0;
   const sigint = () => {
     console.log('\ninterrupted: stopping');
     aborted = true;
     interrupted = true;
   };
   process.once('SIGINT', sigint);
-  try {
+
+  const startInstance = async (): Promise<Instance> => {
+    const running = await startTarget(kind);
     console.log(`   ${running.children.map((c) => `${c.name} pid ${c.pid}`).join(', ')}; fuzzing port ${running.port}`);
-    probe = await startProbe(running);
-    const before = memoryOf(running.fuzzed.pid);
-    let peak = before?.peak ?? 0;
-    const started = Date.now();
+    let probe: Probe;
+    try {
+      probe = await startProbe(running);
+    } catch (error) {
+      await running.stop();
+      throw error;
+    }
+    const instance: Instance = { running, probe, before: memoryOf(running.fuzzed.pid), crashed: false };
+    peak = Math.max(peak, instance.before?.peak ?? 0);
+    for (const child of running.children)
+      void child.exited.then(() => {
+        if (child.exit?.expected) return;
+        instance.crashed = true;
+        const record: CrashRecord = { atS: (Date.now() - started) / 1000, text: crashText(child), sessions: suspects() };
+        crashes.push(record);
+        console.log(`[${kind}] CRASH at ${record.atS.toFixed(1)} s: ${record.text.split('\n').slice(0, 12).join('\n')}\n  sessions connected then or just before: ${record.sessions.join(',')}`);
+        if (!options.keepGoing) aborted = true;
+        else restart(instance);
+      });
+    return instance;
+  };
+
+  /** Stop an instance: its well-behaved client (keeping its round trips), then its processes. */
+  const stopInstance = async (instance: Instance, pingsDuringFuzz = instance.probe.rtts.length) => {
+    const outcome = await instance.probe.stop();
+    rttsDone.push(...instance.probe.rtts.slice(0, pingsDuringFuzz));
+    lateDone += instance.probe.late.length;
+    await instance.running.stop();
+    return outcome;
+  };
+
+  let current: Instance | undefined;
+  let restarting: Promise<void> | null = null;
+  /** --keep-going: a crashed instance is replaced and the fuzz goes on; sessions wait meanwhile. */
+  const restart = (instance: Instance) => {
+    if (restarting || aborted || instance !== current) return;
+    restarting = (async () => {
+      await sleep(200); // let the sessions of the dead instance fail
+      await stopInstance(instance);
+      if (aborted) return;
+      console.log(`[${kind}] restarting after the crash (--keep-going)`);
+      current = await startInstance();
+    })()
+      .catch((error: unknown) => {
+        console.log(`[${kind}] could not restart: ${(error as Error).message}`);
+        aborted = true;
+      })
+      .finally(() => (restarting = null));
+  };
+
+  try {
+    current = await startInstance();
+    const first = current;
+    started = Date.now();
     let lastProgress = { at: started, packets: 0 };
-    const progress = setInterval(() => {
+    progress = setInterval(() => {
       const now = Date.now();
-      const recent = probe!.recent();
-      const mem = memoryOf(running.fuzzed.pid);
+      const instance = current!;
+      const recent = instance.probe.recent();
+      const mem = memoryOf(instance.running.fuzzed.pid);
       peak = Math.max(peak, mem?.peak ?? 0);
       const rate = ((stats.packets - lastProgress.packets) * 1000) / (now - lastProgress.at);
       lastProgress = { at: now, packets: stats.packets };
       console.log(
         `[${kind} ${((now - started) / 1000).toFixed(0)}s] sent ${fmt(stats.packets)} pkts (${fmt(Math.round(rate))}/s) ${mb(stats.bytes)}, ` +
           `conns ${fmt(stats.connections)} (${stats.openNow} open), CONNACK 0: ${fmt(stats.connack.get(0) ?? 0)}, closed by broker ${fmt(stats.closedByBroker)}, ` +
-          `rss ${mb(mem?.rss)}; ping last ${options.progressMs / 1000}s ${rttSummary(recent)}${probe!.late.length ? `, LATE ${probe!.late.length}` : ''}`,
+          `rss ${mb(mem?.rss)}; ping last ${options.progressMs / 1000}s ${rttSummary(recent)}${instance.probe.late.length ? `, LATE ${instance.probe.late.length}` : ''}` +
+          `${crashes.length ? `; CRASHES ${crashes.length}` : ''}`,
       );
     }, options.progressMs);
 
     const sources = Array.from({ length: options.sources }, (_, i) => `127.0.0.${i + 2}`);
-    const sessionOptions = (worker: number): SessionOptions => ({
-      port: running.port,
+    const sessionOptions = (worker: number, instance: Instance): SessionOptions => ({
+      port: instance.running.port,
       localAddress: sources[worker % sources.length]!,
       seed: options.seed,
-      target: running,
+      target: instance.running,
       stats,
       budget,
+      live,
       aborted: () => aborted,
     });
-    // Stop everything the moment a process dies or the well-behaved client is cut off, and
-    // keep which sessions were running then (and the last ones started), to replay.
-    const crash: { at: { inFlight: number[]; recent: number[] } | null } = { at: null };
-    for (const child of running.children)
-      void child.exited.then(() => {
-        if (child.exit?.expected) return;
-        aborted = true;
-        crash.at ??= { inFlight: [...inFlight].sort((a, b) => a - b), recent: Array.from({ length: Math.min(nextSession, 64) }, (_, i) => nextSession - 64 + i).filter((i) => i >= 0) };
-      });
-    // No packet written for a minute: the broker takes connections and no data, or none at all.
+    // The well-behaved client cut off while its broker lives is a failure of the run; cut off
+    // because the broker died, it is part of that crash. No packet written for a minute: the
+    // broker takes connections and no data, or none at all.
     const NO_PROGRESS_MS = 60_000;
     let lastMove = { at: Date.now(), packets: 0 };
     let noProgress = false;
-    const watch = setInterval(() => {
-      if (probe!.lost) aborted = true;
-      if (stats.packets !== lastMove.packets) lastMove = { at: Date.now(), packets: stats.packets };
+    let lostSeenAt: number | null = null;
+    watch = setInterval(() => {
+      const instance = current!;
+      if (instance.probe.lost && !instance.crashed && !restarting) {
+        lostSeenAt ??= Date.now();
+        if (Date.now() - lostSeenAt > 1_000 && !instance.crashed) {
+          lostConnection = instance.probe.lost;
+          aborted = true;
+        }
+      } else lostSeenAt = null;
+      if (stats.packets !== lastMove.packets || restarting) lastMove = { at: Date.now(), packets: stats.packets };
       else if (!options.replay && Date.now() - lastMove.at > NO_PROGRESS_MS && !aborted) {
         noProgress = true;
         aborted = true;
@@ -475,75 +659,110 @@ async function fuzzTarget(kind: TargetKind): Promise<TargetResult> {
     if (options.replay) {
       for (const index of options.replay) {
         console.log(`replaying session ${index}`);
-        await runSession(index, { ...sessionOptions(0), budget: { queued: 0, limit: Number.MAX_SAFE_INTEGER }, dump: options.dump });
+        await runSession(index, { ...sessionOptions(0, current), budget: { queued: 0, limit: Number.MAX_SAFE_INTEGER }, dump: options.dump });
         await sleep(500);
-        const dead = crashesOf(running);
-        console.log(`  after session ${index}: ${dead.length ? `CRASHED: ${dead.map(crashText).join('\n')}` : 'broker alive'}`);
-        if (dead.length) break;
+        console.log(`  after session ${index}: ${current.crashed ? 'CRASHED (above)' : 'broker alive'}`);
+        if (current.crashed) break;
       }
     } else {
       const worker = async (w: number) => {
         while (!aborted && budget.queued < budget.limit) {
+          if (restarting) {
+            await restarting;
+            continue;
+          }
           const index = nextSession++;
-          inFlight.add(index);
-          await runSession(index, sessionOptions(w));
-          inFlight.delete(index);
+          await runSession(index, sessionOptions(w, current!));
         }
       };
       // Sessions whose writes failed give their packets back: go on until the budget is really sent.
       while (!aborted && stats.packets < options.packets) {
-        await Promise.all(Array.from({ length: options.connections }, (_, w) => worker(w)));
+        // A worker that fails (a bug of this script) stops the others before the error is reported.
+        const outcomes = await Promise.allSettled(
+          Array.from({ length: options.connections }, (_, w) =>
+            worker(w).catch((error: unknown) => {
+              aborted = true;
+              throw error;
+            }),
+          ),
+        );
+        const failure = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+        if (failure) throw failure.reason;
       }
     }
+    while (restarting) await restarting;
     const fuzzMs = Date.now() - started;
     clearInterval(progress);
+    const last = current;
+    // Round trips timed while the fuzz ran (reported a second at a time), not during the settle.
+    const pingsDuringFuzz = last.probe.rtts.length;
 
     // Settle, with the well-behaved client still pinging.
-    if (!crashesOf(running).length) await sleep(SETTLE_MS);
+    if (!last.crashed) await sleep(SETTLE_MS);
     clearInterval(watch);
-    const probeOutcome = await probe.stop();
-    probeStopped = true;
-    const crashed = crashesOf(running);
-    let health = 'not run (a process crashed)';
+    const probeOutcome = await last.probe.stop();
+    let health = 'not run (the broker process is gone)';
     let healthy = false;
-    if (!crashed.length) {
+    if (!last.crashed) {
       try {
-        health = `ok: ${await running.healthCheck()}`;
+        health = `ok: ${await last.running.healthCheck()}`;
         healthy = true;
       } catch (error) {
         health = `FAILED: ${(error as Error).message}`;
       }
     }
-    const after = memoryOf(running.fuzzed.pid);
-    const rtts = probe.rtts;
+    const after = last.crashed ? null : memoryOf(last.running.fuzzed.pid);
+    const extra = last.running.extra();
+    await stopInstance(last, pingsDuringFuzz);
+    current = undefined;
+    const rtts = rttsDone;
     const rate = (stats.packets * 1000) / fuzzMs;
+    if (!probeOutcome.lost || last.crashed) lostConnection ??= null;
+    else lostConnection ??= probeOutcome.reason ?? 'lost';
 
     const connacks = [...stats.connack.entries()].sort(([a], [b]) => a - b).map(([code, n]) => `${code} ${CONNACK_NAMES[code] ?? '?'}: ${fmt(n)}`);
     const top = <K>(m: Map<K, number>) => [...m.entries()].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${String(k)} ${fmt(n)}`).join(', ');
+    const bySignature = new Map<string, CrashRecord[]>();
+    for (const crash of crashes) bySignature.set(crashSignature(crash.text), [...(bySignature.get(crashSignature(crash.text)) ?? []), crash]);
+    const crashLines = [...bySignature.values()].flatMap((group) => [
+      `  ${group.length} x ${group[0]!.text}`,
+      `    at ${group.map((c) => `${c.atS.toFixed(1)} s`).join(', ')}; sessions connected then or just before (first crash): ${group[0]!.sessions.join(',')}`,
+      `    replay one at a time: node --import tsx broker/bench/fuzz.ts --target ${kind} --seed ${options.seed} --replay ${group[0]!.sessions.join(',')}`,
+    ]);
     lines.push(
-      `${kind} broker (${running.fuzzed.name}, pid ${running.fuzzed.pid}), seed ${options.seed}:`,
+      `${kind} broker (${first.running.fuzzed.name}), seed ${options.seed}:`,
       `  packets sent: ${fmt(stats.packets)} (${fmt(stats.packets - stats.mutated)} valid, ${fmt(stats.mutated)} mutated), ${mb(stats.bytes)}, in ${(fuzzMs / 1000).toFixed(1)} s = ${fmt(Math.round(rate))} packets/s`,
       `  by type: ${top(stats.byType)}`,
       `  by mutation: ${top(stats.byMutation)}`,
       `  connections opened: ${fmt(stats.connections)} (${options.connections} at a time, from ${options.sources} addresses; ${fmt(stats.sessions)} sessions, ${fmt(stats.connectErrors)} connects refused)`,
       `  broker answers: CONNACK ${connacks.join(', ') || 'none'}; closed by the broker first: ${fmt(stats.closedByBroker)}; ` +
-        `login sessions without CONNACK: ${fmt(stats.noConnack)} closed, ${fmt(stats.connackTimeouts)} timed out (${CONNACK_WAIT_MS / 1000} s); ` +
-        `stalled writes (${STALL_MS / 1000} s): ${fmt(stats.stalled)}; ${mb(stats.bytesReceived)} received`,
+        `sessions that waited for a CONNACK and got none: ${fmt(stats.noConnack)} closed, ${fmt(stats.connackTimeouts)} timed out (${CONNACK_WAIT_MS / 1000} s); ` +
+        `stalled writes (${STALL_MS / 1000} s): ${fmt(stats.stalled)}`,
+      `  logged-in sessions (CONNACK 0): ${fmt(stats.loggedIn.length)}, packets each ${sizes(stats.loggedIn)}; ended by the broker: ${fmt(stats.loggedInClosedByBroker)}`,
+      `  replies: ${mb(stats.bytesReceived)}: ${top(stats.replies)}`,
+      `  pacing of logged-in sessions: ${fmt(stats.markers)} PINGREQs behind groups of packets (not counted above); ` +
+        `${fmt(stats.drained)} sessions had their last group answered (all they sent was handled); ` +
+        `${fmt(stats.unpaced)} went on unpaced after a PINGREQ got no answer within ${MARKER_WAIT_MS / 1000} s (a packet left incomplete)`,
       `  packets not written (connection already closed by the broker): ${fmt(stats.unsent)}`,
-      `  crashes: ${crashed.length}${crashed.length ? `\n${crashed.map(crashText).join('\n')}\n  sessions running when it died: ${crash.at?.inFlight.join(',')}\n  replay them one at a time: node --import tsx broker/bench/fuzz.ts --target ${kind} --seed ${options.seed} --replay ${crash.at?.inFlight.join(',')}` : ''}`,
-      `  broker RSS: before ${mb(before?.rss)}, after ${mb(after?.rss)} (${SETTLE_MS / 1000} s after the last session), peak ${mb(Math.max(peak, after?.peak ?? 0))}${after ? '' : ' (sampled until it died)'}`,
-      `  well-behaved client (PINGREQ→PINGRESP every ${PING_INTERVAL_MS} ms, own process, from 127.0.0.1): ${rttSummary(rtts)}; ` +
-        `over 5 s late: ${probe.late.length}; connection ${probeOutcome.lost ? `LOST (${probeOutcome.reason})` : 'kept to the end'}`,
+      `  crashes: ${crashes.length}${crashes.length && options.keepGoing ? ' (each time the processes were started again: --keep-going)' : ''}`,
+      ...crashLines,
+      `  broker RSS: before ${mb(first.before?.rss)}, after ${mb(after?.rss)} (${SETTLE_MS / 1000} s after the last session), peak ${mb(Math.max(peak, after?.peak ?? 0))}` +
+        `${after ? '' : ' (sampled until it died)'}${crashes.length ? ' (before: the first process; after: the last)' : ''}`,
+      `  well-behaved client (PINGREQ→PINGRESP every ${PING_INTERVAL_MS} ms, own process, from 127.0.0.1) while the fuzz ran: ${rttSummary(rtts)}; ` +
+        `over 5 s late: ${lateDone}; connection ${lostConnection ? `LOST (${lostConnection})` : crashes.length ? 'lost only when its broker crashed' : 'kept to the end'}`,
       ...(noProgress ? [`  NO PROGRESS: not one packet could be written for ${NO_PROGRESS_MS / 1000} s; the run was stopped`] : []),
       `  health check after the run: ${health}`,
-      ...(running.extra() ? [`  ${running.extra()}`] : []),
+      ...(extra ? [`  ${extra}`] : []),
     );
-    const ok = crashed.length === 0 && !probeOutcome.lost && healthy && !interrupted && !noProgress;
+    const ok = crashes.length === 0 && !lostConnection && healthy && !interrupted && !noProgress;
     return { kind, ok, lines };
   } finally {
+    aborted = true;
+    clearInterval(progress);
+    clearInterval(watch);
     process.off('SIGINT', sigint);
-    if (probe && !probeStopped) await probe.stop().catch(() => {});
-    await running.stop();
+    while (restarting) await restarting;
+    if (current) await stopInstance(current).catch(() => {});
   }
 }
 
