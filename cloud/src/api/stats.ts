@@ -24,6 +24,11 @@ export const statsRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { 
       },
     },
     async (_request, reply) => {
+      // Ingest's counters are read before the store is counted, never after: a batch stored
+      // while the count runs then shows in the rows and not yet in the counters, so a client
+      // that sees N readings counted also finds their rows (the reverse read showed readings
+      // whose rows the count had not seen).
+      const counters = structuredClone(ingest.stats);
       let rows: number;
       try {
         rows = await store.count();
@@ -32,7 +37,7 @@ export const statsRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { 
         throw error;
       }
       return {
-        ...ingest.stats,
+        ...counters,
         gateways: [...district.schools.keys()].map((schoolId) => {
           const gateway = live.gateway(schoolId);
           return {
