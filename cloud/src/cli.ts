@@ -4,6 +4,8 @@
  *   node --import tsx cloud/src/cli.ts --config cloud.json                  serve (the default)
  *   node --import tsx cloud/src/cli.ts create-admin --config cloud.json --username NAME
  *        [--display-name "Tên"] [--password-file FILE]                      the first district admin
+ *   node --import tsx cloud/src/cli.ts make-certs --dir DIR --host NAME[,NAME|IP...] [--name server]
+ *                                                                          the district's CA and a server certificate
  *
  * create-admin takes the password from --password-file (its first line), else makes one and
  * prints it once. It opens the account file itself, so run it while the cloud is stopped;
@@ -18,12 +20,16 @@ import { AccountError } from './auth/accounts.ts';
 import { openAccountsForCli, readablePassword } from './auth/seed.ts';
 import { loadCloudConfig } from './config.ts';
 import { ACCOUNTS_FILE_NAME, startCloud } from './server.ts';
+import { ensureCertificates } from './tls/certificates.ts';
 
 const logger = pino({ name: 'cloud' });
 
 const USAGE = `usage:
   cloud --config cloud.json                                     serve the district
-  cloud create-admin --config cloud.json --username NAME [--display-name TEXT] [--password-file FILE]`;
+  cloud create-admin --config cloud.json --username NAME [--display-name TEXT] [--password-file FILE]
+  cloud make-certs --dir DIR --host NAME[,NAME|IP...] [--name server]
+        a CA (DIR/ca.pem, ca.key) and a server certificate for those names (DIR/<name>.pem, <name>.key);
+        files already there are kept unless they no longer fit, so it is safe to run again`;
 
 async function serve(configFile: string): Promise<void> {
   const cloud = await startCloud(loadCloudConfig(configFile), { logger });
@@ -56,6 +62,32 @@ async function createAdmin(configFile: string, username: string, displayName: st
   console.log(`District admin "${username}" created.${given ? '' : `\nPassword (shown once; change it after signing in): ${password}`}`);
 }
 
+/** The installer's way to certificates: what was made or kept, where, and where each file goes. */
+async function makeCerts(dir: string, hostList: string, name: string): Promise<void> {
+  const hosts = hostList.split(',').map((host) => host.trim()).filter((host) => host.length > 0);
+  const set = await ensureCertificates({ dir, servers: [{ name, hosts }] });
+  const server = set.servers[name]!;
+  const state = (file: string) => {
+    const made = set.made.find((entry) => entry.file === file);
+    return made ? `made now (${made.why})` : 'kept';
+  };
+  console.log(
+    [
+      `Certificates in ${set.dir} (mode 0700; keys 0600):`,
+      `  ${set.caFile}  CA certificate, ${state(set.caFile)}`,
+      `      give it to every gateway ("district": { "caFile" }), to the cloud ("mqtt": { "caFile" }) when it`,
+      `      connects with mqtts://, and to browsers that should trust the dashboard without a warning`,
+      `  ${set.caKeyFile}  CA key, ${state(set.caKeyFile)}`,
+      `      signs certificates: keep it here for the next run, or offline once they are made`,
+      `  ${server.certFile}  server certificate for ${server.covers.join(', ')}, until ${server.notAfter.toISOString().slice(0, 10)}, ${state(server.certFile)}`,
+      `  ${server.keyFile}  its key, ${state(server.keyFile)}`,
+      `Use them:`,
+      `  cloud config   "http": { "host": "0.0.0.0", "port": 443, "tls": { "certFile": "${server.certFile}", "keyFile": "${server.keyFile}" } }`,
+      `  broker         --tls-port 8883 --tls-host 0.0.0.0 --tls-cert ${server.certFile} --tls-key ${server.keyFile}`,
+    ].join('\n'),
+  );
+}
+
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
@@ -64,11 +96,19 @@ async function main(): Promise<void> {
       username: { type: 'string' },
       'display-name': { type: 'string' },
       'password-file': { type: 'string' },
+      dir: { type: 'string' },
+      host: { type: 'string' },
+      name: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) return void console.log(USAGE);
   const command = positionals[0] ?? 'serve';
+  // The only command without a cloud config: certificates come before the first start.
+  if (command === 'make-certs') {
+    if (!values.dir || !values.host) throw new Error(`make-certs needs --dir and --host\n${USAGE}`);
+    return makeCerts(values.dir, values.host, values.name ?? 'server');
+  }
   if (!values.config) throw new Error(`missing --config <cloud.json>\n${USAGE}`);
   if (command === 'serve') return serve(values.config);
   if (command === 'create-admin') {

@@ -2,11 +2,27 @@
 import { readFileSync } from 'node:fs';
 import { Type, type Static } from '@sinclair/typebox';
 import { FileError, checkOrThrow, readJsonFile } from '@schoolops/device-profiles';
+import { isLoopbackHost } from './tls/loopback.ts';
 
 export const CloudConfig = Type.Object(
   {
     v: Type.Literal(1),
-    http: Type.Object({ host: Type.String(), port: Type.Integer({ minimum: 0, maximum: 65535 }) }, { additionalProperties: false }),
+    http: Type.Object(
+      {
+        host: Type.String(),
+        port: Type.Integer({ minimum: 0, maximum: 65535 }),
+        /** Serve HTTPS with this certificate (PEM; a chain may follow it) and key. */
+        tls: Type.Optional(
+          Type.Object({ certFile: Type.String({ minLength: 1 }), keyFile: Type.String({ minLength: 1 }) }, { additionalProperties: false }),
+        ),
+        /**
+         * Plain HTTP on a host other than loopback: only behind a proxy that terminates TLS
+         * on this machine's network. Without it such a config is refused.
+         */
+        allowPlainRemote: Type.Optional(Type.Boolean()),
+      },
+      { additionalProperties: false },
+    ),
     /** The district broker, and the cloud's own credentials on it. */
     mqtt: Type.Object(
       {
@@ -14,6 +30,8 @@ export const CloudConfig = Type.Object(
         username: Type.String({ minLength: 1 }),
         password: Type.Optional(Type.String({ minLength: 1 })),
         passwordFile: Type.Optional(Type.String({ minLength: 1 })),
+        /** CA certificate (PEM file) to trust for mqtts://, as a gateway's district.caFile. */
+        caFile: Type.Optional(Type.String({ minLength: 1 })),
       },
       { additionalProperties: false },
     ),
@@ -59,7 +77,23 @@ export type CloudConfig = Static<typeof CloudConfig>;
 export function parseCloudConfig(value: unknown, source = 'config'): CloudConfig {
   const config = checkOrThrow(CloudConfig, value, source);
   if (!config.mqtt.password && !config.mqtt.passwordFile) throw new FileError(`${source}: /mqtt: needs password or passwordFile`);
+  const plain = plainHttpProblem(config);
+  if (plain) throw new FileError(`${source}: /http: ${plain}`);
   return config;
+}
+
+/**
+ * Why this config may not serve plain HTTP where it listens (undefined when it may): the
+ * session cookie, API tokens and attendance would cross the network in clear text.
+ */
+export function plainHttpProblem(config: CloudConfig): string | undefined {
+  const { host, tls, allowPlainRemote } = config.http;
+  if (tls || allowPlainRemote || isLoopbackHost(host)) return undefined;
+  return (
+    `plain HTTP on "${host}" would reach other machines: add "tls": { "certFile", "keyFile" } ` +
+    `(node --import tsx cloud/src/cli.ts make-certs makes them), listen on 127.0.0.1, or set "allowPlainRemote": true ` +
+    `when a TLS proxy on this network stands in front`
+  );
 }
 
 export function loadCloudConfig(file: string): CloudConfig {

@@ -134,7 +134,8 @@ export class Ingest {
     this.maxBoots = Math.max(MIN_BOOTS_REMEMBERED, 4 * district.gateways.size);
   }
 
-  async connect(opts: { url: string; username: string; password: string }): Promise<void> {
+  /** `ca`: the CA certificate (PEM) an mqtts:// broker's certificate must chain to. */
+  async connect(opts: { url: string; username: string; password: string; ca?: Buffer }): Promise<void> {
     const client = mqtt.connect(opts.url, {
       protocolVersion: 4,
       clientId: `cloud-ingest-${process.pid}`,
@@ -142,6 +143,7 @@ export class Ingest {
       password: opts.password,
       clean: true,
       reconnectPeriod: 2_000,
+      ...(opts.ca ? { ca: opts.ca } : {}),
     });
     this.client = client;
     client.on('message', (topic, payload) => this.handle(topic, payload));

@@ -22,7 +22,7 @@ import * as x509 from '@peculiar/x509';
 import { X509Certificate, createPrivateKey, KeyObject, randomBytes, webcrypto } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 
 // Node's WebCrypto, whatever globalThis.crypto happens to be in the running process.
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
@@ -59,7 +59,10 @@ export interface ServerCertificateRequest {
 export interface ServerCertificateFiles {
   certFile: string;
   keyFile: string;
+  /** The hosts asked for. */
   hosts: string[];
+  /** Every name and address the certificate covers (its SANs): a kept one may cover more. */
+  covers: string[];
   /** When the certificate ends. */
   notAfter: Date;
 }
@@ -109,12 +112,13 @@ export async function ensureCertificates(opts: EnsureCertificatesOptions): Promi
         );
       }
       await makeServerCertificate(ca.cert, ca.signingKey, ca.signingAlgorithm, hosts, certFile, keyFile, now());
-      made.push({ file: certFile, why }, { file: keyFile, why: 'its key' });
+      made.push({ file: certFile, why }, { file: keyFile, why: `with ${basename(certFile)}` });
     } else {
       // Reused: a key file left readable by others (copied in, an older umask) is narrowed.
       narrowMode(keyFile);
     }
-    servers[request.name] = { certFile, keyFile, hosts, notAfter: new Date(new X509Certificate(readFileSync(certFile)).validTo) };
+    const cert = new X509Certificate(readFileSync(certFile));
+    servers[request.name] = { certFile, keyFile, hosts, covers: sanList(cert), notAfter: new Date(cert.validTo) };
   }
   return { dir, caFile, caKeyFile, servers, made };
 }
@@ -181,7 +185,7 @@ async function loadOrMakeCa(caFile: string, caKeyFile: string, caName: string, n
     // Key first: a certificate on disk without its key would block the next start.
     writeKey(caKeyFile, keys.privateKey);
     writeAtomic(caFile, cert.toString('pem') + '\n', 0o644);
-    made.push({ file: caFile, why: 'new CA' }, { file: caKeyFile, why: 'the CA key' });
+    made.push({ file: caFile, why: 'new CA' }, { file: caKeyFile, why: `with ${CA_CERT_FILE}` });
     return { cert: new X509Certificate(readFileSync(caFile)), signingKey: keys.privateKey, signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' } as EcdsaParams };
   }
 
@@ -289,7 +293,8 @@ function prepareFolder(dir: string): void {
   if (!statSync(dir).isDirectory()) throw new CertificateError(`${dir} is not a folder`);
   if (mode & 0o077) {
     throw new CertificateError(
-      `${dir}: its mode 0${mode.toString(8)} lets group or others in, and it holds private keys: chmod 700 ${dir}, or choose an empty folder`,
+      `${dir}: its mode 0${mode.toString(8)} lets group or others in, and private keys go there: name a folder of ` +
+        `their own (one that does not exist yet is made 0700), or chmod 700 ${dir} if nobody else needs it`,
     );
   }
 }
@@ -312,6 +317,14 @@ function writeAtomic(file: string, text: string, mode: number): void {
 
 function narrowMode(file: string): void {
   if ((statSync(file).mode & 0o077) !== 0) chmodSync(file, 0o600);
+}
+
+/** "DNS:a, IP Address:1.2.3.4" as ["a", "1.2.3.4"] (node:crypto gives SANs as that one string). */
+function sanList(cert: X509Certificate): string[] {
+  return (cert.subjectAltName ?? '')
+    .split(', ')
+    .map((entry) => entry.replace(/^(DNS|IP Address):/, ''))
+    .filter((entry) => entry.length > 0);
 }
 
 function serial(): string {
