@@ -93,4 +93,15 @@ describe('MQTT tenancy matrix', () => {
     expect(expected('cloud', 'publish', `schoolops/v1/${OWN}/up/telemetry`)).toBe(false);
     expect(expected('gateway', 'subscribe', '$SYS/#')).toBe(false);
   });
+
+  it("lets a gateway report command results for its own school only, and the cloud read every school's", () => {
+    const gateway = principals.gateway;
+    expect(mayPublish(gateway, districtTopics['command-result'](OWN))).toEqual({ allowed: true });
+    expect(mayPublish(gateway, districtTopics['command-result'](OTHER)).allowed).toBe(false);
+    expect(mayPublish(principals.cloud, districtTopics['command-result'](OWN)).allowed).toBe(false);
+    expect(maySubscribe(principals.cloud, districtTopics.allUplink)).toEqual({ allowed: true });
+    // The table agrees, so the matrix above covered it.
+    expect(expected('gateway', 'publish', districtTopics['command-result'](OWN))).toBe(true);
+    expect(expected('gateway', 'publish', districtTopics['command-result'](OTHER))).toBe(false);
+  });
 });

@@ -6,6 +6,11 @@
  * and shown. A gateway event is checked the same way (its time, and that the devices it
  * names are of the sending school). Every refusal is counted by reason and logged.
  *
+ * Commands travel through here too: the API's command is recorded (who sent it) before it is
+ * published to the device's gateway, and the gateway's report of its outcome is checked (the
+ * device and the command are the sending school's, the command is one the district sent),
+ * stored, written to the audit log and acknowledged, so the gateway forgets it.
+ *
  * Each gateway's messages are handled one after another (a reading never overtakes an
  * earlier one of its gateway); gateways do not wait for each other, so one gateway's slow
  * question to the store (a boot met again after a cloud restart) holds up no other school.
@@ -14,6 +19,8 @@ import mqtt, { type MqttClient } from 'mqtt';
 import {
   BatchIdentity,
   BrokerStats,
+  CommandResult,
+  CommandResultIdentity,
   GatewayEvent,
   GatewayHealth,
   GatewayStatus,
@@ -30,14 +37,17 @@ import {
   outsideTimeWindow,
   parseDistrictTopic,
   type BatchAck,
+  type CommandResultAck,
+  type DeviceCommand,
   type EventAck,
   type TimeWindow,
 } from '@schoolops/device-profiles';
 import type { Static } from '@sinclair/typebox';
 import type { Logger } from 'pino';
+import type { AuditEntryInput, AuditOutcome } from './auth/accounts.ts';
 import type { DistrictIndex } from './inventory.ts';
 import type { LiveState } from './live-state.ts';
-import { readingToRows, type BatchKey, type ReadingStore, type StoredRow } from './storage/index.ts';
+import { readingToRows, type BatchKey, type CommandLog, type CommandRecord, type CommandWithResults, type ReadingStore, type StoredRow } from './storage/index.ts';
 
 /** Why ingest refused a message or a reading. */
 export const INGEST_REJECT_REASONS = [
@@ -57,6 +67,8 @@ export const INGEST_REJECT_REASONS = [
   'store_failed',
   /** Storage refused these readings for good while it stored others: dropped, never retried. */
   'store_refused',
+  /** A command result about a command the district never sent (or sent to another device). */
+  'unknown_command',
 ] as const;
 export type IngestRejectReason = (typeof INGEST_REJECT_REASONS)[number];
 
@@ -64,6 +76,8 @@ export interface IngestStats {
   batches: number;
   duplicateBatches: number;
   readings: number;
+  /** Command results stored (a report the gateway sent again is counted once). */
+  commandResults: number;
   rejected: Record<IngestRejectReason, number>;
   broker: BrokerStats | null;
 }
@@ -73,6 +87,10 @@ export interface IngestOptions {
   now?: () => number;
   /** How far from `now` a sample or event time may be (default TIME_WINDOWS.district). */
   timeWindow?: TimeWindow;
+  /** Where commands and their results are recorded; without it results are refused (unknown_command). */
+  commands?: CommandLog;
+  /** The district's audit log: each stored command result becomes a 'command.result' entry. */
+  audit?: (entry: AuditEntryInput) => Promise<unknown>;
 }
 
 /**
@@ -103,6 +121,7 @@ export class Ingest {
     batches: 0,
     duplicateBatches: 0,
     readings: 0,
+    commandResults: 0,
     rejected: Object.fromEntries(INGEST_REJECT_REASONS.map((r) => [r, 0])) as Record<IngestRejectReason, number>,
     broker: null,
   };
@@ -119,8 +138,11 @@ export class Ingest {
   private lastStoreError = '';
   /** `${gatewayId}/${bootId}/${seq}` -> deliveries whose every reading storage refused. */
   private readonly strikes = new Map<string, number>();
-  private readonly now: () => number;
+  /** The district's clock: sample times are checked, and commands stamped, by it. */
+  readonly now: () => number;
   private readonly timeWindow: TimeWindow;
+  private readonly commandLog: CommandLog | null;
+  private readonly audit: ((entry: AuditEntryInput) => Promise<unknown>) | null;
 
   constructor(
     private readonly district: DistrictIndex,
@@ -131,6 +153,8 @@ export class Ingest {
   ) {
     this.now = options.now ?? Date.now;
     this.timeWindow = options.timeWindow ?? TIME_WINDOWS.district;
+    this.commandLog = options.commands ?? null;
+    this.audit = options.audit ?? null;
     this.maxBoots = Math.max(MIN_BOOTS_REMEMBERED, 4 * district.gateways.size);
   }
 
@@ -185,15 +209,16 @@ export class Ingest {
     if (!this.district.schools.has(parsed.schoolId)) return this.reject('unknown_school', parsed.schoolId, topic);
     const channel = parsed.rest[0];
     // Telemetry readings are checked one by one later: here only the batch's envelope.
-    const schema = { telemetry: TelemetryBatchEnvelope, status: GatewayStatus, health: GatewayHealth, event: GatewayEvent }[channel];
+    const schema = { telemetry: TelemetryBatchEnvelope, status: GatewayStatus, health: GatewayHealth, event: GatewayEvent, 'command-result': CommandResult }[channel];
     const decoded = decode(schema, payload);
     if (!decoded.ok) {
       if ('malformed' in decoded) return this.reject('malformed_json', topic, decoded.message);
       this.reject('bad_schema', topic, `${decoded.path || '/'}: ${decoded.message}`);
       if (channel === 'telemetry') this.refuseBatchEnvelope(parsed.schoolId, payload);
+      if (channel === 'command-result') this.refuseResultEnvelope(parsed.schoolId, payload);
       return;
     }
-    const body = decoded.value as Envelope | GatewayStatus | GatewayHealth | GatewayEvent;
+    const body = decoded.value as Envelope | GatewayStatus | GatewayHealth | GatewayEvent | CommandResult;
     // The broker's ACL pins a gateway to its school's topics; the body must agree with both.
     if (!this.speaksFor(body.gatewayId, body.schoolId, parsed.schoolId))
       return this.reject('wrong_gateway', topic, `gateway ${body.gatewayId} does not speak for ${parsed.schoolId}`);
@@ -209,6 +234,7 @@ export class Ingest {
       if (skew) return this.reject('ts_out_of_window', topic, `health: ${skew}`);
       this.live.applyHealth(health);
     } else if (channel === 'event') this.acceptEvent(body as GatewayEvent);
+    else if (channel === 'command-result') this.acceptResult(body as CommandResult);
     else {
       const batch = body as Envelope;
       this.enqueue(batch.gatewayId, () => this.storeBatch(batch));
@@ -238,6 +264,19 @@ export class Ingest {
     if (!id.ok || !this.speaksFor(id.value.gatewayId, id.value.schoolId, schoolId)) return;
     this.logger.error({ gateway: id.value.gatewayId, bootId: id.value.bootId, seq: id.value.seq }, 'batch envelope refused; told the gateway to drop it');
     this.acknowledge(id.value, 'rejected');
+  }
+
+  /** Like refuseBatchEnvelope, for a command result: answered 'rejected' so its gateway stops resending it. */
+  private refuseResultEnvelope(schoolId: string, payload: Buffer): void {
+    let body: unknown;
+    try {
+      body = JSON.parse(payload.toString('utf8'));
+    } catch {
+      return;
+    }
+    const id = check(CommandResultIdentity, body);
+    if (!id.ok || !this.speaksFor(id.value.gatewayId, id.value.schoolId, schoolId)) return;
+    this.acknowledgeResult({ ...id.value }, 'rejected');
   }
 
   /** Runs `step` after every earlier step of the same gateway; a failing step stops nothing. */
@@ -461,6 +500,90 @@ export class Ingest {
     });
   }
 
+  /**
+   * A gateway's report of a command's outcome. It speaks only for its own school: a report
+   * about another school's device, or about a command sent to another school, is refused
+   * (it would make B's command look done, or failed, to B's staff), and so is one about a
+   * command the district never sent. Each refusal is counted and answered 'rejected' (sent
+   * again it would be refused again); nothing else is held up. The report's times are the
+   * gateway's clock: stored and shown as such, never used to order or to expire anything,
+   * so a gateway's wrong clock cannot lose a command's outcome.
+   */
+  private acceptResult(result: CommandResult): void {
+    const refuse = (reason: IngestRejectReason, detail: string) => {
+      this.reject(reason, result.resultId, detail);
+      this.acknowledgeResult(result, 'rejected');
+    };
+    const device = this.district.devices.get(result.deviceId);
+    if (!device) return refuse('unknown_device', `command result about unknown device ${result.deviceId}`);
+    if (device.school.id !== result.schoolId)
+      return refuse('wrong_school', `command result about ${result.deviceId} of ${device.school.id}, sent by ${result.schoolId}`);
+    this.enqueue(result.gatewayId, async () => {
+      let command: CommandRecord | null;
+      try {
+        command = this.commandLog ? await this.commandLog.command(result.commandId) : null;
+      } catch (error) {
+        this.reject('store_failed', result.resultId, (error as Error).message);
+        return; // not acknowledged: the gateway sends it again
+      }
+      if (!command) return refuse('unknown_command', `the district sent no command ${result.commandId}`);
+      if (command.schoolId !== result.schoolId)
+        return refuse('wrong_school', `command ${result.commandId} went to ${command.schoolId}, result sent by ${result.schoolId}`);
+      if (command.deviceId !== result.deviceId || command.name !== result.name)
+        return refuse('unknown_command', `command ${result.commandId} was ${command.name} for ${command.deviceId}, not ${result.name} for ${result.deviceId}`);
+      let stored: boolean;
+      try {
+        stored = await this.commandLog!.writeCommandResult({
+          resultId: result.resultId,
+          commandId: result.commandId,
+          gatewayId: result.gatewayId,
+          outcome: result.outcome,
+          ...(result.reason ? { reason: result.reason } : {}),
+          ...(result.detail ? { detail: result.detail } : {}),
+          ...(result.values ? { values: result.values } : {}),
+          ...(result.first ? { first: result.first } : {}),
+          gatewayTs: result.ts,
+          receivedAt: this.now(),
+        });
+      } catch (error) {
+        this.reject('store_failed', result.resultId, (error as Error).message);
+        return;
+      }
+      // Stored before (its ack was lost and the gateway sent it again): audited then, not again.
+      if (stored) {
+        this.stats.commandResults++;
+        const log = { school: result.schoolId, device: result.deviceId, command: result.name, commandId: result.commandId, outcome: result.outcome, reason: result.reason };
+        if (result.outcome === 'ok' || result.outcome === 'accepted') this.logger.info(log, 'command result');
+        else this.logger.warn(log, 'command result');
+        await this.audit?.({
+          actor: `gateway:${result.gatewayId}`,
+          action: 'command.result',
+          outcome: auditOutcome(result),
+          schoolId: result.schoolId,
+          target: result.deviceId,
+          address: null,
+          detail: {
+            commandId: result.commandId,
+            name: result.name,
+            sentBy: command.sentBy,
+            issuedAt: command.issuedAt,
+            outcome: result.outcome,
+            ...(result.reason ? { reason: result.reason } : {}),
+            ...(result.detail ? { detail: result.detail } : {}),
+            ...(result.first ? { first: result.first } : {}),
+            ...(result.values ? { values: result.values } : {}),
+          },
+        }).catch((error: unknown) => this.logger.error({ err: String(error), commandId: result.commandId }, 'audit write of a command result failed'));
+      }
+      this.acknowledgeResult(result, 'stored');
+    });
+  }
+
+  private acknowledgeResult(result: Pick<CommandResult, 'gatewayId' | 'schoolId' | 'resultId'>, outcome: CommandResultAck['result']): void {
+    const ack: CommandResultAck = { v: WIRE_VERSION, gatewayId: result.gatewayId, resultId: result.resultId, result: outcome };
+    this.client?.publish(districtTopics.ack(result.schoolId), encode(ack), { qos: 1 });
+  }
+
   private acknowledgeEvent(event: GatewayEvent, result: EventAck['result']): void {
     const ack: EventAck = { v: WIRE_VERSION, gatewayId: event.gatewayId, eventId: event.eventId, result };
     this.client?.publish(districtTopics.ack(event.schoolId), encode(ack), { qos: 1 });
@@ -471,10 +594,34 @@ export class Ingest {
     this.client?.publish(districtTopics.ack(batch.schoolId), encode(ack), { qos: 1 });
   }
 
-  /** Publish a command to a device's gateway. */
-  async sendCommand(schoolId: string, deviceId: string, body: Buffer): Promise<void> {
+  /**
+   * Record a command (and who sent it), then publish it to the device's gateway. Recorded
+   * first, so the gateway's result can never arrive before the district knows the command; a
+   * command the broker would not take is forgotten again (it never left).
+   */
+  async sendCommand(schoolId: string, command: DeviceCommand & { expiresAt: number }, sentBy: string | null): Promise<void> {
     if (!this.client) throw new Error('ingest is not connected');
-    await this.client.publishAsync(districtTopics.command(schoolId, deviceId), body, { qos: 1 });
+    await this.commandLog?.writeCommand({
+      commandId: command.commandId,
+      schoolId,
+      deviceId: command.deviceId,
+      name: command.name,
+      ...(command.params ? { params: command.params } : {}),
+      issuedAt: command.issuedAt,
+      expiresAt: command.expiresAt,
+      sentBy,
+    });
+    try {
+      await this.client.publishAsync(districtTopics.command(schoolId, command.deviceId), encode(command), { qos: 1 });
+    } catch (error) {
+      await this.commandLog?.forgetCommand(command.commandId).catch(() => {});
+      throw error;
+    }
+  }
+
+  /** A device's latest commands with their gateway's reports, newest first ([] without a command log). */
+  async commandsOf(deviceId: string, limit: number): Promise<CommandWithResults[]> {
+    return this.commandLog ? this.commandLog.commands({ deviceId, limit }) : [];
   }
 
   async close(): Promise<void> {
@@ -486,3 +633,9 @@ export class Ingest {
 
 /** A telemetry batch whose readings are still to be checked one by one. */
 type Envelope = Static<typeof TelemetryBatchEnvelope>;
+
+/** The audit log's outcome of a command result: did the command do what was asked? */
+function auditOutcome(result: CommandResult): AuditOutcome {
+  const outcome = result.outcome === 'duplicate' ? result.first : result.outcome;
+  return outcome === 'ok' || outcome === 'accepted' ? 'ok' : 'failed';
+}

@@ -145,6 +145,8 @@ export const ROUTES: Readonly<Record<string, RouteRule>> = {
   'GET /api/devices/:deviceId': { permission: 'school:read', about: 'device' },
   'GET /api/devices/:deviceId/history': { permission: 'school:read', about: 'device' },
   'POST /api/devices/:deviceId/commands': { permission: 'commands:send', about: 'device', audit: 'command.send' },
+  // Like the device's other reads: who may see the device may see what was asked of it and how it went.
+  'GET /api/devices/:deviceId/commands': { permission: 'school:read', about: 'device' },
   'GET /api/ingest/stats': { permission: 'operations:read', about: 'district' },
   'GET /api/delivery': { permission: 'operations:read', about: 'district' },
 
@@ -210,7 +212,13 @@ export const SUBSCRIPTIONS = {
  */
 export const MQTT_GRANTS = {
   gateway: {
-    publish: ['schoolops/v1/{school}/up/telemetry', 'schoolops/v1/{school}/up/status', 'schoolops/v1/{school}/up/health', 'schoolops/v1/{school}/up/event'],
+    publish: [
+      'schoolops/v1/{school}/up/telemetry',
+      'schoolops/v1/{school}/up/status',
+      'schoolops/v1/{school}/up/health',
+      'schoolops/v1/{school}/up/event',
+      'schoolops/v1/{school}/up/command-result',
+    ],
     subscribe: ['schoolops/v1/{school}/down/#'],
   },
   cloud: {

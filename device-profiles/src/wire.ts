@@ -102,8 +102,12 @@ function BoundedMap<V extends TSchema>(keyPattern: string, value: V, maxProperti
 const DISTRICT_ROOT = ['schoolops', 'v1'] as const;
 const ROOT = DISTRICT_ROOT.join('/');
 
-/** Channels a gateway publishes on (direction "up"). */
-export const UPLINK_CHANNELS = ['telemetry', 'status', 'health', 'event'] as const;
+/**
+ * Channels a gateway publishes on (direction "up"). Each is also the name of its topic in
+ * `districtTopics`, so a channel added here has its topic (and the broker's ACL, which reads
+ * this list, lets a gateway publish it for its own school only).
+ */
+export const UPLINK_CHANNELS = ['telemetry', 'status', 'health', 'event', 'command-result'] as const;
 export type UplinkChannel = (typeof UPLINK_CHANNELS)[number];
 
 /** Reserved first level after the root for district-internal topics (never a school id). */
@@ -115,6 +119,8 @@ export const districtTopics = {
   health: (schoolId: string) => `${ROOT}/${schoolId}/up/health`,
   /** Gateway events that must never be dropped (e.g. a gap in the telemetry it had to drop). */
   event: (schoolId: string) => `${ROOT}/${schoolId}/up/event`,
+  /** What became of each district command at the gateway (CommandResult), kept until the district confirms it. */
+  'command-result': (schoolId: string) => `${ROOT}/${schoolId}/up/command-result`,
   command: (schoolId: string, deviceId: string) => `${ROOT}/${schoolId}/down/command/${deviceId}`,
   /** The district tells a gateway which of its batches are stored (application-level ack). */
   ack: (schoolId: string) => `${ROOT}/${schoolId}/down/ack`,
@@ -303,8 +309,24 @@ export const EventAck = Type.Object(
 );
 export type EventAck = Static<typeof EventAck>;
 
+/**
+ * Sent by the district once it has stored a command result, or refused it for good (a result
+ * about another school's device or command, or about a command it never sent): either way
+ * the gateway forgets it.
+ */
+export const CommandResultAck = Type.Object(
+  {
+    v: Type.Literal(WIRE_VERSION),
+    gatewayId: WireId,
+    resultId: Type.String({ pattern: '^[A-Za-z0-9_-]{8,64}$', maxLength: 64 }),
+    result: Type.Union([Type.Literal('stored'), Type.Literal('rejected')]),
+  },
+  { additionalProperties: false },
+);
+export type CommandResultAck = Static<typeof CommandResultAck>;
+
 /** What travels on districtTopics.ack. */
-export const Ack = Type.Union([BatchAck, EventAck]);
+export const Ack = Type.Union([BatchAck, EventAck, CommandResultAck]);
 export type Ack = Static<typeof Ack>;
 
 const EventIdentity = {
@@ -449,19 +471,143 @@ export const GatewayHealth = Type.Object(
 );
 export type GatewayHealth = Static<typeof GatewayHealth>;
 
+/**
+ * How long a command may wait to be carried out, and how far apart the district's and a
+ * gateway's clocks may be before it matters.
+ *
+ * A command is for now: "switch the projector off" carried out hours later (a gateway that
+ * was offline, its broker session holding the command) is a projector switched off in the
+ * middle of a lesson. So the district stamps each command with `expiresAt` (issuedAt plus a
+ * TTL, `defaultMs` unless the sender asks for one within [minMs, maxMs]) and the gateway
+ * refuses one that arrives past it, by its own clock.
+ *
+ * Clock skew, the choice: the gateway trusts its own clock, give or take `clockSkewMs`.
+ *  - A command counts as expired once the gateway's clock is past expiresAt + clockSkewMs.
+ *    A gateway whose clock runs ahead by more than TTL + clockSkewMs refuses every command
+ *    as expired: a visible failure (the outcome says by how much), never a late run.
+ *  - A command issued more than clockSkewMs ahead of the gateway's clock is refused
+ *    (reason clock_skew): with a clock that far behind the gateway could not tell a late
+ *    command from a fresh one (a clock reset to 2000 would accept every command ever queued).
+ *  So a command runs at most clockSkewMs past its expiry, and a gateway whose clock is off
+ *  by more than that says so in every outcome instead of running commands at the wrong time.
+ *  A gateway also never believes a TTL longer than maxMs (expiresAt - issuedAt), whatever a
+ *  district sends.
+ */
+export const COMMAND_TTL = {
+  defaultMs: 2 * MINUTE,
+  minMs: 10_000,
+  maxMs: 60 * MINUTE,
+  clockSkewMs: 30_000,
+} as const;
+
+/** Random per command (the district's), URL- and key-safe. */
+const CommandId = Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', maxLength: 64 });
+
 /** District -> gateway -> device. */
 export const DeviceCommand = Type.Object(
   {
     v: Type.Literal(WIRE_VERSION),
-    commandId: Type.String({ minLength: 1, maxLength: 64 }),
+    commandId: CommandId,
     deviceId: WireId,
     name: Type.String({ pattern: METRIC_NAME_PATTERN, maxLength: 64 }),
     params: Type.Optional(BoundedMap(METRIC_NAME_PATTERN, MetricValue, LIMITS.metricValues)),
-    issuedAt: Ms(),
+    issuedAt: Ms('when the district sent it, by its clock'),
+    /**
+     * Past this (by the gateway's clock, see COMMAND_TTL) the gateway refuses it: outcome
+     * 'expired'. The district always sets it; a command from a district before it expires
+     * COMMAND_TTL.defaultMs after issuedAt.
+     */
+    expiresAt: Type.Optional(Ms('when the command stops being worth carrying out, by the district\'s clock')),
   },
   { additionalProperties: false },
 );
 export type DeviceCommand = Static<typeof DeviceCommand>;
+
+/** When a command stops being worth carrying out: its expiresAt, never more than COMMAND_TTL.maxMs after issue. */
+export function commandExpiry(command: Pick<DeviceCommand, 'issuedAt' | 'expiresAt'>): number {
+  return Math.min(command.expiresAt ?? command.issuedAt + COMMAND_TTL.defaultMs, command.issuedAt + COMMAND_TTL.maxMs);
+}
+
+/**
+ * Why a gateway whose clock reads `now` must not carry the command out (COMMAND_TTL says
+ * why these two), or null when it may.
+ */
+export function commandTimeProblem(
+  command: Pick<DeviceCommand, 'issuedAt' | 'expiresAt'>,
+  now: number,
+): { outcome: 'expired'; detail: string } | { outcome: 'refused'; reason: 'clock_skew'; detail: string } | null {
+  const expiry = commandExpiry(command);
+  const s = (ms: number) => `${Math.round(ms / 100) / 10} s`;
+  if (now > expiry + COMMAND_TTL.clockSkewMs)
+    return { outcome: 'expired', detail: `arrived ${s(now - expiry)} after its expiry by the gateway's clock (issued ${s(now - command.issuedAt)} before; ${s(COMMAND_TTL.clockSkewMs)} allowed for clock skew)` };
+  if (command.issuedAt > now + COMMAND_TTL.clockSkewMs)
+    return { outcome: 'refused', reason: 'clock_skew', detail: `issued ${s(command.issuedAt - now)} ahead of the gateway's clock (at most ${s(COMMAND_TTL.clockSkewMs)} allowed): the district's and the gateway's clocks disagree` };
+  return null;
+}
+
+/**
+ * What became of a command at the gateway:
+ *  - ok: the driver carried it out; `values` holds what the device read right after, if it answered;
+ *  - accepted: handed to a device that speaks MQTT to the gateway (it does not answer);
+ *  - failed: the driver tried and the device refused or did not answer (`reason`, `detail`),
+ *    or the gateway stopped while it ran (reason interrupted: it may or may not have taken effect);
+ *  - expired: it arrived past its expiry (COMMAND_TTL); not run;
+ *  - duplicate: this commandId was received before; not run again (`first` is what it got then);
+ *  - unknown_device: the gateway has no such device;
+ *  - refused: not run for another reason (`reason`: the profile lists no such command, the
+ *    device's protocol takes no commands, or the clocks disagree).
+ */
+export const COMMAND_OUTCOMES = ['ok', 'accepted', 'failed', 'expired', 'duplicate', 'unknown_device', 'refused'] as const;
+export type CommandOutcome = (typeof COMMAND_OUTCOMES)[number];
+/** The outcomes after which the device did (or may have) run the command. */
+export const COMMAND_RAN: readonly CommandOutcome[] = ['ok', 'accepted', 'failed'];
+
+export const COMMAND_REASONS = [
+  ...DEVICE_FAULT_REASONS,
+  /** The gateway stopped (or died) while the command ran: it may or may not have taken effect. */
+  'interrupted',
+  /** The device's profile lists no command of that name. */
+  'no_such_command',
+  /** The device's protocol (or its driver) takes no commands. */
+  'not_supported',
+  /** Issued further ahead of the gateway's clock than COMMAND_TTL.clockSkewMs. */
+  'clock_skew',
+  /** The gateway could not write the command to its journal, so it did not run it (it could not promise to run it once). */
+  'gateway_error',
+] as const;
+export type CommandReason = (typeof COMMAND_REASONS)[number];
+
+/**
+ * A gateway's report of one command's outcome, on districtTopics['command-result']. Kept on
+ * the gateway's disk and sent again until the district confirms it (CommandResultAck), like
+ * gateway events: the outcome of a command that ran must not be lost to a link outage or a
+ * restart. `resultId` names the report (a report sent twice is stored once); one command may
+ * get several reports (its first outcome, then 'duplicate' for each repeat).
+ */
+export const CommandResult = Type.Object(
+  {
+    ...GatewayIdentity,
+    resultId: CommandResultAck.properties.resultId,
+    commandId: CommandId,
+    deviceId: WireId,
+    name: DeviceCommand.properties.name,
+    outcome: Type.Union(COMMAND_OUTCOMES.map((o) => Type.Literal(o))),
+    reason: Type.Optional(Type.Union(COMMAND_REASONS.map((r) => Type.Literal(r)))),
+    detail: Type.Optional(Type.String({ maxLength: 512 })),
+    /** ok: the device's values read right after the command. */
+    values: Type.Optional(MetricValues),
+    /** duplicate: the outcome the command got when it was first received. */
+    first: Type.Optional(Type.Union(COMMAND_OUTCOMES.filter((o) => o !== 'duplicate').map((o) => Type.Literal(o)))),
+    /** When the gateway received the command, and when it reached the outcome, by its clock. */
+    receivedAt: Ms(),
+    ts: Ms(),
+  },
+  { additionalProperties: false },
+);
+export type CommandResult = Static<typeof CommandResult>;
+
+/** Just what names a result, so a district can answer even a result it refuses (its gateway then stops resending it). */
+export const CommandResultIdentity = Type.Object({ v: Type.Literal(WIRE_VERSION), gatewayId: WireId, schoolId: WireId, resultId: CommandResultAck.properties.resultId });
 
 /** The district broker's own counters, retained on districtTopics.brokerStats. */
 export const BrokerStats = Type.Object(

@@ -11,8 +11,9 @@
  *  - at most `window` batches are unacknowledged at once; an unacknowledged batch is sent
  *    again after a reconnect or after `ackTimeoutMs` (the district dedups by bootId/seq).
  *
- * It also keeps a retained online/offline status (the offline form is the MQTT last will)
- * and hands district commands to the agent.
+ * It also keeps a retained online/offline status (the offline form is the MQTT last will),
+ * hands district commands to the agent, and sends the command desk's results (ahead of
+ * telemetry, outside its budget) until the district confirms each, as it does events.
  */
 import { readFileSync } from 'node:fs';
 import mqtt, { type MqttClient } from 'mqtt';
@@ -25,6 +26,7 @@ import {
   encode,
   parseDistrictTopic,
   type BatchAck,
+  type CommandResult,
   type GatewayHealth,
   type GatewayStatus,
   type TelemetryBatch,
@@ -37,6 +39,12 @@ export interface BackfillBudget {
   uplinkBps: number;
   /** Share of it backlog may use while live data flows, 0..1. */
   share: number;
+}
+
+/** Where the uplink finds command results to send (the command desk), and says which the district confirmed. */
+export interface ResultSource {
+  pendingResults(): Iterable<CommandResult>;
+  confirm(resultId: string): Promise<void>;
 }
 
 export interface UplinkOptions {
@@ -55,6 +63,8 @@ export interface UplinkOptions {
   agentVersion: string;
   logger: Logger;
   onCommand: (command: DeviceCommand) => void;
+  /** Command results to send until confirmed (none without). */
+  results?: ResultSource;
   /** The clock the backfill budget accrues by, in ms (default Date.now; tests give their own). */
   now?: () => number;
 }
@@ -65,6 +75,8 @@ export class Uplink {
   private readonly inFlight = new Map<number, number>();
   /** eventId -> time it was last sent */
   private readonly eventsInFlight = new Map<string, number>();
+  /** resultId -> time it was last sent */
+  private readonly resultsInFlight = new Map<string, number>();
   private budgetBytes = 0;
   private budgetAt: number;
   private pumpTimer: NodeJS.Timeout | undefined;
@@ -104,6 +116,7 @@ export class Uplink {
       this.budgetBytes = 0;
       this.budgetAt = this.budgetNow();
       this.eventsInFlight.clear();
+      this.resultsInFlight.clear();
       this.pump();
     });
     this.client.on('close', () => {
@@ -134,6 +147,12 @@ export class Uplink {
       if (this.eventsInFlight.has(event.eventId)) continue;
       this.eventsInFlight.set(event.eventId, Date.now());
       this.client.publish(districtTopics.event(this.opts.schoolId), encode(event), { qos: 1 });
+    }
+    // Command results too: an operator waits for each, and they are few and small.
+    for (const result of this.opts.results?.pendingResults() ?? []) {
+      if (this.resultsInFlight.has(result.resultId)) continue;
+      this.resultsInFlight.set(result.resultId, Date.now());
+      this.client.publish(districtTopics['command-result'](this.opts.schoolId), encode(result), { qos: 1 });
     }
     // Live first, then backlog within its budget; each in the order it was sealed.
     for (const backlog of [false, true]) {
@@ -193,11 +212,12 @@ export class Uplink {
         this.inFlight.delete(index);
         any = true;
       }
-    for (const [eventId, sentAt] of this.eventsInFlight)
-      if (sentAt < expired) {
-        this.eventsInFlight.delete(eventId);
-        any = true;
-      }
+    for (const inFlight of [this.eventsInFlight, this.resultsInFlight])
+      for (const [id, sentAt] of inFlight)
+        if (sentAt < expired) {
+          inFlight.delete(id);
+          any = true;
+        }
     if (any) {
       this.opts.logger.warn('district did not confirm some batches in time; sending them again');
       this.pump();
@@ -206,6 +226,12 @@ export class Uplink {
 
   private async handleAck(ack: Ack): Promise<void> {
     if (ack.gatewayId !== this.opts.gatewayId) return;
+    if ('resultId' in ack) {
+      if (ack.result === 'rejected') this.opts.logger.error({ resultId: ack.resultId }, 'district rejected a command result; dropping it');
+      this.resultsInFlight.delete(ack.resultId);
+      await this.opts.results?.confirm(ack.resultId);
+      return;
+    }
     if ('eventId' in ack) {
       this.eventsInFlight.delete(ack.eventId);
       await this.opts.outbox.removeEvent(ack.eventId);

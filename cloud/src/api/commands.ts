@@ -1,14 +1,23 @@
 /**
  * Commands from the district to a device (switch a projector off after school, change its
  * input, end a board's session). The command must be one the device's profile lists, with
- * parameters of the types it gives; it travels to the school's gateway over MQTT (QoS 1),
- * whose driver carries it out (PJLink POWR 0, ...). The answer is 202: sent, not yet done;
- * the device's next reading shows the effect.
+ * parameters of the types it gives; it is recorded with who sent it and travels to the
+ * school's gateway over MQTT (QoS 1), whose driver carries it out (PJLink POWR 0, ...). The
+ * answer is 202: sent, not yet done. The gateway reports what became of it (COMMAND_OUTCOMES
+ * in the wire contract), and GET .../commands lists a device's latest commands with their
+ * state: 'sent' until the report comes, then its outcome; 'unanswered' when none came
+ * although the command is past the time the gateway would still run it.
+ *
+ * Each command expires (COMMAND_TTL): two minutes after it is sent unless `ttlSeconds` says
+ * otherwise. A gateway that gets it later (it was offline) refuses it as 'expired' instead
+ * of switching a projector off in the middle of the next lesson.
  */
 import { randomBytes } from 'node:crypto';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Type } from '@sinclair/typebox';
-import { WIRE_VERSION, encode, type CommandDef, type DeviceCommand, type MetricValue } from '@schoolops/device-profiles';
+import { Type, type Static } from '@sinclair/typebox';
+import { COMMAND_OUTCOMES, COMMAND_TTL, MetricValue as MetricValueSchema, WIRE_VERSION, type CommandDef, type DeviceCommand, type MetricValue } from '@schoolops/device-profiles';
+import { actorOf } from '../auth/guard.ts';
+import type { CommandWithResults } from '../storage/index.ts';
 import type { ApiContext } from './context.ts';
 import { DeviceParams, ErrorBody } from './schemas.ts';
 
@@ -18,11 +27,81 @@ const CommandBody = Type.Object(
     // Checked against the profile in commandProblem, not here: fastify's ajv coerces types, and
     // a union would turn the input code "11" into the number 11.
     params: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: "parameters as the profile's command lists them" })),
+    ttlSeconds: Type.Optional(
+      Type.Integer({
+        minimum: COMMAND_TTL.minMs / 1000,
+        maximum: COMMAND_TTL.maxMs / 1000,
+        description: `how long the command may wait to be carried out; the gateway refuses it later (default ${COMMAND_TTL.defaultMs / 1000})`,
+      }),
+    ),
   },
   { additionalProperties: false },
 );
 
-const Accepted = Type.Object({ commandId: Type.String(), deviceId: Type.String(), name: Type.String(), issuedAt: Type.Integer() });
+const Accepted = Type.Object({
+  commandId: Type.String(),
+  deviceId: Type.String(),
+  name: Type.String(),
+  issuedAt: Type.Integer({ description: "ms since the Unix epoch, the district's clock" }),
+  expiresAt: Type.Integer({ description: 'the gateway refuses the command after this' }),
+  state: Type.Literal('sent'),
+});
+
+/** What the district knows of a command: sent, unanswered past its expiry, or the gateway's outcome. */
+export const COMMAND_STATES = ['sent', 'unanswered', ...COMMAND_OUTCOMES] as const;
+export type CommandState = (typeof COMMAND_STATES)[number];
+
+const Values = Type.Record(Type.String(), MetricValueSchema);
+export const CommandView = Type.Object({
+  commandId: Type.String(),
+  deviceId: Type.String(),
+  name: Type.String(),
+  params: Type.Optional(Values),
+  issuedAt: Type.Integer(),
+  expiresAt: Type.Integer(),
+  sentBy: Type.Union([Type.String(), Type.Null()], { description: 'who sent it, as the audit log names them' }),
+  state: Type.Union(COMMAND_STATES.map((state) => Type.Literal(state))),
+  reason: Type.Optional(Type.String()),
+  detail: Type.Optional(Type.String()),
+  values: Type.Optional(Values),
+  resultAt: Type.Optional(Type.Integer({ description: "when the outcome reached the district, the district's clock" })),
+  gatewayTs: Type.Optional(Type.Integer({ description: "when the gateway reached the outcome, the gateway's clock" })),
+  duplicates: Type.Integer({ description: 'times the gateway received the command again and did not run it again' }),
+});
+export type CommandView = Static<typeof CommandView>;
+
+const ListQuery = Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })) });
+
+/**
+ * A command's state from its reports: the first outcome counts (a gateway runs a command at
+ * most once, and answers a repeat 'duplicate', naming that first outcome); without any
+ * report it is 'sent', or 'unanswered' once the gateway would no longer run it: the gateway
+ * is offline, or its report is on the way (it keeps reports until the district has them).
+ */
+export function commandView(command: CommandWithResults, now: number): CommandView {
+  const first = command.results.find((r) => r.outcome !== 'duplicate');
+  const repeats = command.results.filter((r) => r.outcome === 'duplicate');
+  const settling = first ?? repeats[0];
+  let state: CommandState;
+  if (first) state = first.outcome;
+  else if (repeats[0]) state = repeats[0].first ?? 'duplicate'; // the first report never came; a repeat's names it
+  else state = now > command.expiresAt + COMMAND_TTL.clockSkewMs ? 'unanswered' : 'sent';
+  return {
+    commandId: command.commandId,
+    deviceId: command.deviceId,
+    name: command.name,
+    ...(command.params ? { params: command.params } : {}),
+    issuedAt: command.issuedAt,
+    expiresAt: command.expiresAt,
+    sentBy: command.sentBy,
+    state,
+    ...(settling?.reason ? { reason: settling.reason } : {}),
+    ...(settling?.detail ? { detail: settling.detail } : {}),
+    ...(settling?.values ? { values: settling.values } : {}),
+    ...(settling ? { resultAt: settling.receivedAt, gatewayTs: settling.gatewayTs } : {}),
+    duplicates: repeats.length,
+  };
+}
 
 /** The first thing wrong with the parameters, or null. */
 export function commandProblem(def: CommandDef, params: Record<string, unknown>): string | null {
@@ -43,6 +122,26 @@ export function commandProblem(def: CommandDef, params: Record<string, unknown>)
 }
 
 export const commandRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { district, ingest }) => {
+  app.get(
+    '/devices/:deviceId/commands',
+    {
+      schema: {
+        tags: ['devices'],
+        summary: 'The latest commands sent to the device, newest first, with who sent them and what became of each',
+        params: DeviceParams,
+        querystring: ListQuery,
+        response: { 200: Type.Array(CommandView), 404: ErrorBody },
+      },
+    },
+    async (request, reply) => {
+      const entry = district.devices.get(request.params.deviceId);
+      if (!entry) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no device "${request.params.deviceId}"` });
+      const commands = await ingest.commandsOf(entry.record.id, request.query.limit ?? 50);
+      const now = ingest.now();
+      return commands.map((command) => commandView(command, now));
+    },
+  );
+
   app.post(
     '/devices/:deviceId/commands',
     {
@@ -68,21 +167,25 @@ export const commandRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, 
       if (problem) return bad(problem);
       // commandProblem checked every value is a number, boolean or string of the profile's type.
       const values = params as Record<string, MetricValue>;
-      const command: DeviceCommand = {
+      const issuedAt = ingest.now();
+      const command: DeviceCommand & { expiresAt: number } = {
         v: WIRE_VERSION,
         commandId: randomBytes(12).toString('base64url'),
         deviceId: entry.record.id,
         name: def.name,
         ...(Object.keys(values).length ? { params: values } : {}),
-        issuedAt: Date.now(),
+        issuedAt,
+        expiresAt: issuedAt + (request.body.ttlSeconds !== undefined ? request.body.ttlSeconds * 1000 : COMMAND_TTL.defaultMs),
       };
       try {
-        await ingest.sendCommand(entry.school.id, entry.record.id, encode(command));
+        await ingest.sendCommand(entry.school.id, command, actorOf(request.principal));
       } catch (error) {
-        return reply.code(503).send({ statusCode: 503, error: 'Service Unavailable', message: `the district broker is not reachable: ${(error as Error).message}` });
+        return reply.code(503).send({ statusCode: 503, error: 'Service Unavailable', message: `the command could not be recorded or handed to the district broker: ${(error as Error).message}` });
       }
       request.log.info({ command: command.name, device: command.deviceId, commandId: command.commandId }, 'command sent');
-      return reply.code(202).send({ commandId: command.commandId, deviceId: command.deviceId, name: command.name, issuedAt: command.issuedAt });
+      return reply
+        .code(202)
+        .send({ commandId: command.commandId, deviceId: command.deviceId, name: command.name, issuedAt: command.issuedAt, expiresAt: command.expiresAt, state: 'sent' as const });
     },
   );
 };

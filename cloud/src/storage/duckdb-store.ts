@@ -49,11 +49,15 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { DuckDBInstance, type DuckDBAppender, type DuckDBConnection } from '@duckdb/node-api';
-import type { GatewayEvent, MetricValue } from '@schoolops/device-profiles';
+import type { CommandOutcome, CommandReason, GatewayEvent, MetricValue, MetricValues } from '@schoolops/device-profiles';
 import {
   silentLogger,
   StoreBusyError,
   type BatchKey,
+  type CommandLog,
+  type CommandRecord,
+  type CommandResultRecord,
+  type CommandWithResults,
   type DeviceDelivery,
   type HistoryBucket,
   type HistoryQuery,
@@ -79,7 +83,7 @@ export interface DuckDbStoreOptions {
   maxQueuedQueries?: number;
 }
 
-export interface DuckDbStore extends ReadingStore {
+export interface DuckDbStore extends ReadingStore, CommandLog {
   readonly file: string;
 }
 
@@ -141,6 +145,33 @@ CREATE TABLE IF NOT EXISTS batches (
   seq        BIGINT  NOT NULL
 );
 CREATE INDEX IF NOT EXISTS batches_by_key ON batches (batch_key);
+-- Commands the district sent (recorded before sending, so no result can come first) and who
+-- sent them; what the gateways answered, one row per report (a report resent because its
+-- ack was lost is stored once, by its id). Few rows: people send commands.
+CREATE TABLE IF NOT EXISTS commands (
+  command_id VARCHAR PRIMARY KEY,
+  school_id  VARCHAR NOT NULL,
+  device_id  VARCHAR NOT NULL,
+  name       VARCHAR NOT NULL,
+  params     VARCHAR,          -- JSON, NULL without parameters
+  issued_at  BIGINT  NOT NULL, -- the district's clock
+  expires_at BIGINT  NOT NULL,
+  sent_by    VARCHAR           -- the audit log's actor
+);
+CREATE INDEX IF NOT EXISTS commands_by_device ON commands (device_id);
+CREATE TABLE IF NOT EXISTS command_results (
+  result_id     VARCHAR PRIMARY KEY,
+  command_id    VARCHAR NOT NULL,
+  gateway_id    VARCHAR NOT NULL,
+  outcome       VARCHAR NOT NULL,
+  reason        VARCHAR,
+  detail        VARCHAR,
+  vals          VARCHAR,         -- JSON: what the device read right after
+  first_outcome VARCHAR,         -- a 'duplicate' report: the command's first outcome
+  gateway_ts    BIGINT  NOT NULL, -- the gateway's clock: shown, never compared
+  received_at   BIGINT  NOT NULL  -- the district's clock
+);
+CREATE INDEX IF NOT EXISTS command_results_by_command ON command_results (command_id);
 CREATE OR REPLACE VIEW ${TABLE}_v AS
   SELECT epoch_ms(ts) AS time, school_id, device_id, metric,
          CASE kind WHEN 0 THEN num::VARCHAR WHEN 1 THEN (num = 1)::VARCHAR ELSE str END AS value,
@@ -511,6 +542,95 @@ class DuckDbReadingStore implements DuckDbStore {
     return rows.map((row) => JSON.parse(row[0] as string) as GatewayEvent);
   }
 
+  writeCommand(command: CommandRecord): Promise<void> {
+    if (this.closing) return Promise.reject(new Error('DuckDB store is closed'));
+    return this.enqueue(async () => {
+      await this.writer.run('INSERT INTO commands VALUES (?, ?, ?, ?, ?, ?, ?, ?)', [
+        command.commandId,
+        command.schoolId,
+        command.deviceId,
+        command.name,
+        command.params && Object.keys(command.params).length > 0 ? JSON.stringify(command.params) : null,
+        BigInt(command.issuedAt),
+        BigInt(command.expiresAt),
+        command.sentBy,
+      ]);
+    });
+  }
+
+  forgetCommand(commandId: string): Promise<void> {
+    if (this.closing) return Promise.reject(new Error('DuckDB store is closed'));
+    return this.enqueue(async () => {
+      await this.writer.run('DELETE FROM commands WHERE command_id = ?', [commandId]);
+    });
+  }
+
+  command(commandId: string): Promise<CommandRecord | null> {
+    if (this.closing) return Promise.reject(new Error('DuckDB store is closed'));
+    // Ingest asks this for every result: on the lookup connection, so the dashboards' queries
+    // and their queue bound never hold it up.
+    const lookup = this.lookupTail.then(async () => {
+      const rows = (await this.lookups.runAndReadAll(`SELECT ${COMMAND_COLUMNS} FROM commands WHERE command_id = ?`, [commandId])).getRowsJS();
+      return rows[0] ? commandFromRow(rows[0]) : null;
+    });
+    this.lookupTail = lookup.catch(() => {});
+    return lookup;
+  }
+
+  async writeCommandResult(result: CommandResultRecord): Promise<boolean> {
+    if (this.closing) throw new Error('DuckDB store is closed');
+    let inserted = false;
+    await this.enqueue(async () => {
+      const done = await this.writer.run('INSERT OR IGNORE INTO command_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)', [
+        result.resultId,
+        result.commandId,
+        result.gatewayId,
+        result.outcome,
+        result.reason ?? null,
+        result.detail ?? null,
+        result.values ? JSON.stringify(result.values) : null,
+        result.first ?? null,
+        BigInt(result.gatewayTs),
+        BigInt(result.receivedAt),
+      ]);
+      inserted = done.rowsChanged > 0;
+    });
+    return inserted;
+  }
+
+  async commands(q: { deviceId: string; limit: number }): Promise<CommandWithResults[]> {
+    if (this.closing) throw new Error('DuckDB store is closed');
+    const limit = Math.max(1, Math.min(1000, Math.trunc(q.limit)));
+    const sql = `
+      SELECT ${COMMAND_COLUMNS.split(', ').map((c) => `c.${c}`).join(', ')},
+             r.result_id, r.gateway_id, r.outcome, r.reason, r.detail, r.vals, r.first_outcome, r.gateway_ts, r.received_at
+      FROM (SELECT *, rowid AS n FROM commands WHERE device_id = ? ORDER BY issued_at DESC, n DESC LIMIT ${limit}) c
+      LEFT JOIN command_results r ON r.command_id = c.command_id
+      ORDER BY c.issued_at DESC, c.n DESC, r.received_at, r.rowid`;
+    const rows = await this.reads.use(async (c) => (await c.runAndReadAll(sql, [q.deviceId])).getRowsJS());
+    const out: CommandWithResults[] = [];
+    for (const row of rows) {
+      const commandId = row[0] as string;
+      let command = out.at(-1);
+      if (command?.commandId !== commandId) out.push((command = { ...commandFromRow(row), results: [] }));
+      const [resultId, gatewayId, outcome, reason, detail, vals, first, gatewayTs, receivedAt] = row.slice(8);
+      if (resultId === null) continue; // no report yet (the LEFT JOIN's empty side)
+      command.results.push({
+        resultId: resultId as string,
+        commandId,
+        gatewayId: gatewayId as string,
+        outcome: outcome as CommandOutcome,
+        ...(reason !== null ? { reason: reason as CommandReason } : {}),
+        ...(detail !== null ? { detail: detail as string } : {}),
+        ...(vals !== null ? { values: JSON.parse(vals as string) as MetricValues } : {}),
+        ...(first !== null ? { first: first as CommandOutcome } : {}),
+        gatewayTs: Number(gatewayTs as bigint),
+        receivedAt: Number(receivedAt as bigint),
+      });
+    }
+    return out;
+  }
+
   async hasBoot(gatewayId: string, bootId: string): Promise<boolean> {
     if (this.closing) throw new Error('DuckDB store is closed');
     return this.boots.has(bootKeyOf(gatewayId, bootId));
@@ -560,6 +680,23 @@ class DuckDbReadingStore implements DuckDbStore {
       openFiles.delete(this.file);
     }
   }
+}
+
+/** The columns of `commands`, in commandFromRow's order. */
+const COMMAND_COLUMNS = 'command_id, school_id, device_id, name, params, issued_at, expires_at, sent_by';
+
+function commandFromRow(row: readonly unknown[]): CommandRecord {
+  const [commandId, schoolId, deviceId, name, params, issuedAt, expiresAt, sentBy] = row;
+  return {
+    commandId: commandId as string,
+    schoolId: schoolId as string,
+    deviceId: deviceId as string,
+    name: name as string,
+    ...(params !== null ? { params: JSON.parse(params as string) as Record<string, MetricValue> } : {}),
+    issuedAt: Number(issuedAt as bigint),
+    expiresAt: Number(expiresAt as bigint),
+    sentBy: sentBy as string | null,
+  };
 }
 
 function decodeValue(kind: number, num: number | null, str: string | null): MetricValue | null {

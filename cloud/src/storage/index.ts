@@ -10,6 +10,10 @@ import { createInfluxSink, type InfluxSink, type InfluxSinkOptions } from './inf
 import {
   silentLogger,
   type BatchKey,
+  type CommandLog,
+  type CommandRecord,
+  type CommandResultRecord,
+  type CommandWithResults,
   type DeviceDelivery,
   type HistoryBucket,
   type HistoryQuery,
@@ -31,7 +35,7 @@ export interface StorageConfig {
   logger?: StorageLogger;
 }
 
-export interface Storage extends ReadingStore {
+export interface Storage extends ReadingStore, CommandLog {
   readonly duckdb: DuckDbStore;
   /** null when no InfluxDB is configured. */
   readonly influx: InfluxSink | null;
@@ -117,6 +121,27 @@ class FanOutStorage implements Storage {
 
   queryStats(): QueryStats {
     return this.duckdb.queryStats();
+  }
+
+  // Commands live in DuckDB only: they are the district's own record, not readings to copy.
+  writeCommand(command: CommandRecord): Promise<void> {
+    return this.duckdb.writeCommand(command);
+  }
+
+  forgetCommand(commandId: string): Promise<void> {
+    return this.duckdb.forgetCommand(commandId);
+  }
+
+  command(commandId: string): Promise<CommandRecord | null> {
+    return this.duckdb.command(commandId);
+  }
+
+  writeCommandResult(result: CommandResultRecord): Promise<boolean> {
+    return this.duckdb.writeCommandResult(result);
+  }
+
+  commands(q: { deviceId: string; limit: number }): Promise<CommandWithResults[]> {
+    return this.duckdb.commands(q);
   }
 
   count(): Promise<number> {

@@ -3,7 +3,7 @@
  * ReadingStore for history. One device sample (a wire `Reading`) becomes one StoredRow per
  * metric value, all with the sample's ts.
  */
-import type { GatewayEvent, MetricValue } from '@schoolops/device-profiles';
+import type { CommandOutcome, CommandReason, GatewayEvent, MetricValue, MetricValues } from '@schoolops/device-profiles';
 
 /** One metric value of one device sample. */
 export interface StoredRow {
@@ -164,4 +164,57 @@ export interface DeviceDelivery {
    * within each stream counts.
    */
   outOfOrder: number;
+}
+
+/** A command the district sent to a device, as the district recorded it before sending. */
+export interface CommandRecord {
+  commandId: string;
+  schoolId: string;
+  deviceId: string;
+  name: string;
+  params?: Record<string, MetricValue>;
+  /** By the district's clock, ms since the Unix epoch. */
+  issuedAt: number;
+  expiresAt: number;
+  /** Who sent it, as the audit log names them (a username, token:<id>), or null. */
+  sentBy: string | null;
+}
+
+/** One report a gateway made about a command (the wire CommandResult, as stored). */
+export interface CommandResultRecord {
+  resultId: string;
+  commandId: string;
+  gatewayId: string;
+  outcome: CommandOutcome;
+  reason?: CommandReason;
+  detail?: string;
+  values?: MetricValues;
+  /** For a 'duplicate' report: the outcome the command got the first time. */
+  first?: CommandOutcome;
+  /** When the gateway reached the outcome, by the gateway's clock (shown, never compared). */
+  gatewayTs: number;
+  /** When the district stored the report, by its clock. */
+  receivedAt: number;
+}
+
+/** A command with every report about it, oldest report first. */
+export interface CommandWithResults extends CommandRecord {
+  results: CommandResultRecord[];
+}
+
+/**
+ * The district's record of the commands it sent and what their gateways answered. Commands
+ * are few (people send them), so this is small next to the readings.
+ */
+export interface CommandLog {
+  /** Record a command before it is sent, so its result can never arrive first. */
+  writeCommand(command: CommandRecord): Promise<void>;
+  /** The command was never sent (the district broker refused it): forget it. */
+  forgetCommand(commandId: string): Promise<void>;
+  /** One command by id: an indexed lookup on a connection of its own (never refused as busy). */
+  command(commandId: string): Promise<CommandRecord | null>;
+  /** Store a gateway's report; false when a report of this resultId was stored before. */
+  writeCommandResult(result: CommandResultRecord): Promise<boolean>;
+  /** A device's latest commands, newest first, each with its reports. */
+  commands(q: { deviceId: string; limit: number }): Promise<CommandWithResults[]>;
 }

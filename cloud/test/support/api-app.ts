@@ -63,6 +63,7 @@ export interface TestApi extends ApiApp {
   accounts: AccountStore;
   accountsFile: string;
   store: Storage;
+  ingest: Ingest;
   live: LiveState;
   district: DistrictIndex;
   /** The test's clock: advance it to expire sessions, codes and rate windows. */
@@ -79,7 +80,13 @@ export function cookieOf(response: LightMyRequestResponse): string {
   return `${set.name}=${set.value}`;
 }
 
-export async function startTestApi(o: { limits?: { perAccount?: number; perAddress?: number; windowMs?: number } } = {}): Promise<TestApi> {
+export interface TestApiOptions {
+  limits?: { perAccount?: number; perAddress?: number; windowMs?: number };
+  /** A district broker for ingest to connect to (commands go out, results come in); none by default. */
+  mqttUrl?: string;
+}
+
+export async function startTestApi(o: TestApiOptions = {}): Promise<TestApi> {
   const dir = mkdtempSync(join(tmpdir(), 'schoolops-api-'));
   const clock = { now: Date.parse('2025-03-10T02:00:00Z') };
   const now = () => clock.now;
@@ -87,9 +94,11 @@ export async function startTestApi(o: { limits?: { perAccount?: number; perAddre
   const district = new DistrictIndex(testInventory, loadProfiles([BUILTIN_PROFILES_DIR]));
   const store = await openStorage({ dataDir: dir });
   const live = new LiveState(district);
-  const ingest = new Ingest(district, store, live, logger);
   const accountsFile = join(dir, 'accounts.duckdb');
   const accounts = await AccountStore.open({ file: accountsFile, now });
+  // As the server builds it: commands recorded, results audited, on the test's clock.
+  const ingest = new Ingest(district, store, live, logger, { now, commands: store, audit: (entry) => accounts.audit(entry) });
+  if (o.mqttUrl) await ingest.connect({ url: o.mqttUrl, username: 'cloud', password: 'x' });
   const built = await buildApi({ district, live, store, ingest, schoolClockOffsetMs: 0, accounts, ...(o.limits ? { limits: o.limits } : {}) }, { logger });
   for (const [role, a] of Object.entries(ACCOUNTS) as [Role, (typeof ACCOUNTS)[Role]][]) {
     if (role === 'wall-display') continue;
@@ -125,6 +134,7 @@ export async function startTestApi(o: { limits?: { perAccount?: number; perAddre
     accounts,
     accountsFile,
     store,
+    ingest,
     live,
     district,
     clock,
@@ -136,6 +146,7 @@ export async function startTestApi(o: { limits?: { perAccount?: number; perAddre
     },
     close: async () => {
       await app.close();
+      await ingest.close();
       await testApi.accounts.close();
       await store.close();
       rmSync(dir, { recursive: true, force: true });
