@@ -19,6 +19,7 @@ import type { Server as HttpsServer } from 'node:https';
 import { Server, type Socket } from 'socket.io';
 import { SUBSCRIPTIONS, decide, type Principal, type Reading } from '@schoolops/device-profiles';
 import type { LiveState } from './live-state.ts';
+import { visibleSummary } from './api/visibility.ts';
 
 const SCHOOL_THROTTLE_MS = 1000;
 const RECHECK_MS = 60_000;
@@ -133,7 +134,11 @@ export function attachLivePush(
   const timer = setInterval(() => {
     for (const schoolId of dirty) {
       const summary = live.summary(schoolId);
-      if (summary) io.to(schoolRoom(schoolId)).emit('school' as never, summary as never);
+      if (!summary) continue;
+      // Each socket gets the summary as its principal may see it (a principal's has no link figures).
+      for (const socket of io.of('/').sockets.values()) {
+        if (socket.rooms.has(schoolRoom(schoolId))) (socket as unknown as Socket).emit('school', visibleSummary(summary, (socket.data as SocketData).principal));
+      }
     }
     dirty.clear();
   }, SCHOOL_THROTTLE_MS);

@@ -119,6 +119,24 @@ describe('tenancy matrix', () => {
   });
 });
 
+describe('the internet link is the IT staff\'s, not a principal\'s (KIND_PERMISSIONS)', () => {
+  it('a principal gets no router: not by id, not in lists, not its history, not the link figures', async () => {
+    const principal = browsers.get('principal')!;
+    const it = browsers.get('school-it')!;
+    api.live.applyReading('a', { deviceId: 'a.router', ts: Date.now(), values: { inBps: 5e6, outBps: 1e6, linkUp: true } });
+    expect((await principal.request({ method: 'GET', url: '/api/devices/a.router' })).statusCode).toBe(403);
+    expect((await principal.request({ method: 'GET', url: '/api/devices/a.router/history' })).statusCode).toBe(403);
+    expect((await it.request({ method: 'GET', url: '/api/devices/a.router' })).statusCode).toBe(200);
+    const ids = (r: { json(): Array<{ id: string }> }) => r.json().map((d) => d.id);
+    expect(ids(await principal.request({ method: 'GET', url: '/api/schools/a/devices' }))).not.toContain('a.router');
+    expect(ids(await it.request({ method: 'GET', url: '/api/schools/a/devices' }))).toContain('a.router');
+    const figures = async (b: typeof it) => (await b.request({ method: 'GET', url: '/api/schools' })).json()[0].figures;
+    expect((await figures(it)).inBps).toBe(5e6);
+    expect(await figures(principal)).toMatchObject({ inBps: null, outBps: null, latencyMs: null, lossPct: null });
+    expect((await principal.request({ method: 'GET', url: '/api/schools/a' })).json().figures.inBps).toBeNull();
+  });
+});
+
 describe('the policy says what the district asked for', () => {
   // [role, route, target, allowed]: written by hand from the roles the district described.
   const pinned: [Role, string, Target, boolean][] = [

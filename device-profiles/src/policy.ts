@@ -70,6 +70,20 @@ export interface Principal {
 
 export type Decision = { allowed: true } | { allowed: false; status: 403; reason: string };
 
+/**
+ * Device kinds whose values need a permission beyond reading the school: the internet
+ * link's router and probe are the IT staff's and the operations center's, not a principal's.
+ * Routes about one device check it; lists leave such devices out, and school summaries
+ * leave their figures (bandwidth, latency, loss) empty.
+ */
+export const KIND_PERMISSIONS: Readonly<Partial<Record<string, Permission>>> = { network: 'link:read' };
+
+/** May this principal see devices of this kind (their values, history, figures)? */
+export function maySeeKind(principal: Principal, kind: string): boolean {
+  const needed = KIND_PERMISSIONS[kind];
+  return needed === undefined || GRANTS[principal.role].includes(needed);
+}
+
 export function isRole(value: unknown): value is Role {
   return typeof value === 'string' && (ROLES as readonly string[]).includes(value);
 }

@@ -3,14 +3,18 @@
  * readings are sealed into batches and written to the disk queue before the device is
  * acknowledged; the uplink sends the queue to the district and deletes what the district
  * confirms it stored. A periodic health report tells the district how the gateway is doing.
+ * District commands pass the command desk (commands.ts: at most once, never late, every
+ * outcome reported back) on their way to a driver or an MQTT device.
  */
 import { randomBytes } from 'node:crypto';
 import { pino, type Logger } from 'pino';
 import { BUILTIN_PROFILES_DIR, WIRE_VERSION, loadProfiles, schoolClock, type DeviceCommand, type DeviceStatusEvent } from '@schoolops/device-profiles';
 import { Batcher } from './batcher.ts';
+import { CommandDesk, type Execution, type Refusal } from './commands.ts';
 import { districtPassword, withDeviceSecrets, type EdgeConfig } from './config.ts';
 import { DeviceIntake } from './device-intake.ts';
-import { DriverHost, drivers, type DeviceStatus, type Driver, type ProtocolType } from './drivers/index.ts';
+import { DriverHost, classifyError, drivers, type DeviceStatus, type Driver, type ProtocolType } from './drivers/index.ts';
+import { CommandNotSupportedError } from './drivers/runner.ts';
 import { createCameraDriver } from './drivers/camera.ts';
 import { startVisionCounter, type VisionCounter } from './drivers/vision-counter.ts';
 import { startLocalBroker } from './local-broker.ts';
@@ -38,12 +42,20 @@ export interface EdgeAgent {
   uplink: Uplink;
   /** The protocol drivers' runners, one per polled or subscribed device. */
   driven: DriverHost;
+  /** District commands: what was received, and the outcomes the district has not confirmed. */
+  commands: CommandDesk;
   /** Device messages that repeated a reading already stored (resent after a gateway restart). */
   repeats(): number;
   close(): Promise<void>;
 }
 
-export async function startEdgeAgent(config: EdgeConfig, options: { logger?: Logger } = {}): Promise<EdgeAgent> {
+export interface EdgeAgentOptions {
+  logger?: Logger;
+  /** The clock commands' expiry is judged by (default Date.now; tests give their own). */
+  commandClock?: () => number;
+}
+
+export async function startEdgeAgent(config: EdgeConfig, options: EdgeAgentOptions = {}): Promise<EdgeAgent> {
   // loadEdgeConfig has merged the secrets file already; a config built in code (parseEdgeConfig)
   // still names it, and its devices must not start without their credentials.
   config = withDeviceSecrets(config);
@@ -52,6 +64,23 @@ export async function startEdgeAgent(config: EdgeConfig, options: { logger?: Log
   const profiles = loadProfiles([BUILTIN_PROFILES_DIR, ...(config.profileDirs ?? [])]);
   const intake = new DeviceIntake(config.devices, profiles, logger);
   const outbox = await DiskOutbox.open({ dir: config.dataDir, quotaBytes: config.queue?.quotaBytes ?? DEFAULTS.quotaBytes, logger });
+
+  // Commands wait for the drivers and the school broker to be up (a broker session may hold
+  // some for this gateway, delivered the moment it connects).
+  let started!: () => void;
+  const ready = new Promise<void>((resolve) => (started = resolve));
+  let uplinkPump = () => {};
+  const desk = await CommandDesk.open({
+    dataDir: config.dataDir,
+    gatewayId: config.gatewayId,
+    schoolId: config.schoolId,
+    bootId,
+    logger,
+    ...(options.commandClock ? { now: options.commandClock } : {}),
+    check: (command) => checkCommand(command),
+    execute: (command) => executeCommand(command),
+    onResult: () => uplinkPump(),
+  });
 
   const uplink = new Uplink({
     gatewayId: config.gatewayId,
@@ -68,8 +97,13 @@ export async function startEdgeAgent(config: EdgeConfig, options: { logger?: Log
     deviceCount: config.devices.length,
     agentVersion: AGENT_VERSION,
     logger,
-    onCommand: (command) => void deliverCommand(command),
+    onCommand: (command) =>
+      void ready
+        .then(() => desk.handle(command))
+        .catch((error: unknown) => logger.error({ commandId: command.commandId, error: String(error) }, 'command handling failed')),
+    results: desk,
   });
+  uplinkPump = () => uplink.pump();
 
   const batcher = new Batcher({
     gatewayId: config.gatewayId,
@@ -142,24 +176,31 @@ export async function startEdgeAgent(config: EdgeConfig, options: { logger?: Log
     }
   }
 
-  async function deliverCommand(command: DeviceCommand): Promise<void> {
+  /** Why this gateway cannot carry the command out at all (asked before its expiry is). */
+  function checkCommand(command: DeviceCommand): Refusal | null {
     const device = intake.devices.get(command.deviceId);
-    if (!device) return logger.warn({ command }, 'command for a device this gateway does not have');
+    if (!device) return { outcome: 'unknown_device', detail: `this gateway has no device "${command.deviceId}"` };
     if (!device.profile.commands.some((c) => c.name === command.name))
-      return logger.warn({ command }, `profile ${device.profile.id} has no command "${command.name}"`);
+      return { outcome: 'refused', reason: 'no_such_command', detail: `profile ${device.profile.id} has no command "${command.name}"` };
+    if (!driven.has(command.deviceId) && device.profile.protocol.type !== 'mqtt')
+      return { outcome: 'refused', reason: 'not_supported', detail: `no ${device.profile.protocol.type} driver runs this device` };
+    return null;
+  }
+
+  async function executeCommand(command: DeviceCommand): Promise<Execution> {
     if (driven.has(command.deviceId)) {
       try {
-        await driven.command(command.deviceId, command.name, command.params ?? {});
-        logger.info({ command: command.name, device: command.deviceId }, 'command carried out');
+        const values = await driven.command(command.deviceId, command.name, command.params ?? {});
+        return { outcome: 'ok', ...(values ? { values } : {}) };
       } catch (error) {
-        logger.warn({ command: command.name, device: command.deviceId, error: String(error) }, 'command failed');
+        if (error instanceof CommandNotSupportedError) return { outcome: 'refused', reason: 'not_supported', detail: error.message };
+        const { reason, detail } = classifyError(error);
+        return { outcome: 'failed', reason, detail };
       }
-      return;
     }
-    if (device.profile.protocol.type !== 'mqtt')
-      return logger.warn({ command }, `no ${device.profile.protocol.type} driver: command not delivered`);
+    // An MQTT device gets the command on its own topic and does not answer: its next state shows it.
     await local.sendToDevice(command.deviceId, Buffer.from(JSON.stringify(command)));
-    logger.info({ command: command.name, device: command.deviceId }, 'command forwarded to device');
+    return { outcome: 'accepted', detail: 'handed to the device on the school broker (it does not answer; its next state shows the effect)' };
   }
 
   const startedAt = Date.now();
@@ -182,6 +223,7 @@ export async function startEdgeAgent(config: EdgeConfig, options: { logger?: Log
   const healthTimer = setInterval(sendHealth, config.healthIntervalMs ?? DEFAULTS.healthIntervalMs);
 
   driven.start();
+  started();
   logger.info(
     { devices: config.devices.length, driven: driven.runners.size, localPort: local.port, district: config.district.url, queued: outbox.size },
     'edge agent started',
@@ -194,11 +236,14 @@ export async function startEdgeAgent(config: EdgeConfig, options: { logger?: Log
     outbox,
     uplink,
     driven,
+    commands: desk,
     repeats: () => repeats,
     close: async () => {
       clearInterval(healthTimer);
       sendHealth();
       await driven.stop();
+      // After the drivers: a command they were running has settled (interrupted) and is journaled.
+      await desk.close();
       await counter?.close();
       await local.close();
       await batcher.flush();

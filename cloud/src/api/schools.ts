@@ -1,7 +1,8 @@
 /** Schools, rooms and devices with their live state. */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { inScope } from '@schoolops/device-profiles';
+import { inScope, maySeeKind } from '@schoolops/device-profiles';
+import { visibleDeviceItems, visibleSummary } from './visibility.ts';
 import type { ApiContext } from './context.ts';
 import { AlarmView, DeviceParams, DeviceView, District, ErrorBody, GatewayEventBody, RoomView, SchoolDetail, SchoolParams, SchoolSummary } from './schemas.ts';
 import type { DeviceEntry } from '../inventory.ts';
@@ -32,7 +33,11 @@ export const schoolRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, {
     '/schools',
     { schema: { tags: ['schools'], summary: 'Every school with its gateway status and live figures', response: { 200: Type.Array(SchoolSummary) } } },
     // Every school for the district's roles; a school's own people see their school only.
-    async (request) => live.summaries().filter((s) => request.principal !== null && inScope(request.principal.scope, s.id)),
+    async (request) => {
+      const principal = request.principal;
+      if (!principal) return [];
+      return live.summaries().flatMap((s) => (inScope(principal.scope, s.id) ? [visibleSummary(s, principal)] : []));
+    },
   );
 
   app.get(
@@ -42,7 +47,7 @@ export const schoolRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, {
       const school = district.schools.get(request.params.schoolId);
       if (!school) return reply.code(404).send(notFound(`school "${request.params.schoolId}"`));
       return {
-        ...live.summary(school.id)!,
+        ...visibleSummary(live.summary(school.id)!, request.principal!),
         gatewayId: school.gatewayId,
         gateway: live.gateway(school.id),
         link: live.link(school.id),
@@ -74,7 +79,7 @@ export const schoolRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, {
     },
     async (request, reply) => {
       if (!district.schools.has(request.params.schoolId)) return reply.code(404).send(notFound(`school "${request.params.schoolId}"`));
-      return district.devicesOf(request.params.schoolId).map(deviceView);
+      return district.devicesOf(request.params.schoolId).filter((d) => maySeeKind(request.principal!, d.profile.kind)).map(deviceView);
     },
   );
 
@@ -90,7 +95,7 @@ export const schoolRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, {
     },
     async (request, reply) => {
       if (!district.schools.has(request.params.schoolId)) return reply.code(404).send(notFound(`school "${request.params.schoolId}"`));
-      return live.schoolAlarms(request.params.schoolId);
+      return visibleDeviceItems(district, request.principal!, live.schoolAlarms(request.params.schoolId), (a) => a.deviceId);
     },
   );
 
@@ -106,7 +111,8 @@ export const schoolRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, {
     },
     async (request, reply) => {
       if (!district.schools.has(request.params.schoolId)) return reply.code(404).send(notFound(`school "${request.params.schoolId}"`));
-      return store.events({ schoolId: request.params.schoolId });
+      const events = await store.events({ schoolId: request.params.schoolId });
+      return visibleDeviceItems(district, request.principal!, events, (e) => ('deviceId' in e ? e.deviceId : undefined));
     },
   );
 

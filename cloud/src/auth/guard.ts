@@ -9,7 +9,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { DistrictIndex } from '../inventory.ts';
 import type { AccountStore } from './accounts.ts';
-import { decide, decideRoute, routeRule, type Principal } from '@schoolops/device-profiles';
+import { decide, decideRoute, maySeeKind, routeRule, type Principal } from '@schoolops/device-profiles';
 import { FailureLimiter } from './failure-limiter.ts';
 
 declare module 'fastify' {
@@ -146,6 +146,9 @@ export function installGuard(app: FastifyInstance<any, any, any, any, any>, { ac
         return;
       }
       schoolId = device.school.id;
+      if (!maySeeKind(principal, device.profile.kind)) {
+        return refuse(request, reply, 403, `the role ${principal.role} may not see ${device.profile.kind} devices`, 'forbidden');
+      }
     }
     const decision = decideRoute(principal, rule, schoolId);
     if (!decision.allowed) return refuse(request, reply, decision.status, decision.reason, 'forbidden');

@@ -37,6 +37,7 @@ export const testInventory: Inventory = {
     school(id, [
       { id: `${id}.proj`, profileId: 'epson-eb-x51', roomId: 'p101' },
       { id: `${id}.cam`, profileId: 'hikvision-ds-2cd2143', roomId: 'p101' },
+      { id: `${id}.router`, profileId: 'mikrotik-hex-s', roomId: 'p101' },
     ]),
   ),
 };

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { FileError, checkOrThrow, type DeviceProfile, type MetricValue, type MetricValues } from '@schoolops/device-profiles';
 import type { Logger } from 'pino';
 import type { EdgeDevice } from '../config.ts';
-import { DeviceRunner, type DeviceStatus, type RunnerOptions } from './runner.ts';
+import { CommandNotSupportedError, DeviceRunner, type DeviceStatus, type RunnerOptions } from './runner.ts';
 import type { Driver, DriverDevice, ProtocolType } from './types.ts';
 
 export interface DriverHostOptions {
@@ -73,9 +73,10 @@ export class DriverHost {
     return this.runners.has(deviceId);
   }
 
-  command(deviceId: string, name: string, params: Record<string, MetricValue>): Promise<void> {
+  /** Carry out a command; resolves with what the device read right after it (see DeviceRunner.command). */
+  command(deviceId: string, name: string, params: Record<string, MetricValue>): Promise<MetricValues | undefined> {
     const runner = this.runners.get(deviceId);
-    if (!runner) return Promise.reject(new Error(`no driver runs device ${deviceId}`));
+    if (!runner) return Promise.reject(new CommandNotSupportedError(`no driver runs device ${deviceId}`));
     return runner.command(name, params);
   }
 

@@ -60,6 +60,11 @@ const GLOBAL_TIMERS: RunnerTimers = {
   clearTimeout: (timer) => clearTimeout(timer as NodeJS.Timeout),
 };
 
+/** The device's driver takes no commands at all: nothing was tried (unlike a device that refused). */
+export class CommandNotSupportedError extends Error {
+  override readonly name = 'CommandNotSupportedError';
+}
+
 const MAX_BACKOFF_MS = 5 * 60_000;
 const DEFAULT_TIMEOUT_MS = 5_000;
 const MIN_TIMEOUT_MS = 2_000;
@@ -134,7 +139,7 @@ export class DeviceRunner {
 
   private async tick(): Promise<void> {
     this.timer = null;
-    const ok = await this.exclusive(() => this.pollOnce());
+    const ok = (await this.exclusive(() => this.pollOnce())) !== null;
     if (this.stopped) return;
     const now = this.now();
     if (ok) {
@@ -148,22 +153,26 @@ export class DeviceRunner {
     this.schedule(this.nextDue - now);
   }
 
-  /** Read the device once now (also used after a command, so its effect shows at once). */
-  private async pollOnce(): Promise<boolean> {
+  /**
+   * Read the device once now (also used after a command, so its effect shows at once).
+   * Resolves with what it read ({} when the driver had nothing to report), or null when the
+   * read failed or the runner stopped.
+   */
+  private async pollOnce(): Promise<MetricValues | null> {
     const handle = this.handle;
-    if (!handle?.poll || this.stopped) return false;
+    if (!handle?.poll || this.stopped) return null;
     const { signal, done } = this.deadline(this.timeoutMs);
     this.polls++;
     try {
       const values = await withSignal(handle.poll(signal), signal).finally(done);
-      if (this.stopped) return false;
+      if (this.stopped) return null;
       if (Object.keys(values).length > 0) this.opts.onValues(this.deviceId, values, this.now());
       this.succeeded();
-      return true;
+      return values;
     } catch (error) {
-      if (this.stopped) return false;
+      if (this.stopped) return null;
       this.failed(error);
-      return false;
+      return null;
     }
   }
 
@@ -198,15 +207,22 @@ export class DeviceRunner {
     this.opts.onStatus(this.deviceId, { ...this.status });
   }
 
-  /** Run a profile command on the device, then read it again so the change shows. */
-  async command(name: string, params: Record<string, MetricValue>): Promise<void> {
+  /**
+   * Run a profile command on the device, then read it again so the change shows. Resolves
+   * once the command is done with what that read returned (undefined when it returned nothing
+   * or failed: the command itself succeeded, and the read's failure is the device's status),
+   * so the district's record of the command says what the device did (power: cooling).
+   */
+  async command(name: string, params: Record<string, MetricValue>): Promise<MetricValues | undefined> {
     const handle = this.handle;
-    if (!handle?.command) throw new Error(`the ${this.opts.driver.protocol} driver cannot send commands`);
+    if (!handle?.command) throw new CommandNotSupportedError(`the ${this.opts.driver.protocol} driver cannot send commands`);
     await this.exclusive(() => {
       const { signal, done } = this.deadline(COMMAND_TIMEOUT_MS);
       return withSignal(handle.command!(name, params, signal), signal).finally(done);
     });
-    if (this.opts.driver.mode === 'poll') void this.exclusive(() => this.pollOnce());
+    if (this.opts.driver.mode !== 'poll') return undefined;
+    const values = await this.exclusive(() => this.pollOnce());
+    return values && Object.keys(values).length > 0 ? values : undefined;
   }
 
   /**
