@@ -512,6 +512,37 @@ export interface CommandAccepted {
   name: string;
 }
 
+/**
+ * What the district knows of a command (GET /api/devices/{id}/commands, newest first):
+ * 'sent' until the gateway reports, then the gateway's outcome; 'unanswered' when no report
+ * came although the command is past the time the gateway would still run it.
+ */
+export type CommandState = 'sent' | 'unanswered' | 'ok' | 'accepted' | 'failed' | 'expired' | 'duplicate' | 'unknown_device' | 'refused';
+
+export interface CommandView {
+  commandId: string;
+  deviceId: string;
+  name: string;
+  params?: Record<string, MetricValue>;
+  /** ms since the Unix epoch, the district's clock. */
+  issuedAt: number;
+  /** The gateway refuses the command after this. */
+  expiresAt: number;
+  /** Who sent it, as the audit log names them (a username, token:<id>). */
+  sentBy: string | null;
+  state: CommandState;
+  /** failed/refused: why (device_error, timeout, no_such_command, clock_skew, interrupted...). */
+  reason?: string;
+  detail?: string;
+  /** ok: what the device read right after the command. */
+  values?: Record<string, MetricValue>;
+  /** When the outcome reached the district (its clock), and when the gateway reached it (the gateway's). */
+  resultAt?: number;
+  gatewayTs?: number;
+  /** Times the gateway got the command again and did not run it again. */
+  duplicates: number;
+}
+
 export async function sendCommand(deviceId: string, name: string): Promise<CommandAccepted> {
   const url = apiDeviceCommands(deviceId);
   const body = await sendJson(url, 'POST', { name });
