@@ -8,12 +8,16 @@ import { isSchoolTimeChoice } from '../launcher/school-time.ts';
 
 const HELP = `SchoolOps simulated district
 
-  npm start -- [--schools N] [--port P] [--mqtt-port Q] [--control-port C] [--seed S] [--data-dir DIR] [--device-interval-ms MS]
-                [--school-time auto|real|HH:MM|"YYYY-MM-DD HH:MM"]
+  npm start -- [--schools N] [--port P] [--mqtt-port Q] [--mqtts-port T] [--no-tls] [--control-port C] [--seed S]
+                [--data-dir DIR] [--device-interval-ms MS] [--school-time auto|real|HH:MM|"YYYY-MM-DD HH:MM"]
 
   --schools N             schools to simulate, each with its own gateway (default 5)
-  --port P                HTTP port of the dashboard and API (default 8080)
-  --mqtt-port Q           port of the district MQTT broker (default 18830)
+  --port P                HTTPS port of the dashboard and API (default 8080)
+  --mqtt-port Q           port of the district broker's plain MQTT, 127.0.0.1 only (default 18830)
+  --mqtts-port T          port of the district broker's MQTT over TLS, which gateways use (default 18883)
+  --no-tls                plain HTTP and MQTT instead (everything stays on 127.0.0.1 either way);
+                          by default the links are encrypted with a CA and certificates made
+                          under DIR/tls on the first start and kept after
   --control-port C        port of the fault switchboard on 127.0.0.1 (default 18090)
   --seed S                seed of the generated district (default 1)
   --data-dir DIR          where configs, credentials, logs and the database go (default ./data)
@@ -41,6 +45,9 @@ const { values } = parseArgs({
     schools: { type: 'string' },
     port: { type: 'string' },
     'mqtt-port': { type: 'string' },
+    'mqtts-port': { type: 'string' },
+    // node:util's parseArgs has no negated flags before Node 22.4: --no-tls is its own flag.
+    'no-tls': { type: 'boolean' },
     'control-port': { type: 'string' },
     seed: { type: 'string' },
     'data-dir': { type: 'string' },
@@ -60,6 +67,7 @@ if (!isSchoolTimeChoice(schoolTime)) {
   process.exit(2);
 }
 
+const tls = !values['no-tls'];
 const started = Date.now();
 const log = (line: string) => console.log(line);
 log('Starting the SchoolOps simulated district…');
@@ -67,6 +75,8 @@ const district = await startDistrict({
   schools: positiveInt('schools', values.schools, 5, 1),
   port: positiveInt('port', values.port, 8080),
   mqttPort: positiveInt('mqtt-port', values['mqtt-port'], 18830),
+  tls,
+  ...(tls ? { mqttTlsPort: positiveInt('mqtts-port', values['mqtts-port'], 18883) } : {}),
   controlPort: positiveInt('control-port', values['control-port'], 18090),
   seed: positiveInt('seed', values.seed, 1),
   dataDir: values['data-dir'] ?? 'data',
@@ -87,14 +97,23 @@ Ready in ${((Date.now() - started) / 1000).toFixed(1)} s.
 ${district.logins.map((l) => `    ${l.role.padEnd(18)} ${l.username.padEnd(22)} ${l.password}`).join('\n')}
     wall display       code ${district.displayCode} (one use, within 15 minutes) at ${district.url}/?enroll
   API token:  in ${district.files.cloudDataDir}/launcher.token (district operator), e.g.
-              curl -H "Authorization: Bearer $(cat ${district.files.cloudDataDir}/launcher.token)" ${district.url}/api/schools
-  Broker:     mqtt://127.0.0.1:${district.mqttPort}
+              curl ${district.caFile ? `--cacert ${district.caFile} ` : ''}-H "Authorization: Bearer $(cat ${district.files.cloudDataDir}/launcher.token)" ${district.url}/api/schools
+${brokerLines()}
   Logs:       ${district.files.logDir}
   ${district.schoolTime.describe}
   Faults:     ${district.controlUrl}/faults   (${district.faults.size} devices take faults)
               e.g. curl -X POST ${district.controlUrl}/faults/${exampleProjector()}/lamp-failure
                    curl -X DELETE ${district.controlUrl}/faults/${exampleProjector()}/all
 Press Ctrl-C to stop.`);
+
+function brokerLines(): string {
+  if (!district.caFile) return `  Broker:     mqtt://127.0.0.1:${district.mqttPort}`;
+  return [
+    `  Broker:     mqtts://127.0.0.1:${district.mqttTlsPort} (gateways, the cloud); plain mqtt://127.0.0.1:${district.mqttPort} for this machine only`,
+    `  CA:         ${district.caFile} (signed the dashboard's and the broker's certificates)`,
+    `              the browser warns until you import it as a trusted authority (certificate settings, "Authorities"), or accept the warning once`,
+  ].join('\n');
+}
 
 function exampleProjector(): string {
   for (const [id, target] of district.faults) if (target.protocol === 'pjlink') return id;

@@ -4,12 +4,18 @@
  * its own protocol (MQTT boards and cameras; PJLink projectors, SNMP routers, OPC UA labs and
  * the simulated internet for the link probe, served from this process). Used by `npm start`,
  * by the end-to-end and fault tests, so the tests run exactly what a user runs.
+ *
+ * With `tls`, the links are encrypted as a real district's would be: a CA of its own and
+ * certificates for the cloud and the broker under <dataDir>/tls (kept across starts, so a
+ * browser told to trust the CA once keeps trusting it), the cloud on HTTPS, gateways and the
+ * cloud on the broker's TLS listener, each checking the broker against the CA.
  */
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { loadProfiles, schoolClock, type Inventory } from '@schoolops/device-profiles';
-import { seedDemoAccounts, writeSecretFile, type DemoLogin } from '@schoolops/cloud';
+import { ensureCertificates, seedDemoAccounts, writeSecretFile, type DemoLogin } from '@schoolops/cloud';
 import { generateDistrict } from '../district/index.ts';
 import { serveSchoolDevices, startSchoolDevices, type SchoolDevices, type ServedDevice } from '../devices/index.ts';
 import type { PublishedCounts } from '../delivery/compare.ts';
@@ -23,8 +29,15 @@ export interface DistrictOptions {
   schools: number;
   /** HTTP port of the cloud (API + dashboard); 0 picks a free one. */
   port: number;
-  /** Port of the district MQTT broker; 0 picks a free one. */
+  /** Port of the district MQTT broker's plain listener (127.0.0.1 only); 0 picks a free one. */
   mqttPort: number;
+  /**
+   * Encrypt every link (default false): the cloud serves HTTPS, the broker adds a TLS
+   * listener, gateways and the cloud use it and check it against the district's CA.
+   */
+  tls?: boolean;
+  /** Port of the broker's TLS listener when `tls`; 0 or absent picks a free one. */
+  mqttTlsPort?: number;
   dataDir: string;
   seed?: number;
   /** Make every simulated device report this often instead of at its profile's interval. */
@@ -66,7 +79,7 @@ export interface DistrictOptions {
   progress?: (line: string) => void;
 }
 
-type Ready = { type: 'ready'; port?: number; url?: string; localPort?: number; bootId?: string };
+type Ready = { type: 'ready'; port?: number; tlsPort?: number; url?: string; localPort?: number; bootId?: string };
 
 /** A part of the district that runs as its own process, and how to start it again. */
 interface Part {
@@ -86,9 +99,14 @@ export interface RunningDistrict {
   displayCode: string;
   /** A district-operator API token (for scripts such as the delivery checker, and tests). */
   token: string;
-  /** fetch() on the cloud, with the launcher's token: `api('/api/schools')`. */
+  /** fetch() on the cloud, with the launcher's token (and trusting `caFile` over HTTPS): `api('/api/schools')`. */
   api(path: string, init?: RequestInit): Promise<Response>;
+  /** The broker's plain listener, on 127.0.0.1. */
   mqttPort: number;
+  /** The broker's TLS listener, which gateways and the cloud use; null without `tls`. */
+  mqttTlsPort: number | null;
+  /** The CA of the district's certificates (PEM): what clients of the cloud and the broker trust; null without `tls`. */
+  caFile: string | null;
   inventory: Inventory;
   files: DistrictFiles;
   /** The school time the district lives at, and its offset from real time. */
@@ -133,11 +151,16 @@ export async function startDistrict(options: DistrictOptions): Promise<RunningDi
   const deviceClock = options.clock ?? (schoolTime.offsetMs ? schoolClock(schoolTime.offsetMs) : undefined);
 
   // Ports the user gave are never picked for anything else.
-  const given = [options.port, options.mqttPort, options.controlPort ?? 0].filter((p) => p > 0);
+  const given = [options.port, options.mqttPort, options.mqttTlsPort ?? 0, options.controlPort ?? 0].filter((p) => p > 0);
+  const certificates = options.tls ? await makeCertificates(options.dataDir) : null;
+  if (certificates) say(`Certificates in ${certificates.dir} (CA ${certificates.caFile}).`);
   const { files, finish } = await writeDistrictFiles({
     dataDir: options.dataDir,
     inventory,
-    mqttUrl: (port) => `mqtt://127.0.0.1:${port}`,
+    mqttUrl: (port) => `${certificates ? 'mqtts' : 'mqtt'}://127.0.0.1:${port}`,
+    ...(certificates
+      ? { tls: { caFile: certificates.caFile, cloudCertFile: certificates.servers.cloud!.certFile, cloudKeyFile: certificates.servers.cloud!.keyFile } }
+      : {}),
     // Chosen now, so a restarted cloud comes back at the same address.
     httpPort: options.port || (await freePort(given)),
     avoidPorts: given,
@@ -149,10 +172,20 @@ export async function startDistrict(options: DistrictOptions): Promise<RunningDi
   // Picked now rather than bound on port 0: a restarted broker comes back on this port, and one
   // from the ephemeral range could meanwhile be taken by a client connection.
   let mqttPort = options.mqttPort || (await freePort(given));
+  let mqttTlsPort = certificates ? options.mqttTlsPort || (await freePort(given)) : null;
   const parts = new Map<string, Part>();
   const addPart = (name: string, script: string, args: () => string[], log: string) =>
     parts.set(name, { name, script: scriptPath(script), args, logFile: join(files.logDir, log) });
-  addPart('broker', 'broker/src/cli.ts', () => ['--port', String(mqttPort), '--host', '127.0.0.1', '--credentials', files.credentialsFile], 'broker.log');
+  const brokerTlsArgs = () =>
+    certificates && mqttTlsPort !== null
+      ? ['--tls-port', String(mqttTlsPort), '--tls-cert', certificates.servers.broker!.certFile, '--tls-key', certificates.servers.broker!.keyFile]
+      : [];
+  addPart(
+    'broker',
+    'broker/src/cli.ts',
+    () => ['--port', String(mqttPort), '--host', '127.0.0.1', '--credentials', files.credentialsFile, ...brokerTlsArgs()],
+    'broker.log',
+  );
   addPart('cloud', 'cloud/src/cli.ts', () => ['--config', files.cloudConfigFile], 'cloud.log');
   for (const school of inventory.schools)
     addPart(school.id, 'edge-agent/src/cli.ts', () => ['--config', files.gatewayConfigFiles.get(school.id)!], `gateway-${school.id}.log`);
@@ -231,10 +264,16 @@ export async function startDistrict(options: DistrictOptions): Promise<RunningDi
     control = await startControlServer(faults, options.controlPort ?? 0);
 
     const broker = await start('broker');
-    mqttPort = broker.ready.port!; // restarts keep the port
-    say(`District broker listening on mqtt://127.0.0.1:${mqttPort}`);
+    mqttPort = broker.ready.port!; // restarts keep the ports
+    if (mqttTlsPort !== null) mqttTlsPort = broker.ready.tlsPort!;
+    say(
+      mqttTlsPort !== null
+        ? `District broker listening on mqtts://127.0.0.1:${mqttTlsPort} (and plain mqtt://127.0.0.1:${mqttPort}, this machine only)`
+        : `District broker listening on mqtt://127.0.0.1:${mqttPort}`,
+    );
     const pollIntervalMs = options.pollIntervalMs ?? (options.deviceIntervalMs ? Math.max(1000, options.deviceIntervalMs) : undefined);
-    finish(mqttPort, overrides, pollIntervalMs);
+    // Gateways and the cloud go through the TLS listener when there is one.
+    finish(mqttTlsPort ?? mqttPort, overrides, pollIntervalMs);
 
     // Accounts before the cloud: the account file is the cloud's once it runs.
     const demo = await seedDemoAccounts(join(files.cloudDataDir, 'accounts.duckdb'), inventory);
@@ -283,14 +322,21 @@ export async function startDistrict(options: DistrictOptions): Promise<RunningDi
     if (failed) throw (failed as PromiseRejectedResult).reason;
     writePublished();
     const url = cloud.ready.url!;
+    const ca = certificates ? readFileSync(certificates.caFile) : null;
+    const authorized = (init: RequestInit): RequestInit => ({
+      ...init,
+      headers: { authorization: `Bearer ${demo.token}`, ...(init.headers as Record<string, string> | undefined) },
+    });
     return {
       url,
       logins: demo.logins,
       loginsFile,
       displayCode: demo.displayCode,
       token: demo.token,
-      api: (path, init = {}) => fetch(`${url}${path}`, { ...init, headers: { authorization: `Bearer ${demo.token}`, ...(init.headers as Record<string, string> | undefined) } }),
+      api: (path, init = {}) => (ca ? fetchTrusting(ca, `${url}${path}`, authorized(init)) : fetch(`${url}${path}`, authorized(init))),
       mqttPort,
+      mqttTlsPort,
+      caFile: certificates?.caFile ?? null,
       inventory,
       files,
       schoolTime,
@@ -319,4 +365,59 @@ export async function startDistrict(options: DistrictOptions): Promise<RunningDi
     await stop();
     throw error;
   }
+}
+
+/** The names a simulated district's servers answer to: this machine only. */
+const LOCAL_NAMES = ['127.0.0.1', 'localhost'];
+
+/**
+ * The district's CA and the cloud's and broker's certificates, under <dataDir>/tls: made on
+ * the first start, kept after (ensureCertificates remakes only what is missing or no
+ * longer fits), so a browser that was told to trust the CA keeps trusting the dashboard.
+ */
+async function makeCertificates(dataDir: string) {
+  // The data folder first, so only the tls folder inside it gets the keys' mode 0700.
+  mkdirSync(dataDir, { recursive: true });
+  return ensureCertificates({
+    dir: join(dataDir, 'tls'),
+    caName: 'SchoolOps simulated district CA',
+    servers: [
+      { name: 'cloud', hosts: LOCAL_NAMES },
+      { name: 'broker', hosts: LOCAL_NAMES },
+    ],
+  });
+}
+
+/** Statuses whose response has no body (the Response constructor refuses one). */
+const NULL_BODY_STATUSES = new Set([101, 204, 205, 304]);
+
+/**
+ * fetch() that trusts `ca` (Node 20's fetch takes no CA per call): node:https underneath, a
+ * standard Response on top, so callers read it as they read fetch's. The request is
+ * normalised by the Request constructor, as fetch would (method, headers, any body type);
+ * the answer is read whole, which suits the API's JSON.
+ */
+async function fetchTrusting(ca: Buffer, url: string, init: RequestInit): Promise<Response> {
+  const request = new Request(url, init);
+  const body = request.body ? Buffer.from(await request.arrayBuffer()) : undefined;
+  return new Promise((resolve, reject) => {
+    const outgoing = httpsRequest(
+      url,
+      { method: request.method, headers: Object.fromEntries(request.headers), ca, ...(init.signal ? { signal: init.signal } : {}) },
+      (incoming) => {
+        const chunks: Buffer[] = [];
+        incoming.on('data', (chunk: Buffer) => chunks.push(chunk));
+        incoming.on('error', reject);
+        incoming.on('end', () => {
+          const status = incoming.statusCode ?? 0;
+          const headers = new Headers();
+          for (const [name, value] of Object.entries(incoming.headers)) for (const one of [value ?? []].flat()) headers.append(name, one);
+          const empty = NULL_BODY_STATUSES.has(status) || request.method === 'HEAD';
+          resolve(new Response(empty ? null : new Uint8Array(Buffer.concat(chunks)), { status, statusText: incoming.statusMessage ?? '', headers }));
+        });
+      },
+    );
+    outgoing.on('error', reject);
+    outgoing.end(body);
+  });
 }

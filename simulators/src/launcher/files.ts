@@ -7,6 +7,9 @@
  * the broker's hashes, device secrets). A gateway's config (0644) holds no secret: its
  * devices' secret options (the ones their drivers declare, SNMPv3 keys, OPC UA passwords)
  * go to its own secrets file in a 0700 folder, which the gateway refuses to read otherwise.
+ *
+ * With TLS (the launcher's certificates under <dataDir>/tls), the cloud's config serves HTTPS
+ * and reads the broker over mqtts://, and every gateway checks the broker against the CA.
  */
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -37,6 +40,8 @@ export interface DistrictFiles {
   /** Scratch space for simulators (OPC UA certificates). */
   workDir: string;
   logDir: string;
+  /** The CA that the cloud and every gateway check the broker (and browsers the cloud) against; null without TLS. */
+  caFile: string | null;
 }
 
 /** Where a gateway reaches a simulated device, and the driver options it needs. */
@@ -144,6 +149,11 @@ export async function writeDistrictFiles(opts: {
   schoolClockOffsetMs?: number;
   /** Ports given to the launcher (never picked for a gateway). */
   avoidPorts?: number[];
+  /**
+   * Encrypted links: the CA every client checks servers against, and the cloud's HTTPS
+   * certificate. `mqttUrl` then gives an mqtts:// URL.
+   */
+  tls?: { caFile: string; cloudCertFile: string; cloudKeyFile: string };
 }): Promise<{ files: DistrictFiles; finish: (brokerPort: number, devices?: Map<string, GatewayDeviceOverride>, pollIntervalMs?: number) => void }> {
   const dataDir = resolve(opts.dataDir);
   const dirs = {
@@ -191,6 +201,7 @@ export async function writeDistrictFiles(opts: {
     gatewaySecretsFiles: new Map(opts.inventory.schools.map((s) => [s.id, join(dirs.secrets, `${s.id}.json`)])),
     workDir: dirs.work,
     logDir: dirs.logs,
+    caFile: opts.tls?.caFile ?? null,
   };
 
   /**
@@ -202,9 +213,13 @@ export async function writeDistrictFiles(opts: {
     writeSecret(cloudSecret, cloudPassword);
     const cloud: CloudConfig = {
       v: 1,
-      // A simulated district serves this machine only: plain HTTP never leaves loopback.
-      http: { host: '127.0.0.1', port: opts.httpPort },
-      mqtt: { url: opts.mqttUrl(brokerPort), username: 'cloud', passwordFile: cloudSecret },
+      // A simulated district serves this machine only: it never leaves loopback, encrypted or not.
+      http: {
+        host: '127.0.0.1',
+        port: opts.httpPort,
+        ...(opts.tls ? { tls: { certFile: opts.tls.cloudCertFile, keyFile: opts.tls.cloudKeyFile } } : {}),
+      },
+      mqtt: { url: opts.mqttUrl(brokerPort), username: 'cloud', passwordFile: cloudSecret, ...(opts.tls ? { caFile: opts.tls.caFile } : {}) },
       dataDir: dirs.cloud,
       inventoryFile,
       ...(opts.schoolClockOffsetMs ? { schoolClockOffsetMs: opts.schoolClockOffsetMs } : {}),
@@ -227,7 +242,7 @@ export async function writeDistrictFiles(opts: {
         v: 1,
         gatewayId: school.gatewayId,
         schoolId: school.id,
-        district: { url: opts.mqttUrl(brokerPort), username: school.gatewayId, passwordFile: secretFile },
+        district: { url: opts.mqttUrl(brokerPort), username: school.gatewayId, passwordFile: secretFile, ...(opts.tls ? { caFile: opts.tls.caFile } : {}) },
         secretsFile,
         // A fixed port, so the school's devices find a gateway that restarts.
         local: { host: '127.0.0.1', port: localPorts.get(school.id)! },
