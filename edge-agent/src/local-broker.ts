@@ -33,6 +33,8 @@ export const LOCAL_REFUSAL_REASONS = [
   'topic_too_deep',
   /** More than MAX_INFLIGHT_QOS2 QoS 2 publishes awaiting PUBREL. */
   'inflight_exceeded',
+  /** A PUBLISH or SUBSCRIBE handled before its connection's CONNECT was accepted. */
+  'not_connected',
 ] as const;
 export type LocalRefusalReason = (typeof LOCAL_REFUSAL_REASONS)[number];
 
@@ -144,7 +146,7 @@ export async function startLocalBroker(opts: {
    */
   function rejectMessage(client: Client, reason: RejectReason, subject: string, detail: string): void {
     intake.rejected[reason]++;
-    const clientId = clip(client.id);
+    const clientId = clip(client.id ?? '');
     const suppressedBefore = throttle.admit(`message\u0000${reason}\u0000${clientId}`);
     if (suppressedBefore === undefined) return;
     logger.warn(
@@ -192,6 +194,13 @@ export async function startLocalBroker(opts: {
     // Only a will whose client is gone comes without one (aedes' clustered-broker path):
     // nothing to judge it by, so it is refused like anything unknown.
     if (!client) return callback(new Error('a will without its client'));
+    // aedes can hand over a PUBLISH read in the same burst as its CONNECT before the CONNECT
+    // is done (client.id still null): found by the fuzzing benchmark, it crashed the gateway.
+    // Nothing is known of the sender yet, so the message is refused like an unknown client's.
+    if (typeof client.id !== 'string') {
+      refuseClient(client, 'not_connected', 'a PUBLISH before its CONNECT was accepted');
+      return callback(new Error('publish before the connection was accepted'));
+    }
     const topic = packet.topic;
     const payload = packet.payload as Buffer;
     if (parseLocalCommandTopic(topic) !== null) {
@@ -236,6 +245,10 @@ export async function startLocalBroker(opts: {
   };
 
   broker.authorizeSubscribe = (client, subscription, callback) => {
+    if (typeof client?.id !== 'string') {
+      if (client) refuseClient(client, 'not_connected', 'a SUBSCRIBE before its CONNECT was accepted');
+      return callback(new Error('subscribe before the connection was accepted'), null);
+    }
     const allowed = subscription.topic === localTopics.deviceCommand(client.id);
     if (!allowed) rejectMessage(client, 'bad_topic', subscription.topic, `subscription refused: ${clip(subscription.topic)}`);
     callback(null, allowed ? subscription : null);

@@ -4,6 +4,7 @@
  * publishes lands in aedes' retained store. Real sockets, a real aedes, a real intake; the
  * log throttle's clock is injected, so "within one interval" is a clock the test holds still.
  */
+import { createConnection } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
 import { localTopics } from '@schoolops/device-profiles';
@@ -123,5 +124,38 @@ describe('retained', () => {
     await school.broker.sendToDevice(BOARDS[1], Buffer.from('{"name":"powerOn"}'));
     await waitFor(() => commands.length > 0, 'the command at the board');
     expect(commands).toEqual(['{"name":"powerOn"}']);
+  });
+});
+
+describe('a PUBLISH handled before its CONNECT (found by the fuzzing benchmark)', () => {
+  it('is refused and counted; the gateway stays up and a device goes on reporting', async () => {
+    // CONNECT (MQTT 3.1.1, clean, keepalive 60, id "repro") and, in the same write, a QoS 0
+    // PUBLISH whose 65.6 KB payload ends past libuv's first 64 KiB read: aedes then hands the
+    // PUBLISH over while the CONNECT is still pending (client.id null), which crashed the gateway.
+    const connectPacket = Buffer.from([0x10, 0x11, 0x00, 0x04, ...Buffer.from('MQTT'), 0x04, 0x02, 0x00, 0x3c, 0x00, 0x05, ...Buffer.from('repro')]);
+    const payload = Buffer.alloc(65_600, 0x61);
+    const body = Buffer.concat([Buffer.from([0x00, 0x01, 0x78]), payload]);
+    const length: number[] = [];
+    for (let n = body.length; ; ) {
+      const digit = n % 128;
+      n = Math.floor(n / 128);
+      length.push(n > 0 ? digit | 0x80 : digit);
+      if (n === 0) break;
+    }
+    const publishPacket = Buffer.concat([Buffer.from([0x30, ...length]), body]);
+    const before = school.broker.stats().refused.not_connected + school.intake.rejected.bad_topic;
+    const socket = createConnection({ host: '127.0.0.1', port: school.broker.port });
+    socket.on('error', () => undefined);
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    const ended = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    socket.write(Buffer.concat([connectPacket, publishPacket]));
+    // Refused as not yet connected, or (when both came in one read) as a topic no device has.
+    await waitFor(() => school.broker.stats().refused.not_connected + school.intake.rejected.bad_topic > before, 'the early PUBLISH to be refused');
+    socket.destroy();
+    await ended;
+    const board = await device(BOARDS[0]);
+    const accepted = school.readings.length;
+    await board.publishAsync(localTopics.deviceState(BOARDS[0]), boardState(1), { qos: 1 });
+    await waitFor(() => school.readings.length > accepted, 'the board reading after the early PUBLISH');
   });
 });
