@@ -265,7 +265,7 @@ describe('simulated district, end to end', () => {
     }
   }, LONG);
 
-  it('carries a command from the district API to a projector over PJLink, and refuses ones its profile does not list', async () => {
+  it('carries a command from the district API to a projector over PJLink, shows its outcome, and refuses ones its profile does not list', async () => {
     const projector = school(1).devices.filter((d) => d.profileId === 'epson-eb-x51')[1]!;
     const send = (body: unknown, id = projector.id) =>
       district.api(`/api/devices/${id}/commands`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -294,6 +294,25 @@ describe('simulated district, end to end', () => {
     await refused({ name: 'setAvMute', params: { mute: 'yes' } }, 400, /"mute" must be true or false/);
     await refused({ name: 'setInput' }, 400, /needs "input"/);
     await refused({ name: 'powerOff' }, 404, /no device/, 'no-such-device');
+
+    // Once it is on, switch it off: the gateway reports the outcome, and it shows with the command.
+    await waitFor(async () => (await api<DeviceView>(`/api/devices/${projector.id}`)).latest!.values.power === 'on', 'the projector on (warmed up)');
+    const off = await send({ name: 'powerOff' });
+    expect(off.status).toBe(202);
+    const { commandId, state } = (await off.json()) as { commandId: string; state: string };
+    expect(state).toBe('sent');
+    type Listed = { commandId: string; name: string; state: string; sentBy: string | null; values?: Record<string, unknown> };
+    const outcome = await waitFor(async () => {
+      const listed = await api<Listed[]>(`/api/devices/${projector.id}/commands`);
+      return listed.find((c) => c.commandId === commandId && c.state !== 'sent');
+    }, 'the outcome of powerOff in the command list');
+    expect(outcome).toMatchObject({ name: 'powerOff', state: 'ok', sentBy: expect.stringMatching(/^token:/) });
+    // What the projector read right after: switching off (a lamp cools before it is off).
+    expect(['cooling', 'off']).toContain(outcome.values?.power);
+    // Newest first, the powerOn before it with its own outcome; the refused ones were never sent.
+    const listed = await api<Listed[]>(`/api/devices/${projector.id}/commands`);
+    expect(listed.map((c) => c.name)).toEqual(['powerOff', 'powerOn']);
+    expect(listed[1]!.state).toBe('ok');
   });
 
   it('shows injected faults in the API, and clears them', async () => {
