@@ -118,6 +118,8 @@ export interface DeviceView {
   alarms: DeviceAlarm[];
   /** Latest values; values of a type this page does not know are left out. */
   latest: { ts: number; values: Record<string, MetricValue> } | null;
+  /** Names of the parameterless commands the device's profile lists; absent from older clouds. */
+  commands?: string[];
 }
 
 export const API_DISTRICT = '/api/district';
@@ -453,6 +455,9 @@ export function toDeviceView(v: unknown): DeviceView | null {
     status,
     alarms: Array.isArray(v.alarms) ? parseList(v.alarms, toDeviceAlarm) : [],
     latest: toLatest(v.latest),
+    ...(Array.isArray(v.commands)
+      ? { commands: v.commands.flatMap((c) => (isObject(c) && typeof c.name === 'string' && (c.params === undefined || (isObject(c.params) && Object.keys(c.params).length === 0)) ? [c.name] : [])) }
+      : {}),
   };
 }
 

@@ -277,11 +277,10 @@ export function schoolCounts(devices: readonly DeviceView[], alarms: readonly De
 }
 
 /**
- * The one-click commands offered per device kind: those without parameters that every
- * shipped profile of the kind lists (powerOn/powerOff of both projector profiles, a
- * camera's countNow, a board's endSession). The cloud checks each against the device's
- * own profile and says why when it refuses; the list of a device's commands is not in
- * /api/schools/{id}/devices, so the page cannot offer exactly the profile's own.
+ * The one-click commands the page knows how to label, per device kind (powerOn/powerOff,
+ * a camera's countNow, a board's endSession). A device is offered those of them its own
+ * profile lists (the device view's `commands`); a cloud too old to send that list gets the
+ * kind's, and the cloud says why when it refuses one.
  */
 export const QUICK_COMMANDS: Readonly<Record<string, readonly string[]>> = {
   display: ['powerOn', 'powerOff'],
@@ -289,8 +288,9 @@ export const QUICK_COMMANDS: Readonly<Record<string, readonly string[]>> = {
   'interactive-board': ['endSession'],
 };
 
-export function quickCommands(kind: string): readonly string[] {
-  return QUICK_COMMANDS[kind] ?? [];
+export function quickCommands(device: Pick<DeviceView, 'kind' | 'commands'>): readonly string[] {
+  const known = QUICK_COMMANDS[device.kind] ?? [];
+  return device.commands ? known.filter((name) => device.commands!.includes(name)) : known;
 }
 
 /** The devices a role sees: the internet link's only with link:read. */

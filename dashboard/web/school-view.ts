@@ -384,7 +384,7 @@ export class SchoolView {
 
   /** The row's command buttons; each sends one command and says how it went, in the row. */
   #renderCommands(row: DeviceRow, device: DeviceView, ctx: RenderContext): void {
-    const names = quickCommands(device.kind);
+    const names = quickCommands(device);
     if (names.length === 0) return;
     const t = STRINGS[ctx.lang];
     if (row.commands === null) {

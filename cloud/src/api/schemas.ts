@@ -3,7 +3,7 @@
  * serialises with them, @fastify/swagger documents them, and TypeScript types come from them.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { DEVICE_KINDS, GatewayEvent, GatewayHealth, LocalizedText, MetricValue } from '@schoolops/device-profiles';
+import { CommandDef, DEVICE_KINDS, GatewayEvent, GatewayHealth, LocalizedText, MetricValue } from '@schoolops/device-profiles';
 
 const Nullable = <T extends ReturnType<typeof Type.Number>>(t: T) => Type.Union([t, Type.Null()]);
 const Ms = Type.Integer({ description: 'ms since the Unix epoch' });
@@ -111,6 +111,7 @@ export const DeviceView = Type.Object({
   status: DeviceStatusView,
   alarms: Type.Array(AlarmView),
   latest: Type.Union([Latest, Type.Null()]),
+  commands: Type.Array(CommandDef, { description: "the commands the device's profile lists (POST /api/devices/{id}/commands takes these)" }),
 });
 export type DeviceView = Static<typeof DeviceView>;
 

@@ -21,6 +21,7 @@ export const schoolRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, {
     status: live.deviceStatus(entry.record.id),
     alarms: live.alarms(entry.record.id),
     latest: live.deviceLatest(entry.record.id),
+    commands: entry.profile.commands,
   });
   const notFound = (what: string) => ({ statusCode: 404, error: 'Not Found', message: `no ${what}` });
 
