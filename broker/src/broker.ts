@@ -154,13 +154,15 @@ LOOPBACK.addAddress('::1', 'ipv6');
 LOOPBACK.addSubnet('::ffff:127.0.0.0', 104, 'ipv6');
 
 /**
- * True for 127.0.0.0/8, ::1 and "localhost". A wildcard ("0.0.0.0", "::") or any other name
- * may reach other machines. (cloud/src/tls/loopback.ts holds the cloud's copy of this rule.)
+ * True for 127.0.0.0/8, ::1 (bracketed or not) and "localhost". A wildcard ("0.0.0.0", "::",
+ * "") or any other name may reach other machines. The cloud applies the same rule to its
+ * plain HTTP listener (it imports this one).
  */
 export function isLoopbackHost(host: string): boolean {
-  if (host.toLowerCase() === 'localhost') return true;
-  const family = isIP(host);
-  return family !== 0 && LOOPBACK.check(host, family === 4 ? 'ipv4' : 'ipv6');
+  const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+  if (bare.toLowerCase() === 'localhost') return true;
+  const family = isIP(bare);
+  return family !== 0 && LOOPBACK.check(bare, family === 4 ? 'ipv4' : 'ipv6');
 }
 
 /** CONNACK return codes (MQTT 3.1.1, 3.2.2.3). */

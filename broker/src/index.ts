@@ -1,6 +1,7 @@
 /** @schoolops/broker: the district MQTT broker and the pieces installers and tests need. */
 export {
   startDistrictBroker,
+  isLoopbackHost,
   REFUSAL_REASONS,
   type DistrictBroker,
   type DistrictBrokerOptions,

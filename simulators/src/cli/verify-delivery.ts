@@ -16,10 +16,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { droppedSince, openDuckDbStore } from '@schoolops/cloud';
+import { fetchTrusting } from '../launcher/district.ts';
 import { compareDelivery, type PublishedCounts, type StoredDelivery } from '../delivery/compare.ts';
 
 const HELP = `usage: npm run verify-delivery -- [--url URL] [--data-dir DIR] [--published FILE] [--token-file FILE] [--all]
-  --url        the cloud's address (default http://127.0.0.1:8080)
+  --url        the cloud's address (default: where npm start's cloud answers, <data-dir>/cloud/url,
+               else http://127.0.0.1:8080)
+  --ca-file    the CA to trust for an https:// address (default <data-dir>/tls/ca.pem)
   --token-file an API token of a district operator or admin (default <data-dir>/cloud/launcher.token;
                the SCHOOLOPS_TOKEN environment variable wins)
   --data-dir   the simulated district's data folder (default ./data)
@@ -31,17 +34,20 @@ interface Stored {
   dropped: Record<string, number>;
 }
 
-async function storedFromApi(url: string, since: number, token: string | null): Promise<Stored | null> {
+async function storedFromApi(url: string, since: number, token: string | null, ca: Buffer | null): Promise<Stored | null> {
   try {
     const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
-    const response = await fetch(`${url}/api/delivery?since=${since}`, { headers, signal: AbortSignal.timeout(60_000) });
+    const init = { headers, signal: AbortSignal.timeout(60_000) };
+    const target = `${url}/api/delivery?since=${since}`;
+    const response = ca && url.startsWith('https:') ? await fetchTrusting(ca, target, init) : await fetch(target, init);
     if (response.status === 401 || response.status === 403) {
       throw new Error(`the cloud refused the delivery report (HTTP ${response.status}): give an API token of a district operator or admin (SCHOOLOPS_TOKEN or --token-file)`);
     }
     if (!response.ok) throw new Error(`HTTP ${response.status}: ${await response.text()}`);
     return (await response.json()) as Stored;
   } catch (error) {
-    if ((error as { cause?: { code?: string } }).cause?.code === 'ECONNREFUSED') return null;
+    const code = (error as { code?: string; cause?: { code?: string } }).cause?.code ?? (error as { code?: string }).code;
+    if (code === 'ECONNREFUSED') return null;
     throw error;
   }
 }
@@ -61,7 +67,7 @@ const pad = (value: string | number, width: number) => String(value).padStart(wi
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
-    options: { url: { type: 'string' }, 'data-dir': { type: 'string' }, 'token-file': { type: 'string' }, published: { type: 'string' }, all: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    options: { url: { type: 'string' }, 'data-dir': { type: 'string' }, 'token-file': { type: 'string' }, 'ca-file': { type: 'string' }, published: { type: 'string' }, all: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
   });
   if (values.help) return console.log(HELP), 0;
   const dataDir = values['data-dir'] ?? 'data';
@@ -69,10 +75,14 @@ async function main(): Promise<number> {
   if (!existsSync(publishedFile)) throw new Error(`no published counts at ${publishedFile} (run npm start first, or pass --published)`);
   const published = JSON.parse(readFileSync(publishedFile, 'utf8')) as PublishedCounts;
 
-  const url = values.url ?? 'http://127.0.0.1:8080';
+  // The simulated district writes where its cloud answers (https by default) and its CA.
+  const urlFile = join(dataDir, 'cloud', 'url');
+  const url = values.url ?? (existsSync(urlFile) ? readFileSync(urlFile, 'utf8').trim() : 'http://127.0.0.1:8080');
+  const caFile = values['ca-file'] ?? join(dataDir, 'tls', 'ca.pem');
+  const ca = url.startsWith('https:') && existsSync(caFile) ? readFileSync(caFile) : null;
   const tokenFile = values['token-file'] ?? join(dataDir, 'cloud', 'launcher.token');
   const token = process.env.SCHOOLOPS_TOKEN?.trim() || (existsSync(tokenFile) ? readFileSync(tokenFile, 'utf8').trim() : null);
-  const fromApi = await storedFromApi(url, published.since, token);
+  const fromApi = await storedFromApi(url, published.since, token, ca);
   const stored = fromApi ?? (await storedFromFile(dataDir, published.since));
   console.log(`Delivery since ${new Date(published.since).toISOString()}, district data from ${fromApi ? url : 'the database file'}`);
 

@@ -322,6 +322,8 @@ export async function startDistrict(options: DistrictOptions): Promise<RunningDi
     if (failed) throw (failed as PromiseRejectedResult).reason;
     writePublished();
     const url = cloud.ready.url!;
+    // Where this district's cloud answers, for tools run beside it (npm run verify-delivery).
+    writeFileSync(join(files.cloudDataDir, 'url'), `${url}\n`);
     const ca = certificates ? readFileSync(certificates.caFile) : null;
     const authorized = (init: RequestInit): RequestInit => ({
       ...init,
@@ -397,7 +399,7 @@ const NULL_BODY_STATUSES = new Set([101, 204, 205, 304]);
  * normalised by the Request constructor, as fetch would (method, headers, any body type);
  * the answer is read whole, which suits the API's JSON.
  */
-async function fetchTrusting(ca: Buffer, url: string, init: RequestInit): Promise<Response> {
+export async function fetchTrusting(ca: Buffer, url: string, init: RequestInit = {}): Promise<Response> {
   const request = new Request(url, init);
   const body = request.body ? Buffer.from(await request.arrayBuffer()) : undefined;
   return new Promise((resolve, reject) => {
