@@ -124,8 +124,14 @@ export function memoryOf(pid: number): { rss: number; peak: number } | null {
 // A raw MQTT conversation, for the health check
 // ---------------------------------------------------------------------------------------
 
-async function rawConversation(port: number, steps: { send: Buffer; expect: number; what: string }[], timeoutMs = 15_000): Promise<string> {
-  const socket = tcpConnect({ port, host: '127.0.0.1', noDelay: true });
+/** Send each step's packet and wait for a packet of type `expect` (a CONNACK must say 0); then DISCONNECT. */
+export async function rawConversation(
+  port: number,
+  steps: { send: Buffer; expect: number; what: string }[],
+  timeoutMs = 15_000,
+  localAddress?: string,
+): Promise<string> {
+  const socket = tcpConnect({ port, host: '127.0.0.1', noDelay: true, ...(localAddress && { localAddress }) });
   socket.on('error', () => {});
   const reader = new FrameReader();
   const frames: { first: number; body: Buffer }[] = [];
