@@ -15,6 +15,12 @@
  * authenticated share of the fuzz to its rate. The well-behaved client connects from
  * 127.0.0.1.
  *
+ * A packet counts as sent once the kernel took it. A session that logged in (CONNACK 0) sends
+ * a group of packets, then a PINGREQ, and the next group once the PINGRESP is back (see
+ * runSession), so what it sends is what the broker reads and handles, not a backlog that dies
+ * unread with the connection; the other sessions (refused, mutated CONNECTs, garbage) send
+ * a few packets and are closed by the broker.
+ *
  * Printed: progress every few seconds; then per broker packets and bytes sent, connections,
  * what the broker answered, crashes (a broker process that exited), its RSS before/after
  * and peak, the well-behaved client's ping round trip (median, p99, max) during the run,
@@ -29,11 +35,10 @@
  * crash is replayed with --replay k (sessions run one at a time, the broker checked after
  * each); --dump prints every packet of those sessions.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { spawn } from 'node:child_process';
 import { FrameReader, PACKET_TYPES, Rng, WAITS_FOR_CONNACK, encode, session, type FuzzPacket, type Mutation, type PacketType, type SessionPlan } from './fuzz-packets.ts';
 import { memoryOf, startTarget, stopChild, type Child, type RunningTarget, type TargetKind } from './fuzz-targets.ts';
 import type { ProbeSpec } from './fuzz-probe.ts';
