@@ -259,9 +259,11 @@ describe('OPC UA driver against the lab simulator', () => {
     await waitFor('three snapshots', () => r.values.filter((v) => allFive(v.values)).length >= 4 && true);
     const snapshots = r.values.filter((v) => allFive(v.values)).slice(1);
     for (const s of snapshots) expect(s.values).toEqual(STEADY);
-    // One a second, not a burst: a repeating timer of 1 s never fires sooner than that after
-    // its last turn (the clock counts whole milliseconds).
-    for (let i = 1; i < snapshots.length; i++) expect(snapshots[i]!.ts - snapshots[i - 1]!.ts).toBeGreaterThanOrEqual(1000 - 2);
+    // One a second, not a burst: a repeating 1 s timer fires on its own cadence, so n of its
+    // turns span at least (n - 1) s. (Two turns may come closer than 1 s when a busy machine
+    // delays one: the next keeps the cadence, not the distance.) The clock counts whole ms.
+    const span = snapshots.at(-1)!.ts - snapshots[0]!.ts;
+    expect(snapshots.length).toBeLessThanOrEqual(Math.floor((span + 2) / 1000) + 1);
     expect(r.values.filter((v) => !allFive(v.values))).toEqual([]);
   });
 
