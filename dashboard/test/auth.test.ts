@@ -1,9 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { DISTRICT_ONLY_ROLES as POLICY_DISTRICT_ONLY, GRANTS, ONE_SCHOOL_ROLES as POLICY_ONE_SCHOOL, PERMISSIONS as POLICY_PERMISSIONS, ROLES as POLICY_ROLES, scopeProblem } from '@schoolops/device-profiles';
+import { GRANTS, scopeProblem } from '@schoolops/device-profiles';
 import {
-  DISTRICT_ONLY_ROLES,
-  ONE_SCHOOL_ROLES,
-  PERMISSIONS,
   ROLES,
   canSeeSchool,
   landingFor,
@@ -20,15 +17,6 @@ import {
 function meOf(role: Role, schools: string[] | null, kind: Me['kind'] = role === 'wall-display' ? 'display' : 'user'): Me {
   return { kind, id: `${role}-1`, name: `Người ${role}`, role, schools, permissions: [...GRANTS[role]], csrfToken: 'csrf', expiresAt: 1 };
 }
-
-describe('the page knows the cloud’s roles and permissions', () => {
-  it('lists the same roles, permissions and scope rules as the policy', () => {
-    expect([...ROLES]).toEqual([...POLICY_ROLES]);
-    expect([...PERMISSIONS]).toEqual([...POLICY_PERMISSIONS]);
-    expect([...ONE_SCHOOL_ROLES]).toEqual([...POLICY_ONE_SCHOOL]);
-    expect([...DISTRICT_ONLY_ROLES]).toEqual([...POLICY_DISTRICT_ONLY]);
-  });
-});
 
 describe('landingFor: where each role starts', () => {
   it('sends district roles to the overview and a one-school role to its school', () => {

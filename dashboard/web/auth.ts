@@ -4,28 +4,13 @@
 // handshake); the page only hides what the server would refuse anyway, reading the role's
 // permissions and schools from GET /api/auth/me. Nothing here is a security check.
 
-/** The roles the cloud knows (policy.ts ROLES; a test keeps the two lists equal). */
-export const ROLES = ['district-admin', 'district-operator', 'school-it', 'principal', 'wall-display'] as const;
-export type Role = (typeof ROLES)[number];
-
-/** The permissions the cloud grants (policy.ts PERMISSIONS; a test keeps them equal). */
-export const PERMISSIONS = [
-  'district:read',
-  'school:read',
-  'link:read',
-  'readings:stream',
-  'commands:send',
-  'attendance:read',
-  'operations:read',
-  'accounts:manage',
-  'audit:read',
-] as const;
-export type Permission = (typeof PERMISSIONS)[number];
+// The roles, permissions and scope rules are the policy's own (one table for the server and
+// the page); the module has no imports, so the page bundles it as it is.
+import { DISTRICT_ONLY_ROLES, ONE_SCHOOL_ROLES, PERMISSIONS, ROLES, type Permission, type Role } from '../../device-profiles/src/policy.ts';
+export { DISTRICT_ONLY_ROLES, ONE_SCHOOL_ROLES, PERMISSIONS, ROLES, type Permission, type Role };
 
 /** Roles a person can be given in the admin page (a wall display is enrolled by a code). */
 export const PERSON_ROLES: readonly Role[] = ['district-admin', 'district-operator', 'school-it', 'principal'];
-/** Roles that cover exactly one school (policy.ts ONE_SCHOOL_ROLES): they need a school picked. */
-export const ONE_SCHOOL_ROLES: readonly Role[] = ['school-it', 'principal'];
 
 /** GET /api/auth/me (and the answer to sign-in and enrollment). */
 export interface Me {
@@ -168,8 +153,6 @@ export function normalizeEnrollCode(input: string): string {
   return plain.length > 5 ? `${plain.slice(0, 5)}-${plain.slice(5)}` : plain;
 }
 
-/** Roles that cover the whole district (policy.ts DISTRICT_ONLY_ROLES): no school is picked. */
-export const DISTRICT_ONLY_ROLES: readonly Role[] = ['district-admin', 'district-operator'];
 
 /** Does the school picker apply to this role, and must a school be picked? */
 export function schoolPickFor(role: Role): 'none' | 'required' | 'optional' {
