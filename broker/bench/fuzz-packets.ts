@@ -314,6 +314,12 @@ export interface FuzzTarget {
   payload(rng: Rng, topic: string): Buffer;
   /** The target's packet size limit (huge-length mutations go around it). */
   maxPacketBytes: number;
+  /**
+   * Valid CONNECTs always ask for CleanSession=1 (mutated ones may still not). Leaves out
+   * sessions that outlive their connection, whose queues grow without bound on the district
+   * broker (session-growth.ts), to see what else a long run finds.
+   */
+  cleanSessionsOnly?: boolean;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -376,7 +382,7 @@ export function validConnect(rng: Rng, ctx: PacketContext, credentials?: { usern
     protocolName: utf8(mqtt311 ? 'MQTT' : 'MQIsdp'),
     level: mqtt311 ? 4 : 3,
     // An empty client id needs CleanSession=1 (MQTT-3.1.3-7).
-    clean: clientId === '' || rng.chance(0.85),
+    clean: clientId === '' || rng.chance(0.85) || ctx.target.cleanSessionsOnly === true,
     keepalive: rng.pick([0, 5, 30, 60, 600, 65535]),
     clientId: utf8(clientId),
   };

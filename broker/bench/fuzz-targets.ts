@@ -55,7 +55,10 @@ async function startChild(name: string, script: string, args: string[]): Promise
   // FUZZ_LOG_DIR set (when reducing a finding), each one's stdout goes to a file there.
   const logDir = process.env.FUZZ_LOG_DIR;
   const stdout = logDir ? openSync(join(logDir, `${name.replace(/[^a-z0-9]+/gi, '-')}-${Date.now()}.log`), 'a') : 'ignore';
-  const proc = spawn(process.execPath, ['--stack-trace-limit=40', '--import', 'tsx', script, ...args], {
+  // FUZZ_CHILD_NODE_FLAGS adds node flags to these processes, e.g.
+  // "--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=/tmp/snapshots" to look at their memory.
+  const nodeFlags = process.env.FUZZ_CHILD_NODE_FLAGS?.split(' ').filter(Boolean) ?? [];
+  const proc = spawn(process.execPath, ['--stack-trace-limit=40', ...nodeFlags, '--import', 'tsx', script, ...args], {
     cwd: repoRoot,
     stdio: ['ignore', stdout, 'pipe', 'ipc'],
   });
