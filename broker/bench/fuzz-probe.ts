@@ -7,9 +7,9 @@
  * Connects (raw MQTT 3.1.1, CleanSession=1, keepalive 30 s), then sends PINGREQ every
  * `intervalMs` (one at a time) and times each PINGRESP. Over IPC: { type: 'ready' } once
  * CONNACK accepted it, { type: 'rtts', ms: number[] } every second, { type: 'late', ms } when
- * a PINGRESP is over 5 s late (once per ping), { type: 'lost', reason } if the connection goes
- * while it should not. On { type: 'stop' } it sends what it has, then DISCONNECT, then
- * { type: 'stopped', lost: boolean } and exits.
+ * a PINGRESP is over 5 s late and { type: 'hung', ms } when over 30 s (once per ping each),
+ * { type: 'lost', reason } if the connection goes while it should not. On { type: 'stop' } it sends what it has, then DISCONNECT, then
+ * { type: 'stopped', lost: boolean, outstandingMs? } and exits.
  */
 import { connect as tcpConnect } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -26,6 +26,8 @@ export interface ProbeSpec {
 const spec = JSON.parse(process.argv[2] ?? '{}') as ProbeSpec;
 const send = (message: object) => new Promise<void>((resolve) => (process.send ? process.send(message, () => resolve()) : resolve()));
 const LATE_MS = 5_000;
+/** A PINGREQ unanswered this long: the broker is hung (its event loop blocked), not slow. */
+const HUNG_MS = 30_000;
 const KEEPALIVE_S = 30;
 
 const socket = tcpConnect({ port: spec.port, host: '127.0.0.1', noDelay: true });
@@ -35,6 +37,7 @@ let lost: string | null = null;
 let connected = false;
 let pingSentAt: number | null = null;
 let lateReported = false;
+let hungReported = false;
 let rtts: number[] = [];
 
 function reportLost(reason: string): void {
@@ -62,6 +65,7 @@ socket.on('data', (chunk: Buffer) => {
       rtts.push(performance.now() - pingSentAt);
       pingSentAt = null;
       lateReported = false;
+      hungReported = false;
       setTimeout(ping, spec.intervalMs);
     }
   }
@@ -96,6 +100,10 @@ setInterval(() => {
     lateReported = true;
     void send({ type: 'late', ms: performance.now() - pingSentAt });
   }
+  if (pingSentAt !== null && !hungReported && performance.now() - pingSentAt > HUNG_MS) {
+    hungReported = true;
+    void send({ type: 'hung', ms: performance.now() - pingSentAt });
+  }
 }, 1000).unref();
 
 process.on('message', async (message: { type?: string }) => {
@@ -105,7 +113,8 @@ process.on('message', async (message: { type?: string }) => {
   // Still connected at the end is what "kept its connection" means.
   const wasLost = lost !== null || socket.destroyed;
   if (!socket.destroyed) socket.end(encode({ type: 'disconnect' }));
-  await send({ type: 'stopped', lost: wasLost, reason: lost });
+  // A PINGREQ still unanswered counts with its age so far (a hang must show in the maximum).
+  await send({ type: 'stopped', lost: wasLost, reason: lost, ...(pingSentAt !== null && { outstandingMs: performance.now() - pingSentAt }) });
   process.exit(0);
 });
 process.on('disconnect', () => process.exit(0));

@@ -24,8 +24,9 @@
  * Printed: progress every few seconds; then per broker packets and bytes sent, connections,
  * what the broker answered, crashes (a broker process that exited), its RSS before/after
  * and peak, the well-behaved client's ping round trip (median, p99, max) during the run,
- * and a health check after it. Exit code 1 if a process crashed, the well-behaved client lost
- * its connection, or the health check failed.
+ * and a health check after it. Exit code 1 if a process crashed, the broker hung (the
+ * well-behaved client waited 30 s for a PINGRESP; the run stops there), the well-behaved
+ * client lost its connection, or the health check failed.
  *
  * A crash stops that target's run; with --keep-going it is recorded (stack, the sessions then
  * connected) and the processes are started again, so the run still sends its packets and
@@ -194,6 +195,10 @@ interface Probe {
   /** Round trips since the last call. */
   recent(): number[];
   late: number[];
+  /** How long a PINGREQ had gone unanswered when the client said the broker hung (30 s). */
+  hung: number | null;
+  /** A PINGREQ still unanswered when the client was stopped: how long it had waited. */
+  outstandingAtStop: number | null;
   lost: string | null;
   stop(): Promise<{ lost: boolean; reason: string | null }>;
 }
@@ -211,6 +216,8 @@ async function startProbe(running: RunningTarget): Promise<Probe> {
     child,
     rtts: [],
     late: [],
+    hung: null,
+    outstandingAtStop: null,
     lost: null,
     recent() {
       const out = probe.rtts.slice(recentStart);
@@ -234,14 +241,18 @@ async function startProbe(running: RunningTarget): Promise<Probe> {
     return outcome;
   };
   const connected = new Promise<void>((resolve, reject) => {
-    proc.on('message', (message: { type?: string; ms?: number[] | number; reason?: string; lost?: boolean }) => {
+    proc.on('message', (message: { type?: string; ms?: number[] | number; reason?: string; lost?: boolean; outstandingMs?: number }) => {
       if (message.type === 'ready') resolve();
       else if (message.type === 'rtts' && Array.isArray(message.ms)) probe.rtts.push(...message.ms);
       else if (message.type === 'late' && typeof message.ms === 'number') probe.late.push(message.ms);
+      else if (message.type === 'hung' && typeof message.ms === 'number') probe.hung ??= message.ms;
       else if (message.type === 'lost') {
         probe.lost = message.reason ?? 'lost';
         reject(new Error(`well-behaved client: ${probe.lost}`));
-      } else if (message.type === 'stopped') stopped?.({ lost: message.lost === true || probe.lost !== null, reason: message.reason ?? probe.lost });
+      } else if (message.type === 'stopped') {
+        if (typeof message.outstandingMs === 'number') probe.outstandingAtStop = message.outstandingMs;
+        stopped?.({ lost: message.lost === true || probe.lost !== null, reason: message.reason ?? probe.lost });
+      }
     });
     proc.once('exit', () => reject(new Error(`well-behaved client exited before it was connected: ${stderr}`)));
   });
@@ -542,6 +553,8 @@ async function fuzzTarget(kind: TargetKind): Promise<TargetResult> {
   let watch: NodeJS.Timeout | undefined;
   let aborted = false;
   let lostConnection: string | null = null;
+  // Set from the watch timer (an object, so TypeScript does not narrow it to its initial null).
+  const found: { hang: { atS: number; rss: number | undefined; sessions: number[] } | null } = { hang: null };
   let nextSession = 0;
   const live = new Map<number, number | null>();
   /** Sessions connected when a process died, or closed in the 2 s before (a crash takes a moment to be seen). */
@@ -654,6 +667,12 @@ async function fuzzTarget(kind: TargetKind): Promise<TargetResult> {
     let lostSeenAt: number | null = null;
     watch = setInterval(() => {
       const instance = current!;
+      // The well-behaved client waited 30 s for a PINGRESP from a live broker: a hang.
+      if (instance.probe.hung !== null && !instance.crashed && !found.hang && !restarting) {
+        const hang = (found.hang = { atS: (Date.now() - started) / 1000, rss: memoryOf(instance.running.fuzzed.pid)?.rss, sessions: suspects() });
+        console.log(`[${kind}] HANG at ${hang.atS.toFixed(1)} s: no PINGRESP for ${(instance.probe.hung / 1000).toFixed(0)} s, broker RSS ${mb(hang.rss)}`);
+        aborted = true;
+      }
       if (instance.probe.lost && !instance.crashed && !restarting) {
         lostSeenAt ??= Date.now();
         if (Date.now() - lostSeenAt > 1_000 && !instance.crashed) {
@@ -763,10 +782,16 @@ async function fuzzTarget(kind: TargetKind): Promise<TargetResult> {
       `  well-behaved client (PINGREQ→PINGRESP every ${PING_INTERVAL_MS} ms, own process, from 127.0.0.1) while the fuzz ran: ${rttSummary(rtts)}; ` +
         `over 5 s late: ${lateDone}; connection ${lostConnection ? `LOST (${lostConnection})` : crashes.length ? 'lost only when its broker crashed' : 'kept to the end'}`,
       ...(noProgress ? [`  NO PROGRESS: not one packet could be written for ${NO_PROGRESS_MS / 1000} s; the run was stopped`] : []),
+      ...(found.hang
+        ? [
+            `  HANG at ${found.hang.atS.toFixed(1)} s: the broker answered no PINGREQ for 30 s (longest wait ${((last.probe.outstandingAtStop ?? 30_000) / 1000).toFixed(1)} s when the client was stopped), RSS then ${mb(found.hang.rss)}; the run was stopped`,
+            `    sessions connected then or just before: ${found.hang.sessions.join(',')}`,
+          ]
+        : []),
       `  health check after the run: ${health}`,
       ...(extra ? [`  ${extra}`] : []),
     );
-    const ok = crashes.length === 0 && !lostConnection && healthy && !interrupted && !noProgress;
+    const ok = crashes.length === 0 && !lostConnection && healthy && !interrupted && !noProgress && !found.hang;
     return { kind, ok, lines };
   } finally {
     aborted = true;
