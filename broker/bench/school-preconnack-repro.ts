@@ -1,6 +1,6 @@
 /**
  * Reproducer of the crash the fuzzing benchmark (fuzz.ts) found in a school gateway's local
- * broker: a PUBLISH that aedes hands to authorizePublish while the client's CONNECT is still
+ * broker (before commit 3cca556): a PUBLISH that aedes hands to authorizePublish while the client's CONNECT is still
  * being handled, when client.id is still null; edge-agent/src/local-broker.ts then logs the
  * refusal with clip(client.id) and the gateway process dies with
  * "TypeError: Cannot read properties of null (reading 'length')".
@@ -19,6 +19,9 @@
  * yet). A payload of 65,400 bytes (both packets in one read) does not crash it; 65,600 does, on
  * the first try. The district broker refuses the same PUBLISH (no authenticated principal yet)
  * and stays up.
+ *
+ * Fixed in edge-agent/src/local-broker.ts by commit 3cca556 (such a PUBLISH or SUBSCRIBE is
+ * refused and counted as not_connected); the script now checks that it stays fixed.
  *
  * Exit code 1 if the broker process died.
  */
