@@ -376,13 +376,20 @@ export interface PacketContext {
 
 export function validConnect(rng: Rng, ctx: PacketContext, credentials?: { username?: string; password?: string; clientId?: string }): ConnectSpec {
   const mqtt311 = rng.chance(0.9);
-  const clientId = credentials?.clientId ?? randomClientId(rng);
+  const randomId = credentials?.clientId ?? randomClientId(rng);
+  // An empty client id needs CleanSession=1 (MQTT-3.1.3-7).
+  const clean = randomId === '' || rng.chance(0.85) || ctx.target.cleanSessionsOnly === true;
+  // The district broker keeps a persistent session only under the principal's own name
+  // (broker.ts PERSISTENT_SESSION_RULE): half the persistent logins use it, so the fuzz
+  // drives both the refusal and the one session each principal may keep (which the
+  // concurrent sessions of one login then take over from each other).
+  const ownName = !clean && credentials?.username !== undefined && credentials.clientId === undefined && rng.chance(0.5);
+  const clientId = ownName ? credentials.username! : randomId;
   const spec: ConnectSpec = {
     type: 'connect',
     protocolName: utf8(mqtt311 ? 'MQTT' : 'MQIsdp'),
     level: mqtt311 ? 4 : 3,
-    // An empty client id needs CleanSession=1 (MQTT-3.1.3-7).
-    clean: clientId === '' || rng.chance(0.85) || ctx.target.cleanSessionsOnly === true,
+    clean,
     keepalive: rng.pick([0, 5, 30, 60, 600, 65535]),
     clientId: utf8(clientId),
   };

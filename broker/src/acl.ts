@@ -47,8 +47,18 @@ function isWellFormedFilter(filter: string): boolean {
 }
 
 /** May this principal publish a message on this topic? */
-export function mayPublish(principal: Principal, topic: string): AclDecision {
+/**
+ * `retain`: whether the publish asks the broker to keep it. Only a school's status is kept
+ * (the gateway's online/offline and its last will): every retained topic costs the broker
+ * memory for ever and is sent to every matching subscriber, so a principal free to retain
+ * on a topic with a free level (a command's device id) could grow the broker without bound,
+ * and a retained command would run again at each gateway reconnect.
+ */
+export function mayPublish(principal: Principal, topic: string, retain = false): AclDecision {
   if (topic.length === 0) return deny('empty topic');
+  if (retain && !(principal.role === 'gateway' && topic === districtTopics.status(principal.schoolId))) {
+    return deny("only a gateway's own school status may be retained");
+  }
   if (hasWildcard(topic)) return deny('wildcards are not allowed in a publish topic');
   if (topic.startsWith('$')) return deny('$-topics are reserved for the broker');
   if (topic === districtTopics.brokerStats) return deny('broker stats are published by the broker only');

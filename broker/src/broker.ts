@@ -12,6 +12,7 @@ import type { EventEmitter } from 'node:events';
 import { BlockList, createServer, isIP, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
+import aedesPersistence from 'aedes-persistence';
 import { Aedes, type AedesOptions, type AedesPublishPacket, type AuthenticateError, type Client, type Subscription } from 'aedes';
 import { pino, type Logger } from 'pino';
 import { LIMITS, districtTopics, encode, type BrokerStats } from '@schoolops/device-profiles';
@@ -27,6 +28,15 @@ import {
   type ClientCredential,
   type CredentialsFile,
 } from './credentials.ts';
+
+/**
+ * aedes' in-memory persistence (module.exports is the factory), with the two options
+ * broker/patches/aedes-persistence+11.0.0.patch adds; its typings know neither.
+ */
+const memoryPersistence = aedesPersistence as unknown as (opts: {
+  maxQueuedPerClient: number;
+  onQueueFull: (sessionId: string) => void;
+}) => NonNullable<AedesOptions['persistence']>;
 
 export interface DistrictBrokerOptions {
   /** TCP port; 0 picks a free one (see DistrictBroker.port). */
@@ -65,6 +75,13 @@ export interface DistrictBrokerOptions {
    */
   persistence?: AedesOptions['persistence'];
   /**
+   * QoS 1/2 messages kept for one session that has not acknowledged them (an offline
+   * persistent session's queue, or an online one's unacknowledged messages). Past it a
+   * message is not queued for that session and counted as `session_queue_full`. Default
+   * MAX_QUEUED_PER_SESSION. Applies to the default persistence only.
+   */
+  maxQueuedPerSession?: number;
+  /**
    * Clock of the rate limits and of log throttling, in ms. Default: a monotonic clock
    * (a wall clock set back must not stall the buckets). Tests move an injected one.
    */
@@ -91,6 +108,13 @@ export const REFUSAL_REASONS = [
    * itself), or one over MAX_CLIENT_ID_CHARS (refused before the password is checked).
    */
   'client_id_rejected',
+  /**
+   * CleanSession=0 with a client id other than the username: each principal may keep one
+   * persistent session, under its own name (CONNACK 2). See PERSISTENT_SESSION_RULE.
+   */
+  'persistent_session_refused',
+  /** A QoS 1/2 message not queued for a session already holding maxQueuedPerSession. */
+  'session_queue_full',
   /** One address already holds limits.maxConnectionsPerAddress connections: closed at accept. */
   'connection_limit',
   /** One address ran out of password checks (limits.authBurst, limits.authPerSecond): CONNACK 3. */
@@ -135,6 +159,26 @@ const MAX_PACKET_BYTES = LIMITS.districtPacketBytes;
  * uses QoS 1), so a small window costs nobody anything.
  */
 const MAX_INFLIGHT_QOS2 = 16;
+
+/**
+ * Messages queued per session by default. A gateway's persistent session subscribes to its
+ * school's downlink only (commands and acks, a few a minute at most), so a school offline
+ * for a long weekend stays well under it; what it bounds is a session nobody comes back
+ * for, and the time aedes takes to walk a queue when its session resumes (quadratic in
+ * the queue's length: broker/patches/README.md).
+ */
+export const MAX_QUEUED_PER_SESSION = 1000;
+
+/**
+ * Why a persistent session must be named after its principal: MQTT 3.1.1 keeps a session
+ * with CleanSession=0, and queues every QoS>0 message for its subscriptions, until the
+ * same client id comes back with CleanSession=1, which may be never. A principal free to
+ * pick fresh ids could leave sessions behind without end, each queueing for ever (the
+ * fuzzing benchmark grew the broker to 3.8 GB that way). One persistent session per
+ * principal, whose id is the username, bounds them by the credentials file; clean
+ * sessions may use any id (they end with their connection).
+ */
+export const PERSISTENT_SESSION_RULE = 'CleanSession=0 requires the client id to equal the username';
 
 /** Refusal log lines: one per key per interval, a bounded number per interval in all. */
 const REFUSAL_LOG = { everyMs: 10_000, maxKeys: 4096, maxLinesPerWindow: 100 } as const;
@@ -281,6 +325,26 @@ export async function startDistrictBroker(opts: DistrictBrokerOptions): Promise<
     );
   }
 
+  /** A message the persistence did not queue for a full session (sessionId: `<username>:<id>`). */
+  function queueFull(sessionId: string): void {
+    const username = sessionId.slice(0, sessionId.indexOf(':'));
+    const clientId = sessionId.slice(username.length + 1);
+    refused.session_queue_full++;
+    const suppressedBefore = refusalLog.admit(`session_queue_full\u0000${sessionId}`);
+    if (suppressedBefore === undefined) return;
+    logger.warn(
+      {
+        reason: 'session_queue_full',
+        detail: `the session already holds ${opts.maxQueuedPerSession ?? MAX_QUEUED_PER_SESSION} unacknowledged messages`,
+        username: clip(username, LOGGED_USERNAME_CHARS),
+        clientId: loggedClientId(clientId),
+        total: refused.session_queue_full,
+        ...(suppressedBefore > 0 && { suppressedBefore }),
+      },
+      'refused: session_queue_full',
+    );
+  }
+
   async function identify(
     username: string,
     password: Buffer,
@@ -297,7 +361,12 @@ export async function startDistrictBroker(opts: DistrictBrokerOptions): Promise<
     connectTimeout: opts.connectTimeoutMs ?? CONNECT_TIMEOUT_MS,
     maxPacketSize: MAX_PACKET_BYTES,
     maxInflightInbound: MAX_INFLIGHT_QOS2,
-    ...(opts.persistence !== undefined && { persistence: opts.persistence }),
+    persistence:
+      opts.persistence ??
+      memoryPersistence({
+        maxQueuedPerClient: opts.maxQueuedPerSession ?? MAX_QUEUED_PER_SESSION,
+        onQueueFull: (sessionId: string) => queueFull(sessionId),
+      }),
 
     authenticate(client, username, password, done) {
       // Cheap refusals first: nothing below here may cost a password check.
@@ -309,6 +378,11 @@ export async function startDistrictBroker(opts: DistrictBrokerOptions): Promise<
       if (!username || !password || password.length === 0) {
         refuse('missing_credentials', 'CONNECT without username and password', { client, username });
         return done(authError('missing_credentials', CONNACK_BAD_USERNAME_OR_PASSWORD), false);
+      }
+      // Known from the CONNECT alone: refused before a password check costs anything.
+      if (!client.clean && client.id !== username) {
+        refuse('persistent_session_refused', PERSISTENT_SESSION_RULE, { client, username });
+        return done(authError('persistent_session_refused', CONNACK_IDENTIFIER_REJECTED), false);
       }
       // Every check costs one scrypt, whether the user exists or not (the decoy hash).
       const remote = remotes.get(client.conn);
@@ -351,7 +425,7 @@ export async function startDistrictBroker(opts: DistrictBrokerOptions): Promise<
     authorizePublish(client, packet, done) {
       const principal = client ? principals.get(client) : undefined;
       const decision = principal
-        ? mayPublish(principal, packet.topic)
+        ? mayPublish(principal, packet.topic, packet.retain)
         : { allowed: false as const, reason: 'no authenticated principal' };
       if (decision.allowed) return done(null);
       refuse('publish_denied', decision.reason, { client, topic: packet.topic });

@@ -62,6 +62,25 @@ describe('mayPublish', () => {
   });
 });
 
+describe('mayPublish with retain', () => {
+  it("allows only a gateway's own school status", () => {
+    expect(mayPublish(gatewayA, districtTopics.status(A), true)).toEqual({ allowed: true });
+  });
+  const denied: [string, Principal, string][] = [
+    ['gateway: own telemetry', gatewayA, districtTopics.telemetry(A)],
+    ['gateway: own health', gatewayA, districtTopics.health(A)],
+    ["gateway: another school's status", gatewayA, districtTopics.status(B)],
+    ['cloud: a command (would run again at every reconnect)', cloud, districtTopics.command(A, 'proj-101')],
+    ['cloud: an ack', cloud, districtTopics.ack(A)],
+  ];
+  it.each(denied)('denies %s', (_name, principal, topic) => {
+    const decision = mayPublish(principal, topic, true);
+    expect(decision).toEqual({ allowed: false, reason: "only a gateway's own school status may be retained" });
+    // The same publish, not retained: the retain flag alone is what is refused (except B's status).
+    if (topic !== districtTopics.status(B)) expect(mayPublish(principal, topic, false)).toEqual({ allowed: true });
+  });
+});
+
 describe('maySubscribe', () => {
   const allowed: [string, Principal, string][] = [
     ['gateway: its downlink', gatewayA, districtTopics.schoolDownlink(A)],

@@ -279,40 +279,40 @@ describe('client ids prove nothing', () => {
     expect(gateway.connected).toBe(true);
   });
 
-  it("a principal that squatted another's client id with CleanSession=0 locks nobody out, and keeps only its own session", async () => {
-    // The ids gateway A and the cloud really use, taken first by gateway B with persistent sessions.
-    for (const [victim, id] of [
-      [GW_A, GW_A],
-      ['cloud', 'cloud-ingest-4242'],
-    ] as const) {
-      const squatter = await open(GW_B, { clientId: id, clean: false });
-      await squatter.subscribeAsync(districtTopics.schoolDownlink(SCHOOL_B), { qos: 1 });
-      await squatter.endAsync();
-
-      // The rightful owner connects with its id, and gets a session of its own, not B's.
-      // Before the fix: CONNACK 0x02, until the broker restarted.
-      const { client: owner, received: atOwner, sessionPresent: ownerResumed } = await connectRecording(broker.port, victim, { clientId: id, clean: false });
-      clients.push(owner);
-      // B's session exists under this id; had the owner been given it, the CONNACK would say so.
-      expect(ownerResumed).toBe(false);
-
-      // B's session is still B's: a command sent to school B while it is away is queued for it, and
-      // reaches B when B comes back with that id, not the owner now holding the same id.
-      const sender = await open('cloud', { clientId: `sender-for-${id}` });
-      await sender.publishAsync(districtTopics.command(SCHOOL_B, 'proj-201'), encode(command('proj-201', `queued-${id}`)), { qos: 1 });
-      const { client: back, received: atB, sessionPresent: squatterResumed } = await connectRecording(broker.port, GW_B, { clientId: id, clean: false });
-      clients.push(back);
-      expect(squatterResumed).toBe(true);
-      await waitFor(() => atB.some((m) => JSON.parse(m.payload).commandId === `queued-${id}`), `the command queued for B under ${id}`);
-      expect(owner.connected).toBe(true);
-      expect(atOwner).toEqual([]);
-      await end(...clients.splice(0));
+  it("a persistent session under any id but the principal's own name is refused before its password is checked, counted and logged", async () => {
+    // The ids gateway A and the cloud use, and a fresh one: gateway B may keep a session under none of them.
+    for (const id of [GW_A, 'cloud', 'cloud-ingest-4242', `${GW_B}-2`]) {
+      const before = { ...broker.stats().refused };
+      await expect(connect(broker.port, { username: GW_B, password: PASSWORDS[GW_B], clientId: id, clean: false })).rejects.toMatchObject({
+        code: 2,
+      });
+      const after = broker.stats().refused;
+      expect(after.persistent_session_refused).toBe((before.persistent_session_refused ?? 0) + 1);
+      // Refused from the CONNECT alone: no password check was spent on it (nor failed).
+      expect(after.bad_credentials).toBe(before.bad_credentials);
+      expect(refusals('persistent_session_refused').at(-1)).toMatchObject({ username: GW_B, clientId: id, level: 40 });
     }
+    // Gateway A's own persistent session is its own: a command queued while it is away reaches it.
+    const gateway = await open(GW_A, { clientId: GW_A, clean: false });
+    await gateway.subscribeAsync(districtTopics.schoolDownlink(SCHOOL_A), { qos: 1 });
+    await gateway.endAsync();
+    const cloud = await open('cloud');
+    await cloud.publishAsync(districtTopics.command(SCHOOL_A, 'proj-101'), encode(command('proj-101', 'queued-for-a')), { qos: 1 });
+    const { client: back, received: atA, sessionPresent } = await connectRecording(broker.port, GW_A, { clientId: GW_A, clean: false });
+    clients.push(back);
+    expect(sessionPresent).toBe(true);
+    await waitFor(() => atA.some((m) => JSON.parse(m.payload).commandId === 'queued-for-a'), "the command queued in A's session");
+    // CleanSession=1 under the same id discards the session: the next test starts without it.
+    await end(back);
+    await open(GW_A, { clientId: GW_A, clean: true });
+    // Clean sessions may still use any id, another principal's included (their own namespace).
+    const cleanB = await open(GW_B, { clientId: GW_A, clean: true });
+    expect(cleanB.connected).toBe(true);
   });
 
   it('does not queue messages for a refused subscription in a persistent session', async () => {
     const forwardDeniedBefore = broker.stats().refused.forward_denied ?? 0;
-    const gateway = await open(GW_A, { clientId: 'gw-a-persistent', clean: false });
+    const gateway = await open(GW_A, { clientId: GW_A, clean: false });
     // One SUBSCRIBE packet, one filter granted and one refused: aedes stores both filters
     // of such a packet in the session.
     await expect(
@@ -327,7 +327,7 @@ describe('client ids prove nothing', () => {
     await cloud.publishAsync(districtTopics.command(SCHOOL_A, 'proj-101'), encode(command('proj-101', 'queued')), { qos: 1 });
 
     // Queued messages come back in order: the command arrives after anything queued before it.
-    const { client: back, received: atA } = await connectRecording(broker.port, GW_A, { clientId: 'gw-a-persistent', clean: false });
+    const { client: back, received: atA } = await connectRecording(broker.port, GW_A, { clientId: GW_A, clean: false });
     clients.push(back);
     await waitFor(() => atA.length > 0, 'the queued command');
     // A trailing marker sent now, after the queue: anything else delivered to A comes before it.
@@ -339,6 +339,73 @@ describe('client ids prove nothing', () => {
     ]);
     // The refused filter was dropped from the session, so nothing was even queued for it.
     expect(broker.stats().refused.forward_denied).toBe(forwardDeniedBefore);
+  });
+});
+
+describe('retained messages', () => {
+  it('a retained command is refused, counted and never kept; a gateway status is retained', async () => {
+    const before = broker.stats().refused.publish_denied ?? 0;
+    const cloud = await open('cloud');
+    const closedCloud = closed(cloud);
+    cloud.publish(districtTopics.command(SCHOOL_A, 'proj-999'), encode(command('proj-999', 'retained-cmd')), { qos: 1, retain: true });
+    await closedCloud;
+    await waitFor(() => broker.stats().refused.publish_denied === before + 1, 'publish_denied to be counted');
+    expect(refusals('publish_denied').at(-1)).toMatchObject({ username: 'cloud', detail: "only a gateway's own school status may be retained" });
+
+    const gateway = await open(GW_A);
+    await gateway.publishAsync(districtTopics.status(SCHOOL_A), 'online', { qos: 1, retain: true });
+    // A new subscriber to A's downlink gets nothing retained; one to the uplink gets the status.
+    const { client: gatewayAgain, received: atGateway } = await connectRecording(broker.port, GW_A);
+    clients.push(gatewayAgain);
+    await gatewayAgain.subscribeAsync(districtTopics.schoolDownlink(SCHOOL_A), { qos: 1 });
+    const watcher = await open('cloud');
+    const atWatcher = record(watcher);
+    await watcher.subscribeAsync(districtTopics.status(SCHOOL_A), { qos: 1 });
+    await waitFor(() => atWatcher.some((m) => m.retain && m.payload === 'online'), 'the retained status');
+    // Retained messages are sent on subscribing, before anything published later: the marker.
+    await watcher.publishAsync(districtTopics.command(SCHOOL_A, 'proj-101'), encode(command('proj-101', 'marker')), { qos: 1 });
+    await waitFor(() => atGateway.length > 0, 'the marker command');
+    expect(atGateway.map((m) => [JSON.parse(m.payload).commandId, m.retain])).toEqual([['marker', false]]);
+  });
+});
+
+describe('persistent sessions', () => {
+  it('queue at most maxQueuedPerSession messages while away: the oldest are kept, the rest counted and logged', async () => {
+    const capture = captureLogger();
+    const small = await startDistrictBroker({ port: 0, credentials, logger: capture.logger, maxQueuedPerSession: 3 });
+    try {
+      const gateway = await connectAs(small.port, GW_A, { clientId: GW_A, clean: false });
+      await gateway.subscribeAsync(districtTopics.schoolDownlink(SCHOOL_A), { qos: 1 });
+      await gateway.endAsync();
+
+      const cloud = await connectAs(small.port, 'cloud');
+      clients.push(cloud);
+      const atCloud = record(cloud);
+      await cloud.subscribeAsync(districtTopics.allUplink, { qos: 1 });
+      for (let i = 1; i <= 5; i++) {
+        // Acknowledged by the broker either way: the cloud is not punished for A being away.
+        await cloud.publishAsync(districtTopics.command(SCHOOL_A, 'proj-101'), encode(command('proj-101', `away-${i}`)), { qos: 1 });
+      }
+      expect(small.stats().refused.session_queue_full).toBe(2);
+      expect(capture.lines.filter((line) => line.reason === 'session_queue_full').at(-1)).toMatchObject({ username: GW_A, clientId: GW_A, level: 40 });
+
+      const { client: back, received: atA, sessionPresent } = await connectRecording(small.port, GW_A, { clientId: GW_A, clean: false });
+      clients.push(back);
+      expect(sessionPresent).toBe(true);
+      await waitFor(() => atA.length >= 3, 'the queued commands');
+      // The broker takes a connection's packets in order: once A's later publish reached the
+      // cloud, A's acknowledgements of the queue were taken, and the marker finds room.
+      await back.publishAsync(districtTopics.telemetry(SCHOOL_A), encode(telemetry(SCHOOL_A, 77)), { qos: 1 });
+      await waitFor(() => atCloud.some((m) => JSON.parse(m.payload).seq === 77), "A's telemetry at the cloud");
+      await cloud.publishAsync(districtTopics.command(SCHOOL_A, 'proj-101'), encode(command('proj-101', 'marker')), { qos: 1 });
+      await waitFor(() => atA.some((m) => JSON.parse(m.payload).commandId === 'marker'), 'the marker after the queue');
+      expect(atA.map((m) => JSON.parse(m.payload).commandId)).toEqual(['away-1', 'away-2', 'away-3', 'marker']);
+      // Delivered and acknowledged: the queue has room again, and nothing more was dropped.
+      expect(small.stats().refused.session_queue_full).toBe(2);
+    } finally {
+      await end(...clients.splice(0));
+      await small.close();
+    }
   });
 });
 

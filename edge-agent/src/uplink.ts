@@ -90,7 +90,9 @@ export class Uplink {
     const offline: GatewayStatus = this.status('offline');
     this.client = mqtt.connect(opts.url, {
       protocolVersion: 4,
-      clientId: opts.gatewayId,
+      // A persistent session (commands queued while the link is down) must be named after
+      // the principal: the district broker refuses CleanSession=0 under any other id.
+      clientId: opts.username,
       username: opts.username,
       password: opts.password,
       clean: false,
