@@ -22,7 +22,9 @@ commit="$(git -C "$repo" rev-parse --short "${REPEAT_CI_COMMIT:-HEAD}")"
 
 hog_pid=""
 stop_hog() { [ -n "$hog_pid" ] && kill "$hog_pid" 2>/dev/null; hog_pid=""; }
-trap stop_hog EXIT INT TERM
+# Stopped from outside, stop: a TERM trap that only stopped the hog let the loop go on.
+trap stop_hog EXIT
+trap 'stop_hog; exit 143' INT TERM
 if [ -n "$hog" ]; then
   node -e 'for (;;) {}' &
   hog_pid=$!

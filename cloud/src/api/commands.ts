@@ -177,6 +177,8 @@ export const commandRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, 
         issuedAt,
         expiresAt: issuedAt + (request.body.ttlSeconds !== undefined ? request.body.ttlSeconds * 1000 : COMMAND_TTL.defaultMs),
       };
+      // Set before sending: an entry for a send that failed still names the command tried.
+      request.auditDetail = { commandId: command.commandId };
       try {
         await ingest.sendCommand(entry.school.id, command, actorOf(request.principal));
       } catch (error) {

@@ -16,6 +16,11 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Who made the request; null on public routes (and before the guard ran). */
     principal: Principal | null;
+    /**
+     * What a handler adds to its route's audit entry (the id of what it made, say), beside
+     * the status, query and body the entry always has.
+     */
+    auditDetail: Record<string, unknown> | null;
   }
 }
 
@@ -71,6 +76,7 @@ export function installGuard(app: FastifyInstance<any, any, any, any, any>, { ac
   const auditBudget = new FailureLimiter({ maxFailures: 30, windowMs: 60_000, now: accounts.now });
 
   app.decorateRequest('principal', null);
+  app.decorateRequest('auditDetail', null);
 
   app.addHook('onRoute', (route) => {
     if (!route.url.startsWith('/api')) return;
@@ -173,7 +179,7 @@ export function installGuard(app: FastifyInstance<any, any, any, any, any>, { ac
         schoolId,
         target: deviceId ?? schoolId,
         address: request.ip,
-        detail: { status, ...(request.query && Object.keys(request.query).length ? { query: request.query } : {}), ...(request.body ? { body: request.body } : {}) },
+        detail: { status, ...(request.query && Object.keys(request.query).length ? { query: request.query } : {}), ...(request.body ? { body: request.body } : {}), ...request.auditDetail },
       })
       .catch((error: unknown) => request.log.warn({ error: String(error) }, 'audit write failed'));
   });
