@@ -8,6 +8,8 @@ export default defineConfig({
     // own limit is above it, so a hang fails with the wait's message saying what never came.
     testTimeout: 240_000,
     hookTimeout: 240_000,
+    // Builds dashboard/dist first when it is missing or stale (the browser tests need it).
+    globalSetup: ['./.ci/build-dashboard.ts'],
     pool: 'forks',
     // Two cores: keep heavy end-to-end files from starving each other.
     maxWorkers: 2,
