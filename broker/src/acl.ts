@@ -46,8 +46,9 @@ function isWellFormedFilter(filter: string): boolean {
   });
 }
 
-/** May this principal publish a message on this topic? */
 /**
+ * May this principal publish a message on this topic?
+ *
  * `retain`: whether the publish asks the broker to keep it. Only a school's status is kept
  * (the gateway's online/offline and its last will): every retained topic costs the broker
  * memory for ever and is sent to every matching subscriber, so a principal free to retain

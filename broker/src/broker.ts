@@ -303,13 +303,13 @@ export async function startDistrictBroker(opts: DistrictBrokerOptions): Promise<
   function refuse(
     reason: RefusalReason,
     detail: string,
-    who: { client: Client | null; username?: string | undefined; topic?: string; remote?: string | undefined },
+    who: { client: Client | null; username?: string | undefined; clientId?: string; topic?: string; remote?: string | undefined },
   ): void {
     refused[reason]++;
     const { client } = who;
     const username = clip(who.username ?? (client ? principals.get(client)?.username : undefined), LOGGED_USERNAME_CHARS);
     const remote = who.remote ?? (client ? remotes.get(client.conn) : undefined);
-    const clientId = shownId(client);
+    const clientId = who.clientId !== undefined ? loggedClientId(who.clientId) : shownId(client);
     const topic = clip(who.topic, LOGGED_TOPIC_CHARS);
     // Limits are about an address, whatever it sends: one line per address. Anything
     // else is about who did what, so each distinct refusal gets its line.
@@ -328,21 +328,8 @@ export async function startDistrictBroker(opts: DistrictBrokerOptions): Promise<
   /** A message the persistence did not queue for a full session (sessionId: `<username>:<id>`). */
   function queueFull(sessionId: string): void {
     const username = sessionId.slice(0, sessionId.indexOf(':'));
-    const clientId = sessionId.slice(username.length + 1);
-    refused.session_queue_full++;
-    const suppressedBefore = refusalLog.admit(`session_queue_full\u0000${sessionId}`);
-    if (suppressedBefore === undefined) return;
-    logger.warn(
-      {
-        reason: 'session_queue_full',
-        detail: `the session already holds ${opts.maxQueuedPerSession ?? MAX_QUEUED_PER_SESSION} unacknowledged messages`,
-        username: clip(username, LOGGED_USERNAME_CHARS),
-        clientId: loggedClientId(clientId),
-        total: refused.session_queue_full,
-        ...(suppressedBefore > 0 && { suppressedBefore }),
-      },
-      'refused: session_queue_full',
-    );
+    const detail = `the session already holds ${opts.maxQueuedPerSession ?? MAX_QUEUED_PER_SESSION} unacknowledged messages`;
+    refuse('session_queue_full', detail, { client: null, username, clientId: sessionId.slice(username.length + 1) });
   }
 
   async function identify(
