@@ -48,6 +48,12 @@ if (!Number.isInteger(hogs) || hogs < 1) fail(`--hogs must be a whole number fro
 if (!['alone', 'hog', 'both'].includes(opts.mode!)) fail(`--mode must be alone, hog or both (got ${opts.mode})`);
 if (!existsSync(vitest)) fail('vitest is not installed: run npm ci first');
 if (opts.resume && !opts.out) fail('--resume needs --out: the results file to go on with');
+// The Debian packages some files need (chromium, snmpd, victoria-metrics), as npm test installs them.
+try {
+  execFileSync('bash', [join(root, '.ci', 'system-packages.sh')], { stdio: 'inherit' });
+} catch {
+  fail('the Debian packages the tests need could not be installed (.ci/system-packages.sh)');
+}
 const modes = opts.mode === 'both' ? (['alone', 'hog'] as const) : ([opts.mode] as ['alone' | 'hog']);
 
 function fail(message: string): never {
