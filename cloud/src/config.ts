@@ -40,6 +40,11 @@ export const CloudConfig = Type.Object(
     /** The district's digital record (schools, rooms, devices). */
     inventoryFile: Type.String({ minLength: 1 }),
     profileDirs: Type.Optional(Type.Array(Type.String())),
+    /**
+     * The built dashboard (`npm run build` writes dashboard/dist), served at '/'. Without it
+     * the cloud serves the API only (and says so at start).
+     */
+    dashboardDir: Type.Optional(Type.String({ minLength: 1 })),
     /** UDP echo reflector for the gateways' link probes (latency, jitter, loss); off unless set. */
     probeEcho: Type.Optional(
       Type.Object(

@@ -1,7 +1,7 @@
 export { startCloud, type Cloud } from './server.ts';
 export { CloudConfig, loadCloudConfig, parseCloudConfig } from './config.ts';
 export { Ingest, INGEST_REJECT_REASONS } from './ingest.ts';
-export type { SchoolSummary, DeviceView, Figures } from './api/schemas.ts';
+export type { SchoolSummary, DeviceView, Figures } from '@schoolops/device-profiles/api';
 export { droppedSince, openDuckDbStore, type DeviceDelivery } from './storage/index.ts';
 export { seedDemoAccounts, writeSecretFile, readablePassword, type DemoAccounts, type DemoLogin } from './auth/seed.ts';
 export { AccountStore } from './auth/accounts.ts';

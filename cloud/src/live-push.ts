@@ -18,6 +18,7 @@ import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import { Server, type Socket } from 'socket.io';
 import { SUBSCRIPTIONS, decide, type Principal, type Reading } from '@schoolops/device-profiles';
+import type { ClientToServerEvents, ServerToClientEvents, SubscribeAnswer } from '@schoolops/device-profiles/api';
 import type { LiveState } from './live-state.ts';
 import { visibleSummary } from './api/visibility.ts';
 
@@ -44,6 +45,7 @@ interface SocketData {
   principal: Principal;
   auth: Record<string, unknown>;
 }
+type LiveSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
 
 export function attachLivePush(
   server: HttpServer | HttpsServer,
@@ -52,7 +54,7 @@ export function attachLivePush(
   liveAuth: LiveAuth,
   o: { recheckMs?: number } = {},
 ): { io: Server; stats: LivePushStats; close(): Promise<void> } {
-  const io = new Server<Record<string, never>, Record<string, never>, Record<string, never>, SocketData>(server, {
+  const io = new Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>(server, {
     serveClient: false,
     cors: { origin: false },
     // A client sends only small control messages; anything bigger is not ours.
@@ -74,8 +76,8 @@ export function attachLivePush(
     next();
   });
 
-  const joinScope = (socket: Socket) => {
-    const { principal } = socket.data as SocketData;
+  const joinScope = (socket: LiveSocket) => {
+    const { principal } = socket.data;
     for (const id of schools) {
       const may = decide(principal, SUBSCRIPTIONS.schools, id).allowed;
       if (may) void socket.join(schoolRoom(id));
@@ -90,14 +92,15 @@ export function attachLivePush(
 
   io.on('connection', (socket) => {
     joinScope(socket);
+    // Typed by the contract, but sent by any client: every part is checked.
     socket.on('subscribe', (request: unknown, ack?: unknown) => {
-      const answer = typeof ack === 'function' ? (ack as (r: unknown) => void) : () => undefined;
+      const answer = typeof ack === 'function' ? (ack as (r: SubscribeAnswer) => void) : () => undefined;
       const schoolId = (request as { readings?: unknown } | null)?.readings;
       if (typeof schoolId !== 'string' || schoolId.length > 100) {
         stats.refusedSubscriptions++;
         return answer({ ok: false, reason: 'ask for { readings: schoolId } or { readings: "*" }' });
       }
-      const { principal } = socket.data as SocketData;
+      const { principal } = socket.data;
       const decision = decide(principal, SUBSCRIPTIONS.readings, schoolId === '*' ? null : schoolId);
       if (!decision.allowed) {
         stats.refusedSubscriptions++;
@@ -111,7 +114,7 @@ export function attachLivePush(
   /** Look at every socket's rights again: gone -> disconnect; narrower -> leave rooms. */
   const recheck = () => {
     for (const socket of io.of('/').sockets.values()) {
-      const data = socket.data as SocketData;
+      const data = socket.data;
       const principal = liveAuth.authenticate(socket.request, data.auth);
       if (!principal) {
         stats.disconnectedOnRecheck++;
@@ -127,7 +130,7 @@ export function attachLivePush(
   recheckTimer.unref();
 
   const onSchool = (schoolId: string) => dirty.add(schoolId);
-  const onReading = (schoolId: string, reading: Reading) => io.to([readingsRoom(schoolId), readingsRoom('*')]).emit('reading' as never, { schoolId, ...reading } as never);
+  const onReading = (schoolId: string, reading: Reading) => io.to([readingsRoom(schoolId), readingsRoom('*')]).emit('reading', { schoolId, ...reading });
   live.on('school', onSchool);
   live.on('reading', onReading);
 
@@ -137,7 +140,7 @@ export function attachLivePush(
       if (!summary) continue;
       // Each socket gets the summary as its principal may see it (a principal's has no link figures).
       for (const socket of io.of('/').sockets.values()) {
-        if (socket.rooms.has(schoolRoom(schoolId))) (socket as unknown as Socket).emit('school', visibleSummary(summary, (socket.data as SocketData).principal));
+        if (socket.rooms.has(schoolRoom(schoolId))) socket.emit('school', visibleSummary(summary, socket.data.principal));
       }
     }
     dirty.clear();

@@ -4,10 +4,9 @@
  * changes and 'reading' for every accepted sample; the live push and the API read it.
  */
 import { EventEmitter } from 'node:events';
-import type { DeviceStatusEvent, GatewayEvent, GatewayHealth, GatewayStatus, MetricValue, Reading } from '@schoolops/device-profiles';
-import type { DeviceStatusView, GatewayView, SchoolSummary } from './api/schemas.ts';
+import { computeFigures, type DeviceStatusEvent, type GatewayEvent, type GatewayHealth, type GatewayStatus, type MetricValue, type Reading } from '@schoolops/device-profiles';
+import type { DeviceStatusView, GatewayView, SchoolSummary } from '@schoolops/device-profiles/api';
 import { AlarmBook, type ActiveAlarm } from './alarms.ts';
-import { computeFigures } from './figures.ts';
 import type { DistrictIndex } from './inventory.ts';
 
 export interface DeviceLatest {

@@ -65,7 +65,10 @@ export async function startCloud(config: CloudConfig, options: { logger?: Logger
   const ingest = new Ingest(district, store, live, logger, { commands: store, audit: (entry) => accounts.audit(entry) });
   const context: ApiContext = { district, live, store, ingest, schoolClockOffsetMs: config.schoolClockOffsetMs ?? 0 };
 
-  const { app } = await buildApi({ ...context, accounts }, { logger, ...(tls ? { https: true, tls } : {}) });
+  const { app } = await buildApi(
+    { ...context, accounts },
+    { logger, ...(tls ? { https: true, tls } : {}), ...(config.dashboardDir ? { dashboardDir: config.dashboardDir } : {}) },
+  );
 
   const probeEcho = config.probeEcho
     ? await startProbeEcho({

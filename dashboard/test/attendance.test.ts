@@ -11,9 +11,10 @@ describe('attendance', () => {
     expect(toLessonAttendance({ ...lesson, enrolled: '40' })).toBeNull();
     expect(toLessonAttendance({ ...lesson, className: undefined })).toBeNull();
     expect(toLessonAttendance(null)).toBeNull();
-    // From a cloud that does not say when: taken as over.
-    const { when: _, ...older } = lesson;
-    expect(toLessonAttendance(older)?.when).toBe('past');
+    // `when` is part of the contract: a lesson without it, or with another word, is not drawn.
+    const { when: _, ...without } = lesson;
+    expect(toLessonAttendance(without)).toBeNull();
+    expect(toLessonAttendance({ ...lesson, when: 'soon' })).toBeNull();
     expect(toLessonAttendance({ ...lesson, when: 'later' })?.when).toBe('later');
   });
 
@@ -30,8 +31,10 @@ describe('attendance', () => {
 
   it('lays lessons out as classes down and periods across', () => {
     const day = {
+      schoolId: 'thcs-le-loi',
       date: '2025-03-10',
       clockOffsetMs: 0,
+      rooms: [],
       lessons: [
         { ...lesson, period: 2, start: '07:50', end: '08:35', classId: 'c10', className: '10A1' },
         lesson,

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ROLES } from '@schoolops/device-profiles';
-import { QUICK_COMMANDS } from '../web/device-values.ts';
+import { KINDS } from '@schoolops/device-profiles/kinds';
 import { LANGS, STRINGS, type Strings } from '../web/i18n.ts';
 
 const html = readFileSync(new URL('../web/index.html', import.meta.url), 'utf8');
@@ -41,7 +41,7 @@ describe('UI strings', () => {
   it('names every role of the policy and every one-click command, in both languages', () => {
     for (const lang of LANGS) {
       for (const role of ROLES) expect(STRINGS[lang].role[role], `${lang} ${role}`).toBeTruthy();
-      for (const name of Object.values(QUICK_COMMANDS).flat()) expect(STRINGS[lang].command[name], `${lang} ${name}`).toBeTruthy();
+      for (const name of Object.values(KINDS).flatMap((k) => k.quickCommands)) expect(STRINGS[lang].command[name], `${lang} ${name}`).toBeTruthy();
     }
     expect(STRINGS.vi.role.principal).toBe('Hiệu trưởng');
     expect(STRINGS.en.role['wall-display']).toBe('Wall display');

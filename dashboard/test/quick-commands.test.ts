@@ -21,13 +21,14 @@ describe('the commands a device row offers', () => {
         ],
       }),
     )!;
-    expect(view.commands).toEqual(['powerOff']);
+    // The malformed one is dropped; the one with a parameter is kept but is not a button.
+    expect(view.commands.map((c) => c.name)).toEqual(['powerOff', 'setInput']);
     expect(quickCommands(view)).toEqual(['powerOff']);
   });
 
-  it("fall back to the kind's list when the cloud sends none (an older cloud)", () => {
+  it('are none when the profile lists none, whatever the kind offers elsewhere', () => {
     const view = toDeviceView(device({}))!;
-    expect(view.commands).toBeUndefined();
-    expect(quickCommands(view)).toEqual(['powerOn', 'powerOff']);
+    expect(view.commands).toEqual([]);
+    expect(quickCommands(view)).toEqual([]);
   });
 });

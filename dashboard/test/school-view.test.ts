@@ -18,6 +18,7 @@ const NBSP = '\u00a0';
 function device(id: string, patch: Partial<DeviceView> = {}): DeviceView {
   return {
     id,
+    schoolId: 'thcs-le-loi',
     roomId: 'r101',
     profileId: 'epson-eb-x51',
     kind: 'display',
@@ -28,11 +29,13 @@ function device(id: string, patch: Partial<DeviceView> = {}): DeviceView {
     status: { state: 'ok', reason: null, detail: null, since: null },
     alarms: [],
     latest: { ts: 1_000, values: {} },
+    commands: [],
     ...patch,
   };
 }
+// A kind the page does not know is kept as sent, so tests may name any.
 const withValues = (kind: string, values: Record<string, number | boolean | string>) =>
-  device('d', { kind, latest: { ts: 1_000, values } });
+  device('d', { kind: kind as DeviceView['kind'], latest: { ts: 1_000, values } });
 const alarm = (deviceId: string, ruleId: string, severity: DeviceAlarm['severity'], since: number): DeviceAlarm => ({
   deviceId,
   ruleId,
@@ -97,7 +100,7 @@ describe('toDeviceView: shape checks', () => {
     expect(toDeviceAlarm(wire.alarms[0])).not.toBeNull();
     expect(toDeviceAlarm({ ...wire.alarms[0], since: null })).toBeNull();
     expect(toDeviceAlarm({ ...wire.alarms[0], message: 'x' })).toBeNull();
-    expect(toDeviceAlarm({ ...wire.alarms[0], value: { a: 1 } })).toMatchObject({ value: null });
+    expect(toDeviceAlarm({ ...wire.alarms[0], value: { a: 1 } })).toBeNull();
   });
 });
 
@@ -213,7 +216,7 @@ describe('grouping, order and counts', () => {
       device('p2', { name: { vi: 'Máy chiếu Phòng 2', en: '' } }),
       device('p9', { name: { vi: 'Máy chiếu Phòng 9', en: '' }, status: { state: 'unreachable', reason: 'timeout', detail: null, since: 1 } }),
       device('p11', { name: { vi: 'Máy chiếu Phòng 11', en: '' }, alarms: [alarm('p11', 'lamp-error', 'critical', 1)] }),
-      device('zz', { kind: 'drone' }),
+      device('zz', { kind: 'drone' as DeviceView['kind'] }),
       device('lab', { kind: 'lab' }),
       device('net', { kind: 'network' }),
     ];

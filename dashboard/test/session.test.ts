@@ -43,7 +43,7 @@ afterEach(() => {
 
 describe('request(): the session on every call', () => {
   it('sends the CSRF token with every change and never with a read', async () => {
-    answers.push(() => json(200, []), () => json(202, { commandId: 'c1', deviceId: 'd', name: 'powerOff', issuedAt: 1 }), () => json(204, null));
+    answers.push(() => json(200, []), () => json(202, { commandId: 'c1', deviceId: 'd', name: 'powerOff', issuedAt: 1, expiresAt: 120_001, state: 'sent' }), () => json(204, null));
     await fetchSchools();
     await sendCommand('a.r101.proj', 'powerOff');
     await logout();
@@ -90,7 +90,7 @@ describe('request(): the session on every call', () => {
     csrfFresh = 'tok-2';
     answers.push(
       () => json(403, { message: 'missing or wrong CSRF token (send the "csrfToken" of /api/auth/me as the x-csrf-token header)' }),
-      () => json(202, { commandId: 'c2', deviceId: 'd', name: 'powerOn', issuedAt: 1 }),
+      () => json(202, { commandId: 'c2', deviceId: 'd', name: 'powerOn', issuedAt: 1, expiresAt: 120_001, state: 'sent' }),
     );
     await sendCommand('d', 'powerOn');
     expect(calls.map((c) => c.headers[CSRF_HEADER])).toEqual(['tok-1', 'tok-2']);

@@ -3,156 +3,39 @@
 
 import { toMe, type Me } from './auth.ts';
 
-/** A human name in both UI languages. */
-export interface LocalizedName {
-  vi: string;
-  en: string;
-}
+// The shapes are the contract's (device-profiles/src/api): the cloud validates and serialises
+// with the same schemas. The page still checks every answer before it draws it, so a shape
+// it does not understand is dropped and counted, never drawn half.
+import type {
+  AlarmView,
+  AttendanceDay,
+  ClientToServerEvents,
+  CommandAccepted,
+  CommandState,
+  CommandView,
+  DeviceStatusView,
+  DeviceView,
+  District,
+  LessonAttendance,
+  RoomUsage,
+  SchoolSummary,
+  ServerToClientEvents,
+} from '@schoolops/device-profiles/api';
+import { apiPath } from '@schoolops/device-profiles/api/paths';
+import { DEVICE_STATES, FIGURE_NAMES, FIGURES } from '@schoolops/device-profiles/kinds';
 
-/** GET /api/district */
-export interface District {
-  id: string;
-  name: LocalizedName;
-  /** IANA zone, e.g. 'Asia/Ho_Chi_Minh'. */
-  timezone: string;
-}
-
-export type SchoolLevel = 'primary' | 'lower-secondary' | 'upper-secondary';
-
-export interface SchoolFigures {
-  /** Internet link, bits per second, download direction. */
-  inBps: number | null;
-  /** Internet link, bits per second, upload direction. */
-  outBps: number | null;
-  latencyMs: number | null;
-  lossPct: number | null;
-  projectorsOn: number;
-  boardsInSession: number;
-  /** People counted by the classroom cameras. */
-  headcount: number;
-  /** Average temperature of the school's lab sensors, °C. */
-  labTemperatureAvg: number | null;
-}
-
-/** GET /api/schools returns SchoolSummary[]; socket.io 'school' events carry one. */
-export interface SchoolSummary {
-  id: string;
-  name: LocalizedName;
-  level: SchoolLevel;
-  ward: string;
-  online: boolean;
-  /** ms since epoch of the last message from the school's gateway; null if never seen. */
-  lastSeen: number | null;
-  /** problems: devices the gateway's drivers report unreachable or faulty. */
-  devices: { total: number; reporting: number; problems?: number };
-  /** Devices' health rules raised now, by severity (absent from clouds before 0.3). */
-  alarms?: { critical: number; warning: number; info: number };
-  /** Readings the cloud refused (invalid against the device profile). */
-  rejected: number;
-  figures: SchoolFigures;
-}
-
-/** socket.io 'reading' event. The overview page does not use it. */
-export interface ReadingEvent {
-  schoolId: string;
-  deviceId: string;
-  ts: number;
-  values: Record<string, unknown>;
-}
-
-/** socket.io events the server emits to the dashboard. */
-export interface ServerToClientEvents {
-  school: (school: SchoolSummary) => void;
-  reading: (reading: ReadingEvent) => void;
-}
-
-/** The dashboard sends nothing on the socket yet. */
-export type ClientToServerEvents = Record<string, never>;
-
+export { DEVICE_STATES };
+export type { AttendanceDay, ClientToServerEvents, CommandAccepted, CommandState, CommandView, DeviceView, District, LessonAttendance, SchoolSummary, ServerToClientEvents };
+export type LocalizedName = District['name'];
+export type SchoolFigures = SchoolSummary['figures'];
 /** A metric's value as devices report it. */
 export type MetricValue = number | boolean | string;
+export type DeviceStatus = DeviceStatusView;
+export type DeviceState = DeviceStatusView['state'];
+export type DeviceAlarm = AlarmView;
+export type AlarmSeverity = AlarmView['severity'];
 
-export type DeviceState = 'ok' | 'unreachable' | 'faulty' | 'silent' | 'unknown';
-export const DEVICE_STATES: readonly DeviceState[] = ['ok', 'unreachable', 'faulty', 'silent', 'unknown'];
-
-/** How the gateway's driver sees the device. */
-export interface DeviceStatus {
-  /** A state this page does not know is shown as 'unknown'. */
-  state: DeviceState;
-  /** refused, timeout, no_route, closed, auth_failed, protocol_error, device_error (or a newer one). */
-  reason: string | null;
-  /** The driver's own words, for the technically curious (not translated). */
-  detail: string | null;
-  since: number | null;
-}
-
-export type AlarmSeverity = 'critical' | 'warning' | 'info';
-
-/** A device health rule raised now (GET /api/schools/{id}/alarms, and each device's `alarms`). */
-export interface DeviceAlarm {
-  deviceId: string;
-  ruleId: string;
-  /** The metric the rule watches; absent from older clouds. */
-  metric?: string;
-  severity: AlarmSeverity;
-  message: LocalizedName;
-  /** ms epoch at which the condition started to hold. */
-  since: number;
-  value: MetricValue | null;
-}
-
-/**
- * GET /api/schools/{id}/devices returns DeviceView[]. `kind` is one of display,
- * interactive-board, camera, network, lab today; a newer kind is kept and shown as sent.
- */
-export interface DeviceView {
-  id: string;
-  roomId: string;
-  profileId: string;
-  kind: string;
-  vendor: string;
-  model: string;
-  name: LocalizedName;
-  reporting: boolean;
-  status: DeviceStatus;
-  alarms: DeviceAlarm[];
-  /** Latest values; values of a type this page does not know are left out. */
-  latest: { ts: number; values: Record<string, MetricValue> } | null;
-  /** Names of the parameterless commands the device's profile lists; absent from older clouds. */
-  commands?: string[];
-}
-
-export const API_DISTRICT = '/api/district';
-export const API_SCHOOLS = '/api/schools';
-export const apiSchoolDevices = (schoolId: string) => `${API_SCHOOLS}/${encodeURIComponent(schoolId)}/devices`;
-export const apiSchoolAlarms = (schoolId: string) => `${API_SCHOOLS}/${encodeURIComponent(schoolId)}/alarms`;
-
-export const apiSchoolAttendance = (schoolId: string, date?: string) =>
-  `${API_SCHOOLS}/${encodeURIComponent(schoolId)}/attendance${date ? `?date=${encodeURIComponent(date)}` : ''}`;
-
-/** One lesson of GET /api/schools/{id}/attendance. */
-export interface LessonAttendance {
-  period: number;
-  start: string;
-  end: string;
-  classId: string;
-  className: string;
-  roomId: string;
-  enrolled: number;
-  /** How many times the room's camera counted during the period. */
-  counts: number;
-  headcount: number | null;
-  attendancePct: number | null;
-  /** Over, running, or still to come, on the school's time. */
-  when: 'past' | 'now' | 'later';
-}
-
-export interface AttendanceDay {
-  date: string;
-  /** School time minus real time: non-zero only in a simulated district running a demo school day. */
-  clockOffsetMs: number;
-  lessons: LessonAttendance[];
-}
+const apiSchoolAttendance = (schoolId: string, date?: string) => apiPath('/api/schools/:schoolId/attendance', { schoolId }, { date });
 
 /**
  * A response that was not 2xx; `status` lets the page tell "no such school" (404) from
@@ -276,8 +159,8 @@ export async function sendJson(url: string, method: 'POST' | 'PATCH' | 'DELETE',
 }
 
 export async function fetchDistrict(signal?: AbortSignal): Promise<District> {
-  const { body } = await getJson(API_DISTRICT, signal);
-  if (!isDistrict(body)) throw new Error(`${API_DISTRICT}: unexpected response shape`);
+  const { body } = await getJson(apiPath('/api/district'), signal);
+  if (!isDistrict(body)) throw new Error(`${apiPath('/api/district')}: unexpected response shape`);
   return body;
 }
 
@@ -285,8 +168,9 @@ export async function fetchDistrict(signal?: AbortSignal): Promise<District> {
 export async function fetchSchools(
   signal?: AbortSignal,
 ): Promise<Fetched<SchoolSummary[]> & { malformed: number }> {
-  const { body, serverDate } = await getJson(API_SCHOOLS, signal);
-  if (!Array.isArray(body)) throw new Error(`${API_SCHOOLS}: expected an array`);
+  const url = apiPath('/api/schools');
+  const { body, serverDate } = await getJson(url, signal);
+  if (!Array.isArray(body)) throw new Error(`${url}: expected an array`);
   const schools = body.filter(isSchoolSummary);
   return { body: schools, serverDate, malformed: body.length - schools.length };
 }
@@ -296,7 +180,7 @@ export async function fetchSchoolDevices(
   schoolId: string,
   signal?: AbortSignal,
 ): Promise<Fetched<DeviceView[]> & { malformed: number }> {
-  const url = apiSchoolDevices(schoolId);
+  const url = apiPath('/api/schools/:schoolId/devices', { schoolId });
   const { body, serverDate } = await getJson(url, signal);
   if (!Array.isArray(body)) throw new Error(`${url}: expected an array`);
   const devices = parseList(body, toDeviceView);
@@ -308,7 +192,7 @@ export async function fetchSchoolAlarms(
   schoolId: string,
   signal?: AbortSignal,
 ): Promise<Fetched<DeviceAlarm[]> & { malformed: number }> {
-  const url = apiSchoolAlarms(schoolId);
+  const url = apiPath('/api/schools/:schoolId/alarms', { schoolId });
   const { body, serverDate } = await getJson(url, signal);
   if (!Array.isArray(body)) throw new Error(`${url}: expected an array`);
   const alarms = parseList(body, toDeviceAlarm);
@@ -343,9 +227,14 @@ export function isDistrict(v: unknown): v is District {
   return isObject(v) && typeof v.id === 'string' && isLocalizedName(v.name) && typeof v.timezone === 'string';
 }
 
+/** Every figure of the kind registry: counts are numbers, the others numbers or null. */
+function isFigures(v: unknown): v is SchoolFigures {
+  return isObject(v) && FIGURE_NAMES.every((name) => (FIGURES[name].aggregate === 'count-equal' ? isFiniteNumber(v[name]) : isNumberOrNull(v[name])));
+}
+
 export function isSchoolSummary(v: unknown): v is SchoolSummary {
   if (!isObject(v)) return false;
-  const { devices, figures } = v;
+  const { devices, alarms } = v;
   return (
     typeof v.id === 'string' &&
     v.id.length > 0 &&
@@ -358,16 +247,13 @@ export function isSchoolSummary(v: unknown): v is SchoolSummary {
     isObject(devices) &&
     isFiniteNumber(devices.total) &&
     isFiniteNumber(devices.reporting) &&
+    isFiniteNumber(devices.problems) &&
+    isObject(alarms) &&
+    isFiniteNumber(alarms.critical) &&
+    isFiniteNumber(alarms.warning) &&
+    isFiniteNumber(alarms.info) &&
     isFiniteNumber(v.rejected) &&
-    isObject(figures) &&
-    isNumberOrNull(figures.inBps) &&
-    isNumberOrNull(figures.outBps) &&
-    isNumberOrNull(figures.latencyMs) &&
-    isNumberOrNull(figures.lossPct) &&
-    isFiniteNumber(figures.projectorsOn) &&
-    isFiniteNumber(figures.boardsInSession) &&
-    isFiniteNumber(figures.headcount) &&
-    isNumberOrNull(figures.labTemperatureAvg)
+    isFigures(v.figures)
   );
 }
 
@@ -384,35 +270,48 @@ function isDeviceState(v: unknown): v is DeviceState {
   return (DEVICE_STATES as readonly unknown[]).includes(v);
 }
 
-/** One alarm, or null when it lacks what the page needs to show it. */
 /** A lesson's attendance, or null when its shape is not one this page understands. */
 export function toLessonAttendance(v: unknown): LessonAttendance | null {
   if (!isObject(v)) return null;
-  const { period, start, end, classId, className, roomId, enrolled, counts, headcount, attendancePct } = v;
-  // An older cloud sends no `when`: the lesson is then taken as over (counted or not).
-  const when = v.when === 'now' || v.when === 'later' ? v.when : 'past';
+  const { period, start, end, classId, className, roomId, enrolled, counts, headcount, attendancePct, when } = v;
+  if (when !== 'past' && when !== 'now' && when !== 'later') return null;
   if (!isFiniteNumber(period) || !isFiniteNumber(enrolled) || !isFiniteNumber(counts)) return null;
   if (typeof start !== 'string' || typeof end !== 'string' || typeof classId !== 'string' || typeof className !== 'string' || typeof roomId !== 'string') return null;
   if (!isNumberOrNull(headcount) || !isNumberOrNull(attendancePct)) return null;
   return { period, start, end, classId, className, roomId, enrolled, counts, headcount, attendancePct, when };
 }
 
-export async function fetchSchoolAttendance(schoolId: string, signal?: AbortSignal): Promise<Fetched<AttendanceDay>> {
-  const url = apiSchoolAttendance(schoolId);
-  const { body, serverDate } = await getJson(url, signal);
-  if (!isObject(body) || typeof body.date !== 'string' || !Array.isArray(body.lessons)) throw new Error(`${url}: unexpected shape`);
-  const clockOffsetMs = isFiniteNumber(body.clockOffsetMs) ? body.clockOffsetMs : 0;
-  return { body: { date: body.date, clockOffsetMs, lessons: parseList(body.lessons, toLessonAttendance) }, serverDate };
+/** A room's use per period; periods with a value other than true or false are left out. */
+function toRoomUsage(v: unknown): RoomUsage | null {
+  if (!isObject(v) || typeof v.roomId !== 'string' || !isObject(v.periods)) return null;
+  const periods: Record<string, boolean> = {};
+  for (const [period, used] of Object.entries(v.periods)) if (typeof used === 'boolean') periods[period] = used;
+  return { roomId: v.roomId, periods };
 }
 
+export async function fetchSchoolAttendance(schoolId: string, signal?: AbortSignal, date?: string): Promise<Fetched<AttendanceDay>> {
+  const url = apiSchoolAttendance(schoolId, date);
+  const { body, serverDate } = await getJson(url, signal);
+  if (!isObject(body) || typeof body.date !== 'string' || !Array.isArray(body.lessons)) throw new Error(`${url}: unexpected shape`);
+  return {
+    body: {
+      schoolId: typeof body.schoolId === 'string' ? body.schoolId : schoolId,
+      date: body.date,
+      clockOffsetMs: isFiniteNumber(body.clockOffsetMs) ? body.clockOffsetMs : 0,
+      lessons: parseList(body.lessons, toLessonAttendance),
+      rooms: Array.isArray(body.rooms) ? parseList(body.rooms, toRoomUsage) : [],
+    },
+    serverDate,
+  };
+}
+
+/** One alarm, or null when it lacks what the page needs to show it. */
 export function toDeviceAlarm(v: unknown): DeviceAlarm | null {
   if (!isObject(v)) return null;
   const { deviceId, ruleId, metric, severity, message, since, value } = v;
-  if (typeof deviceId !== 'string' || deviceId === '' || typeof ruleId !== 'string' || ruleId === '') return null;
-  if (!isSeverity(severity) || !isLocalizedName(message) || !isFiniteNumber(since)) return null;
-  const alarm: DeviceAlarm = { deviceId, ruleId, severity, message, since, value: isMetricValue(value) ? value : null };
-  if (typeof metric === 'string') alarm.metric = metric;
-  return alarm;
+  if (typeof deviceId !== 'string' || deviceId === '' || typeof ruleId !== 'string' || ruleId === '' || typeof metric !== 'string') return null;
+  if (!isSeverity(severity) || !isLocalizedName(message) || !isFiniteNumber(since) || !isMetricValue(value)) return null;
+  return { deviceId, ruleId, metric, severity, message, since, value };
 }
 
 function toDeviceStatus(v: unknown): DeviceStatus | null {
@@ -432,10 +331,17 @@ function toLatest(v: unknown): DeviceView['latest'] {
   return { ts: v.ts, values };
 }
 
+type CommandDef = DeviceView['commands'][number];
+/** A command of the device's profile: its name and description are what the page shows. */
+function toCommandDef(v: unknown): CommandDef | null {
+  if (!isObject(v) || typeof v.name !== 'string' || !isLocalizedName(v.description)) return null;
+  return { name: v.name, description: v.description, ...(isObject(v.params) ? { params: v.params as CommandDef['params'] } : {}) };
+}
+
 /**
  * One device, or null when its identity, name or status is missing. Inside a good device,
  * what the page does not understand is skipped: a broken alarm, a value of an odd type, a
- * status state from a newer cloud (shown as 'unknown').
+ * status state it does not know (shown as 'unknown').
  */
 export function toDeviceView(v: unknown): DeviceView | null {
   if (!isObject(v)) return null;
@@ -445,9 +351,11 @@ export function toDeviceView(v: unknown): DeviceView | null {
   if (status === null) return null;
   return {
     id,
+    schoolId: typeof v.schoolId === 'string' ? v.schoolId : '',
     roomId: typeof v.roomId === 'string' ? v.roomId : '',
     profileId: typeof v.profileId === 'string' ? v.profileId : '',
-    kind,
+    // A kind this page does not know is kept and shown by name.
+    kind: kind as DeviceView['kind'],
     vendor: typeof v.vendor === 'string' ? v.vendor : '',
     model: typeof v.model === 'string' ? v.model : '',
     name,
@@ -455,18 +363,16 @@ export function toDeviceView(v: unknown): DeviceView | null {
     status,
     alarms: Array.isArray(v.alarms) ? parseList(v.alarms, toDeviceAlarm) : [],
     latest: toLatest(v.latest),
-    ...(Array.isArray(v.commands)
-      ? { commands: v.commands.flatMap((c) => (isObject(c) && typeof c.name === 'string' && (c.params === undefined || (isObject(c.params) && Object.keys(c.params).length === 0)) ? [c.name] : [])) }
-      : {}),
+    commands: Array.isArray(v.commands) ? parseList(v.commands, toCommandDef) : [],
   };
 }
 
 // ---- signing in and out ----
 
-export const API_ME = '/api/auth/me';
-export const API_LOGIN = '/api/auth/login';
-export const API_LOGOUT = '/api/auth/logout';
-export const API_ENROLL = '/api/auth/enroll';
+const API_ME = apiPath('/api/auth/me');
+const API_LOGIN = apiPath('/api/auth/login');
+const API_LOGOUT = apiPath('/api/auth/logout');
+const API_ENROLL = apiPath('/api/auth/enroll');
 
 /** Who is signed in, or null when nobody is (401: the page then shows the sign-in form itself). */
 export async function fetchMe(): Promise<Me | null> {
@@ -508,49 +414,11 @@ export async function logout(): Promise<void> {
 
 // ---- device commands ----
 
-export const apiDeviceCommands = (deviceId: string) => `/api/devices/${encodeURIComponent(deviceId)}/commands`;
-
-/** POST /api/devices/{id}/commands answers 202: sent to the school's gateway, not yet done. */
-export interface CommandAccepted {
-  commandId: string;
-  deviceId: string;
-  name: string;
-}
-
-/**
- * What the district knows of a command (GET /api/devices/{id}/commands, newest first):
- * 'sent' until the gateway reports, then the gateway's outcome; 'unanswered' when no report
- * came although the command is past the time the gateway would still run it.
- */
-export type CommandState = 'sent' | 'unanswered' | 'ok' | 'accepted' | 'failed' | 'expired' | 'duplicate' | 'unknown_device' | 'refused';
-
-export interface CommandView {
-  commandId: string;
-  deviceId: string;
-  name: string;
-  params?: Record<string, MetricValue>;
-  /** ms since the Unix epoch, the district's clock. */
-  issuedAt: number;
-  /** The gateway refuses the command after this. */
-  expiresAt: number;
-  /** Who sent it, as the audit log names them (a username, token:<id>). */
-  sentBy: string | null;
-  state: CommandState;
-  /** failed/refused: why (device_error, timeout, no_such_command, clock_skew, interrupted...). */
-  reason?: string;
-  detail?: string;
-  /** ok: what the device read right after the command. */
-  values?: Record<string, MetricValue>;
-  /** When the outcome reached the district (its clock), and when the gateway reached it (the gateway's). */
-  resultAt?: number;
-  gatewayTs?: number;
-  /** Times the gateway got the command again and did not run it again. */
-  duplicates: number;
-}
+const apiDeviceCommands = (deviceId: string) => apiPath('/api/devices/:deviceId/commands', { deviceId });
 
 export async function sendCommand(deviceId: string, name: string): Promise<CommandAccepted> {
   const url = apiDeviceCommands(deviceId);
   const body = await sendJson(url, 'POST', { name });
-  if (!isObject(body) || typeof body.commandId !== 'string') throw new Error(`${url}: unexpected shape`);
-  return { commandId: body.commandId, deviceId, name };
+  if (!isObject(body) || typeof body.commandId !== 'string' || !isFiniteNumber(body.issuedAt) || !isFiniteNumber(body.expiresAt)) throw new Error(`${url}: unexpected shape`);
+  return { commandId: body.commandId, deviceId, name, issuedAt: body.issuedAt, expiresAt: body.expiresAt, state: 'sent' };
 }

@@ -1,6 +1,7 @@
 // What the school view says about each device: its key values per kind, its status in
 // words, and the order devices and alarms are listed in. No DOM here: unit-tested in Node.
 
+import { DEVICE_KINDS, KINDS, isKind } from '@schoolops/device-profiles/kinds';
 import type { AlarmSeverity, DeviceAlarm, DeviceStatus, DeviceView, MetricValue } from './api.ts';
 import {
   MISSING,
@@ -30,21 +31,8 @@ export interface KeyValue {
   raw: string;
 }
 
-/** Kinds in the order the view lists them; kinds the page does not know follow, by name. */
-export const KIND_ORDER: readonly string[] = ['display', 'interactive-board', 'camera', 'network', 'lab'];
-
-/**
- * The metrics worth a glance, per kind, in display order. A device shows those it has; a
- * device of an unknown kind, or with none of them, shows its raw values instead.
- */
-export const KIND_METRICS: Readonly<Record<string, readonly string[]>> = {
-  display: ['power', 'lampHours', 'errorLamp', 'errorTemperature', 'errorFan', 'errorFilter', 'errorCover', 'errorOther'],
-  'interactive-board': ['power', 'sessionActive', 'appInUse', 'temperature', 'freeStorageMb'],
-  camera: ['reachable', 'headcount'],
-  // The router's and the link probe's metrics: each device has one set.
-  network: ['linkUp', 'inBps', 'outBps', 'utilisationIn', 'utilisationOut', 'uptimeS', 'wanUp', 'latencyMs', 'lossPct', 'jitterMs', 'dnsMs', 'httpOk'],
-  lab: ['roomTemperature', 'humidity', 'fumeHoodAirflow', 'fridgeTemperature', 'printerState'],
-};
+/** Kinds in the order the view lists them (the kind registry's); kinds the page does not know follow, by name. */
+export const KIND_ORDER: readonly string[] = DEVICE_KINDS;
 
 /** Raw values shown for a device this page has no key metrics for, at most. */
 const RAW_MAX = 8;
@@ -146,7 +134,8 @@ function metricLabel(metric: string, lang: Lang): string {
 export function keyValues(device: DeviceView, lang: Lang): KeyValue[] {
   const values = device.latest?.values;
   if (values === undefined) return [];
-  const wanted = Object.hasOwn(KIND_METRICS, device.kind) ? KIND_METRICS[device.kind] : undefined;
+  // The metrics worth a glance come from the kind registry; a kind it lacks shows its raw values.
+  const wanted: readonly string[] | undefined = isKind(device.kind) ? KINDS[device.kind].keyMetrics : undefined;
   if (wanted !== undefined && wanted.some((m) => Object.hasOwn(values, m))) {
     const shown: KeyValue[] = [];
     for (const metric of wanted) {
@@ -197,8 +186,7 @@ export function severityLabel(severity: AlarmSeverity, lang: Lang): string {
 }
 
 export function kindLabel(kind: string, lang: Lang): string {
-  const t = STRINGS[lang];
-  return t.kind[kind] ?? t.otherKind(kind);
+  return isKind(kind) ? KINDS[kind].label[lang] : STRINGS[lang].otherKind(kind);
 }
 
 /** The device's name in the UI language, falling back to the other language, then the id. */
@@ -277,20 +265,14 @@ export function schoolCounts(devices: readonly DeviceView[], alarms: readonly De
 }
 
 /**
- * The one-click commands the page knows how to label, per device kind (powerOn/powerOff,
- * a camera's countNow, a board's endSession). A device is offered those of them its own
- * profile lists (the device view's `commands`); a cloud too old to send that list gets the
- * kind's, and the cloud says why when it refuses one.
+ * The one-click commands of a device: those of its kind's quick commands (the kind
+ * registry: powerOn/powerOff, a camera's countNow, a board's endSession) that its own
+ * profile lists without parameters.
  */
-export const QUICK_COMMANDS: Readonly<Record<string, readonly string[]>> = {
-  display: ['powerOn', 'powerOff'],
-  camera: ['countNow'],
-  'interactive-board': ['endSession'],
-};
-
 export function quickCommands(device: Pick<DeviceView, 'kind' | 'commands'>): readonly string[] {
-  const known = QUICK_COMMANDS[device.kind] ?? [];
-  return device.commands ? known.filter((name) => device.commands!.includes(name)) : known;
+  const known: readonly string[] = isKind(device.kind) ? KINDS[device.kind].quickCommands : [];
+  const own = new Set(device.commands.filter((c) => c.params === undefined || Object.keys(c.params).length === 0).map((c) => c.name));
+  return known.filter((name) => own.has(name));
 }
 
 /** The devices a role sees: the internet link's only with link:read. */

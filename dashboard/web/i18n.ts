@@ -103,13 +103,6 @@ const vi = {
   yes: 'có',
   no: 'không',
 
-  kind: {
-    display: 'Máy chiếu / Màn hình',
-    'interactive-board': 'Bảng tương tác',
-    camera: 'Camera lớp học',
-    network: 'Mạng & Internet',
-    lab: 'Phòng thí nghiệm',
-  } as Record<string, string>,
   otherKind: (kind: string) => `Thiết bị khác (${kind})`,
 
   severity: {
@@ -459,13 +452,6 @@ const en: Strings = {
   yes: 'yes',
   no: 'no',
 
-  kind: {
-    display: 'Projectors / Displays',
-    'interactive-board': 'Interactive boards',
-    camera: 'Classroom cameras',
-    network: 'Network & Internet',
-    lab: 'Labs',
-  },
   otherKind: (kind: string) => `Other devices (${kind})`,
 
   severity: {

@@ -144,7 +144,7 @@ export function districtTotals(schools: readonly SchoolSummary[]): DistrictTotal
     totals.devicesTotal += s.devices.total;
     if (!s.online) continue;
     // An offline school's last figures are stale: they do not count towards "now".
-    totals.headcount += s.figures.headcount;
+    totals.headcount += s.figures.headcount ?? 0;
     if (s.figures.inBps !== null) totals.inBps = (totals.inBps ?? 0) + s.figures.inBps;
   }
   return totals;

@@ -1,5 +1,7 @@
 export * from './ids.ts';
 export * from './wire.ts';
+export * from './codec.ts';
+export * from './kinds.ts';
 export * from './profile-schema.ts';
 export * from './profiles.ts';
 export * from './readings.ts';

@@ -146,7 +146,7 @@ export type RouteRule =
  * Every route under /api, by method and URL as fastify knows it. The tenancy test walks
  * this table with every role; the server refuses to start with a route missing from it.
  */
-export const ROUTES: Readonly<Record<string, RouteRule>> = {
+export const ROUTES = {
   'GET /api/district': { permission: 'district:read', about: 'district', filtered: true },
   'GET /api/schools': { permission: 'district:read', about: 'district', filtered: true },
   'GET /api/schools/:schoolId': { permission: 'school:read', about: 'school' },
@@ -182,7 +182,10 @@ export const ROUTES: Readonly<Record<string, RouteRule>> = {
   'POST /api/displays/codes': { permission: 'accounts:manage', about: 'district' },
   'DELETE /api/displays/:displayId': { permission: 'accounts:manage', about: 'district' },
   'GET /api/audit': { permission: 'audit:read', about: 'district' },
-};
+} as const satisfies Record<string, RouteRule>;
+
+/** 'METHOD /api/...' of every route. */
+export type RouteKey = keyof typeof ROUTES;
 
 /** May `principal` call a route of this rule at all (before any school is looked at)? */
 export function decideRoute(principal: Principal, rule: RouteRule, schoolId: string | null): Decision {
@@ -196,7 +199,8 @@ export function decideRoute(principal: Principal, rule: RouteRule, schoolId: str
 
 /** The rule of a route, or undefined when the table lacks it. */
 export function routeRule(method: string, url: string): RouteRule | undefined {
-  return ROUTES[`${method.toUpperCase()} ${url}`];
+  const key = `${method.toUpperCase()} ${url}`;
+  return Object.hasOwn(ROUTES, key) ? (ROUTES as Record<string, RouteRule>)[key] : undefined;
 }
 
 // ---------------------------------------------------------------------------------------

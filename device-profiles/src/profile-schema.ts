@@ -8,9 +8,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { ID_PATTERN, LocalizedText } from './ids.ts';
-
-export const DEVICE_KINDS = ['display', 'interactive-board', 'camera', 'network', 'lab'] as const;
-export type DeviceKind = (typeof DEVICE_KINDS)[number];
+import { DEVICE_KINDS } from './kinds.ts';
 
 const METRIC_NAME = '^[a-z][a-zA-Z0-9_]{0,63}$';
 const Scalar = Type.Union([Type.Number(), Type.Boolean(), Type.String()]);

@@ -654,21 +654,3 @@ export function check<S extends TSchema>(schema: S, value: unknown): Checked<Sta
   const extra = error?.keyword === 'additionalProperties' ? (error.params as { additionalProperty?: string }).additionalProperty : undefined;
   return { ok: false, path: error?.instancePath ?? '', message: extra !== undefined ? `unknown field "${extra}"` : (error?.message ?? 'invalid') };
 }
-
-/** Parse a JSON payload and validate it; malformed JSON is reported as such. */
-export function decode<S extends TSchema>(
-  schema: S,
-  payload: Uint8Array | string,
-): Checked<Static<S>> | { ok: false; path: ''; message: string; malformed: true } {
-  let value: unknown;
-  try {
-    value = JSON.parse(typeof payload === 'string' ? payload : Buffer.from(payload).toString('utf8'));
-  } catch (error) {
-    return { ok: false, path: '', message: `malformed JSON: ${(error as Error).message}`, malformed: true };
-  }
-  return check(schema, value);
-}
-
-export function encode(value: unknown): Buffer {
-  return Buffer.from(JSON.stringify(value));
-}

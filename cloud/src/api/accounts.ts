@@ -20,9 +20,9 @@ import {
   UserChange,
   UserView,
   Username,
-} from '../auth/schemas.ts';
+} from '@schoolops/device-profiles/api';
 import type { AuthContext } from './context.ts';
-import { ErrorBody } from './schemas.ts';
+import { ErrorBody } from '@schoolops/device-profiles/api';
 
 const schoolsOf = (scope: Scope) => (scope.all ? null : [...scope.schools]);
 const userView = (u: User) => ({ username: u.username, displayName: u.displayName, role: u.role, schools: schoolsOf(u.scope), disabled: u.disabled, createdAt: u.createdAt, updatedAt: u.updatedAt });

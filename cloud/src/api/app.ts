@@ -12,7 +12,6 @@ import fastifySwaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { DASHBOARD_DIST } from '@schoolops/dashboard';
 import { installGuard, type GuardStats } from '../auth/guard.ts';
 import { accountRoutes } from './accounts.ts';
 import { attendanceRoutes } from './attendance.ts';
@@ -34,8 +33,11 @@ export interface ApiApp {
 
 export async function buildApi(
   context: ApiContext & AuthContext,
-  /** `tls`: serve HTTPS with this certificate and key; `https`: the app is reached over HTTPS (HSTS is sent). */
-  o: { logger: Logger; https?: boolean; tls?: { cert: string | Buffer; key: string | Buffer } },
+  /**
+   * `tls`: serve HTTPS with this certificate and key; `https`: the app is reached over HTTPS
+   * (HSTS is sent); `dashboardDir`: the built dashboard, served at '/'.
+   */
+  o: { logger: Logger; https?: boolean; tls?: { cert: string | Buffer; key: string | Buffer }; dashboardDir?: string },
 ): Promise<ApiApp> {
   // Requests are not logged one by one (a wall display polls); errors and warnings are.
   const app = Fastify({
@@ -91,8 +93,9 @@ export async function buildApi(
   await app.register(commandRoutes, { prefix: '/api', ...context });
   await app.register(attendanceRoutes, { prefix: '/api', ...context });
   app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));
-  if (existsSync(DASHBOARD_DIST)) await app.register(fastifyStatic, { root: DASHBOARD_DIST, prefix: '/' });
-  else o.logger.warn({ dir: DASHBOARD_DIST }, 'dashboard not built (npm run build): serving the API only');
+  if (o.dashboardDir && existsSync(o.dashboardDir)) await app.register(fastifyStatic, { root: o.dashboardDir, prefix: '/' });
+  else if (o.dashboardDir) o.logger.warn({ dir: o.dashboardDir }, 'dashboard not built (npm run build): serving the API only');
+  else o.logger.info('no dashboardDir in the config: serving the API only');
   await app.ready();
   return { app, guard };
 }

@@ -7,45 +7,11 @@
  * is matched with the readings of the camera in its room during its period.
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Type } from '@sinclair/typebox';
 import { hhmmToMinutes, localTime, zonedInstant } from '@schoolops/device-profiles';
+import { AttendanceDay, AttendanceQuery, ErrorBody, SchoolParams } from '@schoolops/device-profiles/api';
 import type { ApiContext } from './context.ts';
-import { ErrorBody, SchoolParams } from './schemas.ts';
 import type { HistoryBucket } from '../storage/types.ts';
 
-const LessonAttendance = Type.Object({
-  period: Type.Integer(),
-  start: Type.String({ description: 'HH:MM, local time' }),
-  end: Type.String(),
-  classId: Type.String(),
-  className: Type.String(),
-  roomId: Type.String(),
-  enrolled: Type.Integer(),
-  counts: Type.Integer({ description: "how many times the room's camera counted during the period (two when all went well)" }),
-  headcount: Type.Union([Type.Number(), Type.Null()], { description: 'people counted, averaged over the counts; null when not counted' }),
-  attendancePct: Type.Union([Type.Number(), Type.Null()], { description: 'students present (headcount less the teacher) / enrolled, %' }),
-  when: Type.Union([Type.Literal('past'), Type.Literal('now'), Type.Literal('later')], {
-    description: "the lesson against the school's time: over, running, or still to come (a lesson to come has no counts yet, which is not a fault)",
-  }),
-});
-
-const RoomUsage = Type.Object({
-  roomId: Type.String(),
-  /** period number -> in use (true), empty (false), not counted (absent) */
-  periods: Type.Record(Type.String(), Type.Boolean()),
-});
-
-const AttendanceDay = Type.Object({
-  schoolId: Type.String(),
-  date: Type.String(),
-  clockOffsetMs: Type.Integer({
-    description: 'school time minus real time, ms: 0 in a real district; a simulated district may run its school day at another time (demos)',
-  }),
-  lessons: Type.Array(LessonAttendance),
-  rooms: Type.Array(RoomUsage),
-});
-
-const DATE = '^\\d{4}-\\d{2}-\\d{2}$';
 
 function mean(values: number[]): number | null {
   return values.length ? Math.round((values.reduce((a, b) => a + b, 0) / values.length) * 10) / 10 : null;
@@ -59,7 +25,7 @@ export const attendanceRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (ap
         tags: ['schools'],
         summary: "A school day's attendance per lesson and room usage per period, from the classroom cameras' counts",
         params: SchoolParams,
-        querystring: Type.Object({ date: Type.Optional(Type.String({ pattern: DATE, description: 'YYYY-MM-DD, local; default today' })) }),
+        querystring: AttendanceQuery,
         response: { 200: AttendanceDay, 404: ErrorBody },
       },
     },

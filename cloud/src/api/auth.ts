@@ -12,9 +12,9 @@ import { AccountError, type Session } from '../auth/accounts.ts';
 import { FailureLimiter } from '../auth/failure-limiter.ts';
 import { SESSION_COOKIE, SESSION_COOKIE_SECURE, actorOf, apiError, sessionCookieOf } from '../auth/guard.ts';
 import { permissionsOf, type Principal } from '@schoolops/device-profiles';
-import { EnrollBody, LoginBody, Me, PasswordBody } from '../auth/schemas.ts';
+import { EnrollBody, LoginBody, Me, PasswordBody } from '@schoolops/device-profiles/api';
 import type { AuthContext } from './context.ts';
-import { ErrorBody } from './schemas.ts';
+import { ErrorBody } from '@schoolops/device-profiles/api';
 
 /** A person's session lasts a school day; they sign in again the next morning. */
 export const USER_SESSION_MS = 12 * 3600_000;

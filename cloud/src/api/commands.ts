@@ -14,63 +14,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Type, type Static } from '@sinclair/typebox';
-import { COMMAND_OUTCOMES, COMMAND_TTL, MetricValue as MetricValueSchema, WIRE_VERSION, type CommandDef, type DeviceCommand, type MetricValue } from '@schoolops/device-profiles';
+import { Type } from '@sinclair/typebox';
+import { COMMAND_TTL, WIRE_VERSION, type CommandDef, type DeviceCommand, type MetricValue } from '@schoolops/device-profiles';
+import { CommandAccepted, CommandBody, CommandListQuery, CommandView, DeviceParams, ErrorBody, type CommandState } from '@schoolops/device-profiles/api';
 import { actorOf } from '../auth/guard.ts';
 import type { CommandWithResults } from '../storage/index.ts';
 import type { ApiContext } from './context.ts';
-import { DeviceParams, ErrorBody } from './schemas.ts';
 
-const CommandBody = Type.Object(
-  {
-    name: Type.String({ pattern: '^[a-z][a-zA-Z0-9_]{0,63}$', description: "one of the device profile's commands" }),
-    // Checked against the profile in commandProblem, not here: fastify's ajv coerces types, and
-    // a union would turn the input code "11" into the number 11.
-    params: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: "parameters as the profile's command lists them" })),
-    ttlSeconds: Type.Optional(
-      Type.Integer({
-        minimum: COMMAND_TTL.minMs / 1000,
-        maximum: COMMAND_TTL.maxMs / 1000,
-        description: `how long the command may wait to be carried out; the gateway refuses it later (default ${COMMAND_TTL.defaultMs / 1000})`,
-      }),
-    ),
-  },
-  { additionalProperties: false },
-);
-
-const Accepted = Type.Object({
-  commandId: Type.String(),
-  deviceId: Type.String(),
-  name: Type.String(),
-  issuedAt: Type.Integer({ description: "ms since the Unix epoch, the district's clock" }),
-  expiresAt: Type.Integer({ description: 'the gateway refuses the command after this' }),
-  state: Type.Literal('sent'),
-});
-
-/** What the district knows of a command: sent, unanswered past its expiry, or the gateway's outcome. */
-export const COMMAND_STATES = ['sent', 'unanswered', ...COMMAND_OUTCOMES] as const;
-export type CommandState = (typeof COMMAND_STATES)[number];
-
-const Values = Type.Record(Type.String(), MetricValueSchema);
-export const CommandView = Type.Object({
-  commandId: Type.String(),
-  deviceId: Type.String(),
-  name: Type.String(),
-  params: Type.Optional(Values),
-  issuedAt: Type.Integer(),
-  expiresAt: Type.Integer(),
-  sentBy: Type.Union([Type.String(), Type.Null()], { description: 'who sent it, as the audit log names them' }),
-  state: Type.Union(COMMAND_STATES.map((state) => Type.Literal(state))),
-  reason: Type.Optional(Type.String()),
-  detail: Type.Optional(Type.String()),
-  values: Type.Optional(Values),
-  resultAt: Type.Optional(Type.Integer({ description: "when the outcome reached the district, the district's clock" })),
-  gatewayTs: Type.Optional(Type.Integer({ description: "when the gateway reached the outcome, the gateway's clock" })),
-  duplicates: Type.Integer({ description: 'times the gateway received the command again and did not run it again' }),
-});
-export type CommandView = Static<typeof CommandView>;
-
-const ListQuery = Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })) });
 
 /**
  * A command's state from its reports: the first outcome counts (a gateway runs a command at
@@ -129,7 +79,7 @@ export const commandRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, 
         tags: ['devices'],
         summary: 'The latest commands sent to the device, newest first, with who sent them and what became of each',
         params: DeviceParams,
-        querystring: ListQuery,
+        querystring: CommandListQuery,
         response: { 200: Type.Array(CommandView), 404: ErrorBody },
       },
     },
@@ -150,7 +100,7 @@ export const commandRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, 
         summary: "Send one of the device profile's commands to the device, through its school's gateway",
         params: DeviceParams,
         body: CommandBody,
-        response: { 202: Accepted, 400: ErrorBody, 404: ErrorBody, 503: ErrorBody },
+        response: { 202: CommandAccepted, 400: ErrorBody, 404: ErrorBody, 503: ErrorBody },
       },
     },
     async (request, reply) => {

@@ -2,7 +2,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { StoreBusyError } from '../storage/index.ts';
 import type { ApiContext } from './context.ts';
-import { DeviceParams, ErrorBody, History, HistoryQuerystring } from './schemas.ts';
+import { DeviceParams, ErrorBody, History, HistoryQuerystring } from '@schoolops/device-profiles/api';
 
 /** Most buckets one answer may hold per metric, so a careless query cannot ask for millions. */
 const MAX_BUCKETS = 5_000;

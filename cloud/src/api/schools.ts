@@ -4,7 +4,7 @@ import { Type } from '@sinclair/typebox';
 import { inScope, maySeeKind } from '@schoolops/device-profiles';
 import { visibleDeviceItems, visibleSummary } from './visibility.ts';
 import type { ApiContext } from './context.ts';
-import { AlarmView, DeviceParams, DeviceView, District, ErrorBody, GatewayEventBody, RoomView, SchoolDetail, SchoolParams, SchoolSummary } from './schemas.ts';
+import { AlarmView, DeviceParams, DeviceView, District, ErrorBody, GatewayEventBody, RoomView, SchoolDetail, SchoolParams, SchoolSummary } from '@schoolops/device-profiles/api';
 import type { DeviceEntry } from '../inventory.ts';
 
 export const schoolRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { district, live, store }) => {

@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { StoreBusyError, droppedSince } from '../storage/index.ts';
 import type { ApiContext } from './context.ts';
 import { busyBody, parseTime } from './history.ts';
-import { DeliveryQuerystring, DeliveryReport, ErrorBody, IngestStatsBody } from './schemas.ts';
+import { DeliveryQuerystring, DeliveryReport, ErrorBody, IngestStatsBody } from '@schoolops/device-profiles/api';
 
 /**
  * How far back a delivery report may reach. It counts every numbered sample since `since`

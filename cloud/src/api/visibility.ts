@@ -5,18 +5,16 @@
  * summary's figures measured by them (bandwidth, latency, loss) are empty. One place, used
  * by the routes and the live push alike.
  */
-import { maySeeKind, type Principal } from '@schoolops/device-profiles';
+import { FIGURES, FIGURE_NAMES, maySeeKind, type Principal } from '@schoolops/device-profiles';
 import type { DistrictIndex } from '../inventory.ts';
-import type { SchoolSummary } from './schemas.ts';
-
-/** The summary figures the network devices measure. */
-const LINK_FIGURES = ['inBps', 'outBps', 'latencyMs', 'lossPct'] as const;
+import type { SchoolSummary } from '@schoolops/device-profiles/api';
 
 export function visibleSummary<T extends SchoolSummary>(summary: T, principal: Principal): T {
-  if (maySeeKind(principal, 'network')) return summary;
-  const figures = { ...summary.figures };
-  for (const name of LINK_FIGURES) figures[name] = null;
-  return { ...summary, figures };
+  const hidden = FIGURE_NAMES.filter((name) => !maySeeKind(principal, FIGURES[name].kind));
+  if (hidden.length === 0) return summary;
+  const figures: Record<string, number | null> = { ...summary.figures };
+  for (const name of hidden) figures[name] = FIGURES[name].aggregate === 'count-equal' ? 0 : null;
+  return { ...summary, figures: figures as T['figures'] };
 }
 
 /** Keep the items about devices this principal may see (items about no device stay). */

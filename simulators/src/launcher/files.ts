@@ -19,6 +19,7 @@ import type { DeviceAddress, Inventory } from '@schoolops/device-profiles';
 import { hashPassword } from '@schoolops/broker';
 import { SECRET_OPTIONS, type EdgeConfig } from '@schoolops/edge-agent';
 import type { CloudConfig } from '@schoolops/cloud';
+import { DASHBOARD_DIST } from '@schoolops/dashboard';
 
 export interface DistrictFiles {
   inventoryFile: string;
@@ -222,6 +223,7 @@ export async function writeDistrictFiles(opts: {
       mqtt: { url: opts.mqttUrl(brokerPort), username: 'cloud', passwordFile: cloudSecret, ...(opts.tls ? { caFile: opts.tls.caFile } : {}) },
       dataDir: dirs.cloud,
       inventoryFile,
+      dashboardDir: DASHBOARD_DIST,
       ...(opts.schoolClockOffsetMs ? { schoolClockOffsetMs: opts.schoolClockOffsetMs } : {}),
     };
     writeFileSync(files.cloudConfigFile, JSON.stringify(cloud, null, 2));

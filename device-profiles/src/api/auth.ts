@@ -1,7 +1,7 @@
 /** Request and response schemas of sign-in, accounts, tokens, displays and the audit log. */
 import { Type, type Static } from '@sinclair/typebox';
-import { Id } from '@schoolops/device-profiles';
-import { PERMISSIONS, ROLES } from '@schoolops/device-profiles';
+import { Id } from '../ids.ts';
+import { PERMISSIONS, ROLES } from '../policy.ts';
 
 const Ms = Type.Integer({ description: 'ms since the Unix epoch' });
 const NullableMs = Type.Union([Ms, Type.Null()]);
@@ -107,3 +107,15 @@ export const AuditQuerystring = Type.Object(
   },
   { additionalProperties: false },
 );
+
+export type UserView = Static<typeof UserView>;
+export type NewUser = Static<typeof NewUser>;
+export type UserChange = Static<typeof UserChange>;
+export type TokenView = Static<typeof TokenView>;
+export type NewToken = Static<typeof NewToken>;
+export type CreatedToken = Static<typeof CreatedToken>;
+export type DisplayView = Static<typeof DisplayView>;
+export type NewDisplay = Static<typeof NewDisplay>;
+export type CreatedDisplay = Static<typeof CreatedDisplay>;
+export type AuditEntryView = Static<typeof AuditEntryView>;
+export type AuditQuerystring = Static<typeof AuditQuerystring>;

@@ -1,28 +1,32 @@
 /**
- * Response and query schemas of the district API, written once: fastify validates and
- * serialises with them, @fastify/swagger documents them, and TypeScript types come from them.
+ * The district's schools, rooms, devices, alarms, history and ingest statistics: response
+ * and query schemas of the district API. The cloud validates and serialises with them,
+ * @fastify/swagger documents them, and the dashboard takes its types from them.
  */
-import { Type, type Static } from '@sinclair/typebox';
-import { CommandDef, DEVICE_KINDS, GatewayEvent, GatewayHealth, LocalizedText, MetricValue } from '@schoolops/device-profiles';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { LocalizedText } from '../ids.ts';
+import { DEVICE_KINDS, DEVICE_STATES, FIGURE_NAMES, FIGURES, type Figures as FigureValues } from '../kinds.ts';
+import { CommandDef } from '../profile-schema.ts';
+import { GatewayEvent, GatewayHealth, MetricValue } from '../wire.ts';
 
-const Nullable = <T extends ReturnType<typeof Type.Number>>(t: T) => Type.Union([t, Type.Null()]);
-const Ms = Type.Integer({ description: 'ms since the Unix epoch' });
+const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
+export const Ms = Type.Integer({ description: 'ms since the Unix epoch' });
 
 export const ErrorBody = Type.Object({ statusCode: Type.Integer(), error: Type.String(), message: Type.String() });
 
 export const District = Type.Object({ id: Type.String(), name: LocalizedText, timezone: Type.String() });
 
-export const Figures = Type.Object({
-  inBps: Nullable(Type.Number({ description: 'school internet inbound, bit/s' })),
-  outBps: Nullable(Type.Number({ description: 'school internet outbound, bit/s' })),
-  latencyMs: Nullable(Type.Number()),
-  lossPct: Nullable(Type.Number()),
-  projectorsOn: Type.Integer(),
-  boardsInSession: Type.Integer(),
-  headcount: Type.Integer({ description: 'people counted by classroom cameras' }),
-  labTemperatureAvg: Nullable(Type.Number()),
-});
-export type Figures = Static<typeof Figures>;
+/** A school's live figures, one property per entry of FIGURES (the kind registry). */
+export const Figures = Type.Object(
+  Object.fromEntries(
+    FIGURE_NAMES.map((name) => {
+      const def = FIGURES[name];
+      const description = `${def.label.en}${def.unit ? `, ${def.unit}` : ''}: ${def.aggregate} of ${def.kind} ${def.metric}`;
+      return [name, def.aggregate === 'count-equal' ? Type.Integer({ description }) : Nullable(Type.Number({ description }))];
+    }),
+  ),
+) as unknown as TSchema & { static: FigureValues };
+export type Figures = FigureValues;
 
 export const SchoolSummary = Type.Object({
   id: Type.String(),
@@ -77,7 +81,7 @@ export const Latest = Type.Object({ ts: Ms, values: Type.Record(Type.String(), M
 
 export const DeviceStatusView = Type.Object(
   {
-    state: Type.Union(['ok', 'unreachable', 'faulty', 'silent', 'unknown'].map((s) => Type.Literal(s)), {
+    state: Type.Union(DEVICE_STATES.map((s) => Type.Literal(s)), {
       description:
         "ok: answering; unreachable: the gateway's driver gets no answer; faulty: it answers wrongly (bad credentials, garbage); silent: no reading for offlineAfterMissed intervals; unknown: never heard",
     }),
@@ -86,7 +90,7 @@ export const DeviceStatusView = Type.Object(
     since: Type.Union([Ms, Type.Null()]),
   },
 );
-export type DeviceStatusView = { state: 'ok' | 'unreachable' | 'faulty' | 'silent' | 'unknown'; reason: string | null; detail: string | null; since: number | null };
+export type DeviceStatusView = Static<typeof DeviceStatusView>;
 
 export const AlarmView = Type.Object({
   deviceId: Type.String(),
@@ -193,3 +197,16 @@ export const DeliveryReport = Type.Object({
     }),
   ),
 });
+
+export type ErrorBody = Static<typeof ErrorBody>;
+export type District = Static<typeof District>;
+export type LinkState = Static<typeof LinkState>;
+export type SchoolDetail = Static<typeof SchoolDetail>;
+export type RoomView = Static<typeof RoomView>;
+export type Latest = Static<typeof Latest>;
+export type AlarmView = Static<typeof AlarmView>;
+export type HistoryQuerystring = Static<typeof HistoryQuerystring>;
+export type HistoryPoint = Static<typeof HistoryPoint>;
+export type History = Static<typeof History>;
+export type IngestStatsBody = Static<typeof IngestStatsBody>;
+export type DeliveryReport = Static<typeof DeliveryReport>;
