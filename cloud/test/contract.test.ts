@@ -5,7 +5,7 @@
  * checks (or the other way round) fails here, not in a browser.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apiPath } from '@schoolops/device-profiles/api';
+import { API_ERRORS, apiPath, errorText, type ApiErrorCode } from '@schoolops/device-profiles/api';
 import { isDistrict, isSchoolSummary, toDeviceAlarm, toDeviceView, toLessonAttendance } from '../../dashboard/web/api.ts';
 import { startTestApi, type Browser, type TestApi } from './support/api-app.ts';
 
@@ -68,5 +68,41 @@ describe('apiPath', () => {
       '/api/devices/a%20b%2Fc/history?from=2025-01-01&metric=inBps&metric=outBps',
     );
     expect(apiPath('/api/schools')).toBe('/api/schools');
+  });
+});
+
+describe('every refusal carries a code of the error catalog, worded in both languages', () => {
+  const cases: Array<{ what: string; url: string; method?: string; body?: unknown; signedIn?: boolean; code: string }> = [
+    { what: 'an unknown school', url: '/api/schools/nowhere/devices', code: 'unknown_school' },
+    { what: 'an unknown device', url: '/api/devices/nothing/history', code: 'unknown_device' },
+    { what: 'a time that is not one', url: '/api/devices/a.proj/history?from=yesterday', code: 'bad_time' },
+    { what: 'a backwards range', url: '/api/devices/a.proj/history?from=2025-03-10T10:00:00Z&to=2025-03-10T09:00:00Z', code: 'range_backwards' },
+    { what: 'an unknown metric', url: '/api/devices/a.proj/history?metric=colour', code: 'unknown_metric' },
+    { what: 'a query the schema refuses', url: '/api/schools/a/attendance?date=10/03/2025', code: 'invalid_request' },
+    { what: 'an unknown route', url: '/api/nothing-here', code: 'unknown_route' },
+    { what: 'an unknown command', url: '/api/devices/a.proj/commands', method: 'POST', body: { name: 'launch' }, code: 'unknown_command' },
+    { what: 'no sign-in', url: '/api/schools', signedIn: false, code: 'not_signed_in' },
+  ];
+  it.each(cases)('$what: $code', async ({ url, method = 'GET', body, signedIn = true, code }) => {
+    const res = signedIn ? await admin.request({ method, url, body }) : await api.app.inject({ method: 'GET', url });
+    const answer = res.json() as { statusCode: number; code: string; message: string; params?: Record<string, string | number> };
+    expect(answer.code, res.body).toBe(code);
+    expect(answer.statusCode).toBe(res.statusCode);
+    expect(res.statusCode).toBe(API_ERRORS[code as ApiErrorCode].status);
+    const vi = errorText(answer, 'vi')!;
+    const en = errorText(answer, 'en')!;
+    expect(en).toBe(answer.message);
+    expect(vi.trim()).not.toBe('');
+    expect(vi).not.toBe(en);
+  });
+
+  it('has a Vietnamese and an English text for every code', () => {
+    for (const [code, def] of Object.entries(API_ERRORS)) {
+      // Every parameter a text asks for has a value.
+      const params = new Proxy({}, { get: (_, key) => (typeof key === 'string' ? `<${key}>` : undefined) }) as Record<string, string>;
+      expect(def.vi(params).trim(), code).not.toBe('');
+      expect(def.en(params).trim(), code).not.toBe('');
+      expect(def.vi(params).includes('undefined'), `${code}: ${def.vi(params)}`).toBe(false);
+    }
   });
 });

@@ -89,11 +89,23 @@ describe('request(): the session on every call', () => {
   it('fetches a fresh CSRF token once when the session’s changed, and tries again with it', async () => {
     csrfFresh = 'tok-2';
     answers.push(
-      () => json(403, { message: 'missing or wrong CSRF token (send the "csrfToken" of /api/auth/me as the x-csrf-token header)' }),
+      () => json(403, { code: 'csrf', message: 'missing or wrong CSRF token (send the "csrfToken" of /api/auth/me as the x-csrf-token header)' }),
       () => json(202, { commandId: 'c2', deviceId: 'd', name: 'powerOn', issuedAt: 1, expiresAt: 120_001, state: 'sent' }),
     );
     await sendCommand('d', 'powerOn');
     expect(calls.map((c) => c.headers[CSRF_HEADER])).toEqual(['tok-1', 'tok-2']);
+  });
+
+  it("words a refusal from the error catalog in the page's language, and keeps the cloud's message otherwise", async () => {
+    answers.push(() => json(400, { code: 'unknown_command', params: { deviceId: 'd', profileId: 'epson', name: 'launch', known: 'powerOn' }, message: 'epson has no command "launch" (it has: powerOn)' }));
+    answers.push(() => json(502, { message: 'bad gateway' }));
+    const refusal = (name: string) => sendCommand('d', name).then(() => expect.unreachable('refused'), (error: unknown) => error as HttpError);
+    const refused = await refusal('launch');
+    expect(refused.code).toBe('unknown_command');
+    expect(refused.text('vi')).toBe('Thiết bị "d" không nhận lệnh "launch" (nhận: powerOn).');
+    expect(refused.text('en')).toBe('epson has no command "launch" (it has: powerOn)');
+    const other = await refusal('powerOn');
+    expect(other.text('vi')).toBe('bad gateway');
   });
 
   it('reads who is signed in, or null when nobody is', async () => {

@@ -50,7 +50,7 @@ export interface AdminAccess {
 type Section = 'users' | 'tokens' | 'displays' | 'audit';
 
 /** Why a section shows no (fresh) data. */
-type Problem = { kind: 'load' | 'save' | 'forbidden'; reason: string } | null;
+type Problem = { kind: 'load' | 'save' | 'forbidden'; reason: (lang: Lang) => string } | null;
 
 /** Pieces of text that follow the language: re-set on every render. */
 type Text = (t: Strings) => string;
@@ -59,16 +59,16 @@ let idCounter = 0;
 const uid = (prefix: string) => `${prefix}-${++idCounter}`;
 
 function problemOf(error: unknown, kind: 'load' | 'save'): Problem {
-  if (error instanceof HttpError && error.status === 403) return { kind: 'forbidden', reason: error.reason ?? '' };
-  const reason = error instanceof HttpError ? (error.reason ?? `HTTP ${error.status}`) : error instanceof Error ? error.message : String(error);
-  return { kind, reason };
+  if (error instanceof HttpError && error.status === 403) return { kind: 'forbidden', reason: (lang) => error.text(lang) };
+  const message = error instanceof Error ? error.message : String(error);
+  return { kind, reason: (lang) => (error instanceof HttpError ? error.text(lang) : message) };
 }
 
 function problemText(p: Problem, t: Strings): string {
   if (p === null) return '';
   if (p.kind === 'forbidden') return t.actionForbidden;
   if (p.kind === 'load') return t.adminLoadError;
-  return t.saveFailed(p.reason);
+  return t.saveFailed(p.reason(t.lang));
 }
 
 /** What a shown-once box holds until it is closed. */
@@ -431,7 +431,7 @@ export class AdminPage {
     this.#notice.users = null;
     const scope = schoolsForRole(role, f.school.value);
     if ('missing' in scope) {
-      this.#problems.users = { kind: 'save', reason: this.#t().schoolRequired };
+      this.#problems.users = { kind: 'save', reason: (lang) => STRINGS[lang].schoolRequired };
       this.render();
       f.school.focus();
       return;
@@ -459,7 +459,7 @@ export class AdminPage {
     const role = this.#roleOf(f.role);
     const scope = schoolsForRole(role, f.school.value);
     if ('missing' in scope) {
-      this.#problems.tokens = { kind: 'save', reason: this.#t().schoolRequired };
+      this.#problems.tokens = { kind: 'save', reason: (lang) => STRINGS[lang].schoolRequired };
       this.render();
       f.school.focus();
       return;

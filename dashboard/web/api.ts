@@ -2,6 +2,7 @@
 // and these endpoints from the same origin, so every URL here is relative to the page's host.
 
 import { toMe, type Me } from './auth.ts';
+import type { Lang } from './i18n.ts';
 
 // The shapes are the contract's (device-profiles/src/api): the cloud validates and serialises
 // with the same schemas. The page still checks every answer before it draws it, so a shape
@@ -22,6 +23,7 @@ import type {
   ServerToClientEvents,
 } from '@schoolops/device-profiles/api';
 import { apiPath } from '@schoolops/device-profiles/api/paths';
+import { errorText, type ErrorParams } from '@schoolops/device-profiles/api/errors';
 import { DEVICE_STATES, FIGURE_NAMES, FIGURES } from '@schoolops/device-profiles/kinds';
 
 export { DEVICE_STATES };
@@ -37,21 +39,39 @@ export type AlarmSeverity = AlarmView['severity'];
 
 const apiSchoolAttendance = (schoolId: string, date?: string) => apiPath('/api/schools/:schoolId/attendance', { schoolId }, { date });
 
+/** What the cloud says when it refuses: a code of the error catalog, its parameters, its English message. */
+export interface ErrorAnswer {
+  code: string | null;
+  params: ErrorParams;
+  message: string | null;
+}
+
 /**
  * A response that was not 2xx; `status` lets the page tell "no such school" (404) from
- * "not yours" (403) from an outage, and `reason` is the cloud's own message, if it sent one.
+ * "not yours" (403) from an outage, `reason` is the cloud's own (English) message and `code`
+ * its code in the error catalog, if it sent them; text() words it for a person.
  */
 export class HttpError extends Error {
   readonly status: number;
   readonly reason: string | null;
+  readonly code: string | null;
+  readonly params: ErrorParams;
   /** The Retry-After header of a 429 (or 503), as sent. */
   readonly retryAfter: string | null;
-  constructor(url: string, status: number, reason: string | null = null, retryAfter: string | null = null) {
+  constructor(url: string, status: number, answer: ErrorAnswer | null = null, retryAfter: string | null = null) {
+    const reason = answer?.message ?? null;
     super(`${url}: HTTP ${status}${reason ? ` (${reason})` : ''}`);
     this.name = 'HttpError';
     this.status = status;
     this.reason = reason;
+    this.code = answer?.code ?? null;
+    this.params = answer?.params ?? {};
     this.retryAfter = retryAfter;
+  }
+
+  /** What the page says about it in `lang`: the catalog's words for its code, else the cloud's message. */
+  text(lang: Lang): string {
+    return errorText({ code: this.code, params: this.params, message: this.reason }, lang) ?? `HTTP ${this.status}`;
   }
 }
 
@@ -86,11 +106,14 @@ export function setCsrfToken(token: string | null): void {
 
 const SAFE_METHODS = new Set(['GET', 'HEAD']);
 
-/** The cloud's error body is { statusCode, error, message }; its message says why. */
-async function reasonOf(res: Response): Promise<string | null> {
+/** The cloud's error body is { statusCode, error, message, code, params }: why, and its code in the catalog. */
+async function answerOf(res: Response): Promise<ErrorAnswer | null> {
   try {
     const body = (await res.json()) as unknown;
-    return isObject(body) && typeof body.message === 'string' ? body.message : null;
+    if (!isObject(body)) return null;
+    const params: ErrorParams = {};
+    if (isObject(body.params)) for (const [k, v] of Object.entries(body.params)) if (typeof v === 'string' || isFiniteNumber(v)) params[k] = v;
+    return { code: typeof body.code === 'string' ? body.code : null, params, message: typeof body.message === 'string' ? body.message : null };
   } catch {
     return null;
   }
@@ -129,9 +152,9 @@ export async function request(url: string, o: RequestOptions = {}): Promise<Resp
   };
   let res = await send();
   if (res.status === 403 && !SAFE_METHODS.has(method) && csrfRefresh !== null) {
-    const reason = await reasonOf(res.clone());
+    const answer = await answerOf(res.clone());
     // A stale token (the session was renewed in another tab): fetch the current one, try once more.
-    if (reason !== null && /csrf/i.test(reason)) {
+    if (answer?.code === 'csrf') {
       const fresh = await csrfRefresh();
       if (fresh !== null && fresh !== csrfToken) {
         csrfToken = fresh;
@@ -141,7 +164,7 @@ export async function request(url: string, o: RequestOptions = {}): Promise<Resp
   }
   if (res.ok) return res;
   if (res.status === 401 && !o.own401) signInNeeded?.();
-  throw new HttpError(url, res.status, await reasonOf(res), res.headers.get('retry-after'));
+  throw new HttpError(url, res.status, await answerOf(res), res.headers.get('retry-after'));
 }
 
 async function getJson(url: string, signal?: AbortSignal): Promise<Fetched<unknown>> {

@@ -7,6 +7,7 @@ export const LANGS: readonly Lang[] = ['vi', 'en'];
 export const LOCALE: Record<Lang, string> = { vi: 'vi-VN', en: 'en-GB' };
 
 const vi = {
+  lang: 'vi' as Lang,
   appTitle: 'SchoolOps — Trung tâm điều hành',
   pageTitle: (district: string) => `${district} · SchoolOps — Trung tâm điều hành`,
   districtLoading: 'Đang tải thông tin quận/huyện…',
@@ -356,6 +357,7 @@ const vi = {
 export type Strings = typeof vi;
 
 const en: Strings = {
+  lang: 'en',
   appTitle: 'SchoolOps — Operations Center',
   pageTitle: (district: string) => `${district} · SchoolOps — Operations Center`,
   districtLoading: 'Loading district…',

@@ -419,7 +419,7 @@ export class SchoolView {
       row.commandOutcome = { state: 'sent', reason: '', forbidden: false };
     } catch (error) {
       const forbidden = error instanceof HttpError && error.status === 403;
-      const reason = error instanceof HttpError ? error.reason ?? `HTTP ${error.status}` : String((error as Error).message ?? error);
+      const reason = error instanceof HttpError ? error.text(this.#lang) : String((error as Error).message ?? error);
       row.commandOutcome = { state: 'failed', reason, forbidden };
     } finally {
       for (const button of row.commandButtons.values()) button.disabled = false;

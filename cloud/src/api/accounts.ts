@@ -5,7 +5,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { AccountError, type ApiToken, type AuditEntry, type Display, type User } from '../auth/accounts.ts';
-import { actorOf, apiError } from '../auth/guard.ts';
+import { actorOf } from '../auth/guard.ts';
+import { sendError } from './errors.ts';
 import { scopeProblem, type Role, type Scope } from '@schoolops/device-profiles';
 import {
   AuditEntryView,
@@ -69,13 +70,13 @@ export const accountRoutes: FastifyPluginAsyncTypebox<AuthContext> = async (app,
     { schema: { tags: ['accounts'], summary: 'Add a person', body: NewUser, response: { 201: UserView, 400: ErrorBody, 409: ErrorBody } } },
     async (request, reply) => {
       const scope = scopeFor(request.body.role, request.body.schools);
-      if (typeof scope === 'string') return apiError(reply, 400, scope);
+      if (typeof scope === 'string') return sendError(reply, 'bad_scope', { detail: scope });
       try {
         const user = await accounts.createUser({ ...request.body, scope });
         await audit(request, 'user.create', user.username, { role: user.role, schools: schoolsOf(user.scope) });
         return reply.code(201).send(userView(user));
       } catch (error) {
-        if (error instanceof AccountError) return apiError(reply, error.statusCode, error.message);
+        if (error instanceof AccountError) return sendError(reply, error.code, error.params);
         throw error;
       }
     },
@@ -94,18 +95,18 @@ export const accountRoutes: FastifyPluginAsyncTypebox<AuthContext> = async (app,
     },
     async (request, reply) => {
       const current = accounts.getUser(request.params.username);
-      if (!current) return apiError(reply, 404, `no user "${request.params.username}"`);
+      if (!current) return sendError(reply, 'unknown_user', { username: request.params.username });
       const role = request.body.role ?? current.role;
       let scope: Scope | undefined;
       if (request.body.role !== undefined || request.body.schools !== undefined) {
         const checked = scopeFor(role, request.body.schools !== undefined ? request.body.schools : schoolsOf(current.scope));
-        if (typeof checked === 'string') return apiError(reply, 400, checked);
+        if (typeof checked === 'string') return sendError(reply, 'bad_scope', { detail: checked });
         scope = checked;
       }
       // An admin cannot lock the district out by demoting or disabling the last admin.
       const admins = accounts.listUsers().filter((u) => u.role === 'district-admin' && !u.disabled);
       const losesAdmin = current.role === 'district-admin' && (role !== 'district-admin' || request.body.disabled === true);
-      if (losesAdmin && admins.length <= 1) return apiError(reply, 400, 'this is the last district admin: make another one first');
+      if (losesAdmin && admins.length <= 1) return sendError(reply, 'last_admin');
       try {
         const { schools: _, ...rest } = request.body;
         const user = await accounts.updateUser(current.username, { ...rest, ...(scope ? { scope } : {}) });
@@ -113,7 +114,7 @@ export const accountRoutes: FastifyPluginAsyncTypebox<AuthContext> = async (app,
         await audit(request, 'user.update', user.username, { changed, role: user.role, schools: schoolsOf(user.scope), disabled: user.disabled });
         return userView(user);
       } catch (error) {
-        if (error instanceof AccountError) return apiError(reply, error.statusCode, error.message);
+        if (error instanceof AccountError) return sendError(reply, error.code, error.params);
         throw error;
       }
     },
@@ -137,7 +138,7 @@ export const accountRoutes: FastifyPluginAsyncTypebox<AuthContext> = async (app,
     },
     async (request, reply) => {
       const scope = scopeFor(request.body.role, request.body.schools);
-      if (typeof scope === 'string') return apiError(reply, 400, scope);
+      if (typeof scope === 'string') return sendError(reply, 'bad_scope', { detail: scope });
       const expiresAt = request.body.expiresInDays ? accounts.now() + request.body.expiresInDays * 86_400_000 : null;
       const { token, record } = await accounts.createToken({ name: request.body.name, role: request.body.role, scope, createdBy: actorOf(request.principal)!, expiresAt });
       await audit(request, 'token.create', record.id, { name: record.name, role: record.role, schools: schoolsOf(record.scope), expiresAt });
@@ -161,7 +162,7 @@ export const accountRoutes: FastifyPluginAsyncTypebox<AuthContext> = async (app,
         await audit(request, 'token.revoke', record.id, { name: record.name });
         return tokenView(record);
       } catch (error) {
-        if (error instanceof AccountError) return apiError(reply, error.statusCode, error.message);
+        if (error instanceof AccountError) return sendError(reply, error.code, error.params);
         throw error;
       }
     },
@@ -185,7 +186,7 @@ export const accountRoutes: FastifyPluginAsyncTypebox<AuthContext> = async (app,
     },
     async (request, reply) => {
       const scope = scopeFor('wall-display', request.body.schools);
-      if (typeof scope === 'string') return apiError(reply, 400, scope);
+      if (typeof scope === 'string') return sendError(reply, 'bad_scope', { detail: scope });
       const { code, display } = await accounts.createDisplay({ name: request.body.name, scope, createdBy: actorOf(request.principal)! });
       await audit(request, 'display.create', display.id, { name: display.name, schools: schoolsOf(display.scope) });
       return reply.code(201).send({ code, display: displayView(display) });
@@ -208,7 +209,7 @@ export const accountRoutes: FastifyPluginAsyncTypebox<AuthContext> = async (app,
         await audit(request, 'display.revoke', display.id, { name: display.name });
         return displayView(display);
       } catch (error) {
-        if (error instanceof AccountError) return apiError(reply, error.statusCode, error.message);
+        if (error instanceof AccountError) return sendError(reply, error.code, error.params);
         throw error;
       }
     },

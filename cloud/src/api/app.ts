@@ -22,6 +22,7 @@ import { historyRoutes } from './history.ts';
 import { probeRoutes } from './probe.ts';
 import { schoolRoutes } from './schools.ts';
 import { statsRoutes } from './stats.ts';
+import { sendError } from './errors.ts';
 
 /** Request bodies are small JSON (a command, a user): anything larger is refused with 413. */
 export const BODY_LIMIT_BYTES = 64 * 1024;
@@ -73,6 +74,16 @@ export async function buildApi(
     crossOriginEmbedderPolicy: false,
   });
   await app.register(fastifyCookie);
+  // Every error answer carries a code of the catalog, the framework's own ones too.
+  app.setErrorHandler((error: Error & { statusCode?: number; validation?: unknown; code?: string }, request, reply) => {
+    if (error.validation) return sendError(reply, 'invalid_request', { detail: error.message });
+    if (error.statusCode === 413) return sendError(reply, 'body_too_large', { max: BODY_LIMIT_BYTES });
+    if (error.statusCode === 429) return sendError(reply, 'rate_limited', { detail: error.message });
+    if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) return sendError(reply, 'invalid_request', { detail: error.message });
+    request.log.error({ err: error, url: request.url }, 'request failed');
+    return reply.code(500).send({ statusCode: 500, error: 'Internal Server Error', message: 'the server failed to answer; the error is in its log' });
+  });
+  app.setNotFoundHandler((request, reply) => sendError(reply, 'unknown_route', { method: request.method, url: request.url.split('?')[0]!.slice(0, 200) }));
   const guard = installGuard(app, { accounts: context.accounts, district: context.district });
 
   await app.register(fastifySwagger, {

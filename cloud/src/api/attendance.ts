@@ -10,6 +10,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { hhmmToMinutes, localTime, zonedInstant } from '@schoolops/device-profiles';
 import { AttendanceDay, AttendanceQuery, ErrorBody, SchoolParams } from '@schoolops/device-profiles/api';
 import type { ApiContext } from './context.ts';
+import { sendError } from './errors.ts';
 import type { HistoryBucket } from '../storage/types.ts';
 
 
@@ -31,7 +32,7 @@ export const attendanceRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (ap
     },
     async (request, reply) => {
       const school = district.schools.get(request.params.schoolId);
-      if (!school) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no school "${request.params.schoolId}"` });
+      if (!school) return sendError(reply, 'unknown_school', { schoolId: request.params.schoolId });
       const timeZone = district.inventory.district.timezone;
       const date = request.query.date ?? localTime(new Date(Date.now() + offset), timeZone).date;
       const [y, m, d] = date.split('-').map(Number) as [number, number, number];

@@ -10,7 +10,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AccountError, type Session } from '../auth/accounts.ts';
 import { FailureLimiter } from '../auth/failure-limiter.ts';
-import { SESSION_COOKIE, SESSION_COOKIE_SECURE, actorOf, apiError, sessionCookieOf } from '../auth/guard.ts';
+import { SESSION_COOKIE, SESSION_COOKIE_SECURE, actorOf, sessionCookieOf } from '../auth/guard.ts';
+import { sendError } from './errors.ts';
 import { permissionsOf, type Principal } from '@schoolops/device-profiles';
 import { EnrollBody, LoginBody, Me, PasswordBody } from '@schoolops/device-profiles/api';
 import type { AuthContext } from './context.ts';
@@ -73,7 +74,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthContext> = async (app, { 
       if (wait > 0) {
         await accounts.audit({ actor: null, action: 'login.limited', outcome: 'denied', target: username, address });
         reply.header('retry-after', Math.ceil(wait / 1000));
-        return apiError(reply, 429, `too many failed sign-ins: try again in ${Math.ceil(wait / 60_000)} min`);
+        return sendError(reply, 'too_many_tries', { what: 'failed sign-ins', minutes: Math.ceil(wait / 60_000) });
       }
       const user = await accounts.checkPassword(username, request.body.password);
       if (!user) {
@@ -81,7 +82,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthContext> = async (app, { 
         perAddress.fail(address);
         await accounts.audit({ actor: null, action: 'login.failed', outcome: 'failed', target: username, address });
         // The same answer whether the name or the password was wrong: no list of accounts.
-        return apiError(reply, 401, 'wrong username or password');
+        return sendError(reply, 'wrong_password');
       }
       perAccount.clear(username);
       const { cookie, session } = await accounts.createSession('user', user.username, USER_SESSION_MS);
@@ -106,13 +107,13 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthContext> = async (app, { 
       const wait = perAddress.retryAfterMs(address);
       if (wait > 0) {
         reply.header('retry-after', Math.ceil(wait / 1000));
-        return apiError(reply, 429, `too many wrong codes: try again in ${Math.ceil(wait / 60_000)} min`);
+        return sendError(reply, 'too_many_tries', { what: 'wrong codes', minutes: Math.ceil(wait / 60_000) });
       }
       const enrolled = await accounts.enrollDisplay(request.body.code, DISPLAY_SESSION_MS);
       if (!enrolled) {
         perAddress.fail(address);
         await accounts.audit({ actor: null, action: 'display.enroll', outcome: 'failed', address });
-        return apiError(reply, 401, 'this code is wrong, used already, or expired: ask the district admin for a new one');
+        return sendError(reply, 'wrong_code');
       }
       setCookie(request, reply, enrolled.cookie, enrolled.session.expiresAt);
       await accounts.audit({ actor: `display:${enrolled.display.id}`, action: 'display.enroll', outcome: 'ok', address, target: enrolled.display.id });
@@ -156,12 +157,12 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthContext> = async (app, { 
       const principal = request.principal!;
       if (!(await accounts.checkPassword(principal.id, request.body.current))) {
         await accounts.audit({ actor: principal.id, action: 'password.change', outcome: 'failed', address: request.ip });
-        return apiError(reply, 400, 'the current password is wrong');
+        return sendError(reply, 'wrong_current_password');
       }
       try {
         await accounts.updateUser(principal.id, { password: request.body.next });
       } catch (error) {
-        if (error instanceof AccountError) return apiError(reply, error.statusCode, error.message);
+        if (error instanceof AccountError) return sendError(reply, error.code, error.params);
         throw error;
       }
       clearCookie(reply);

@@ -20,6 +20,7 @@ import { CommandAccepted, CommandBody, CommandListQuery, CommandView, DevicePara
 import { actorOf } from '../auth/guard.ts';
 import type { CommandWithResults } from '../storage/index.ts';
 import type { ApiContext } from './context.ts';
+import { sendError } from './errors.ts';
 
 
 /**
@@ -85,7 +86,7 @@ export const commandRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, 
     },
     async (request, reply) => {
       const entry = district.devices.get(request.params.deviceId);
-      if (!entry) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no device "${request.params.deviceId}"` });
+      if (!entry) return sendError(reply, 'unknown_device', { deviceId: request.params.deviceId });
       const commands = await ingest.commandsOf(entry.record.id, request.query.limit ?? 50);
       const now = ingest.now();
       return commands.map((command) => commandView(command, now));
@@ -105,16 +106,15 @@ export const commandRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, 
     },
     async (request, reply) => {
       const entry = district.devices.get(request.params.deviceId);
-      if (!entry) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no device "${request.params.deviceId}"` });
+      if (!entry) return sendError(reply, 'unknown_device', { deviceId: request.params.deviceId });
       const def = entry.profile.commands.find((c) => c.name === request.body.name);
-      const bad = (message: string) => reply.code(400).send({ statusCode: 400, error: 'Bad Request', message });
       if (!def) {
-        const known = entry.profile.commands.map((c) => c.name);
-        return bad(`${entry.profile.id} has no command "${request.body.name}"${known.length ? ` (it has: ${known.join(', ')})` : ' (it takes none)'}`);
+        const known = entry.profile.commands.map((c) => c.name).join(', ');
+        return sendError(reply, 'unknown_command', { deviceId: entry.record.id, profileId: entry.profile.id, name: request.body.name, known });
       }
       const params = request.body.params ?? {};
       const problem = commandProblem(def, params);
-      if (problem) return bad(problem);
+      if (problem) return sendError(reply, 'bad_command_params', { name: def.name, detail: problem });
       // commandProblem checked every value is a number, boolean or string of the profile's type.
       const values = params as Record<string, MetricValue>;
       const issuedAt = ingest.now();
@@ -132,7 +132,7 @@ export const commandRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, 
       try {
         await ingest.sendCommand(entry.school.id, command, actorOf(request.principal));
       } catch (error) {
-        return reply.code(503).send({ statusCode: 503, error: 'Service Unavailable', message: `the command could not be recorded or handed to the district broker: ${(error as Error).message}` });
+        return sendError(reply, 'command_not_sent', { detail: (error as Error).message });
       }
       request.log.info({ command: command.name, device: command.deviceId, commandId: command.commandId }, 'command sent');
       return reply

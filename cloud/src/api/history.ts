@@ -1,7 +1,9 @@
 /** A device's history over a time range, aggregated into buckets by the store. */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyReply } from 'fastify';
 import { StoreBusyError } from '../storage/index.ts';
 import type { ApiContext } from './context.ts';
+import { sendError } from './errors.ts';
 import { DeviceParams, ErrorBody, History, HistoryQuerystring } from '@schoolops/device-profiles/api';
 
 /** Most buckets one answer may hold per metric, so a careless query cannot ask for millions. */
@@ -21,9 +23,9 @@ export function parseTime(text: string | undefined, fallback: number): number | 
   return Number.isSafeInteger(ms) ? ms : null;
 }
 
-/** The body of a 503 for a query the store refused as busy (it counted it); Retry-After goes with it. */
-export function busyBody(error: StoreBusyError) {
-  return { statusCode: 503, error: 'Service Unavailable', message: error.message };
+/** A 503 for a query the store refused as busy (it counted it), with Retry-After. */
+export function sendBusy(reply: FastifyReply, error: StoreBusyError) {
+  return sendError(reply, 'store_busy', { queued: error.queued, retryAfterS: error.retryAfterS }, { 'retry-after': error.retryAfterS });
 }
 
 export const historyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { district, store }) => {
@@ -40,21 +42,19 @@ export const historyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, 
     },
     async (request, reply) => {
       const entry = district.devices.get(request.params.deviceId);
-      if (!entry) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no device "${request.params.deviceId}"` });
-      const bad = (message: string) => reply.code(400).send({ statusCode: 400, error: 'Bad Request', message });
+      if (!entry) return sendError(reply, 'unknown_device', { deviceId: request.params.deviceId });
       const to = parseTime(request.query.to, Date.now());
-      if (to === null) return bad(`"to" is not a time: ${request.query.to}`);
+      if (to === null) return sendError(reply, 'bad_time', { field: 'to', value: request.query.to ?? '' });
       const from = parseTime(request.query.from, to - 3_600_000);
-      if (from === null) return bad(`"from" is not a time: ${request.query.from}`);
-      if (from >= to) return bad('"from" must be before "to"');
+      if (from === null) return sendError(reply, 'bad_time', { field: 'from', value: request.query.from ?? '' });
+      if (from >= to) return sendError(reply, 'range_backwards', { from: new Date(from).toISOString(), to: new Date(to).toISOString() });
       const bucketSeconds = request.query.bucket ?? Math.max(10, Math.ceil((to - from) / 1000 / 120));
-      if ((to - from) / (bucketSeconds * 1000) > MAX_BUCKETS) return bad(`that range holds more than ${MAX_BUCKETS} buckets; use a wider bucket`);
-      if (to - from > MAX_HISTORY_DAYS * DAY_MS)
-        return bad(`that range spans ${Math.ceil((to - from) / DAY_MS)} days; one question may span at most ${MAX_HISTORY_DAYS} days: ask for it in parts`);
+      if ((to - from) / (bucketSeconds * 1000) > MAX_BUCKETS) return sendError(reply, 'too_many_buckets', { max: MAX_BUCKETS });
+      if (to - from > MAX_HISTORY_DAYS * DAY_MS) return sendError(reply, 'range_too_long', { days: Math.ceil((to - from) / DAY_MS), max: MAX_HISTORY_DAYS });
       const requested = request.query.metric === undefined ? undefined : [request.query.metric].flat();
       const units = new Map(entry.profile.metrics.map((m) => [m.name, m.unit]));
       const unknown = requested?.find((m) => !units.has(m));
-      if (unknown) return bad(`device ${entry.record.id} has no metric "${unknown}"`);
+      if (unknown) return sendError(reply, 'unknown_metric', { deviceId: entry.record.id, metric: unknown });
 
       let buckets;
       try {
@@ -66,7 +66,7 @@ export const historyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, 
           bucketMs: bucketSeconds * 1000,
         });
       } catch (error) {
-        if (error instanceof StoreBusyError) return reply.code(503).header('retry-after', String(error.retryAfterS)).send(busyBody(error));
+        if (error instanceof StoreBusyError) return sendBusy(reply, error);
         throw error;
       }
       const series = new Map<string, typeof buckets>();

@@ -14,6 +14,7 @@ import fastifyRateLimit from '@fastify/rate-limit';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { ApiContext } from './context.ts';
+import { sendError } from './errors.ts';
 
 export const MAX_PROBE_BYTES = 25 * 1024 * 1024;
 const CHUNK = 64 * 1024;
@@ -39,7 +40,7 @@ export const probeRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app) =>
     },
     async (request, reply) => {
       if (running >= PROBE_DOWNLOADS_AT_ONCE) {
-        return reply.code(503).header('retry-after', 60).send({ statusCode: 503, error: 'Service Unavailable', message: `${PROBE_DOWNLOADS_AT_ONCE} throughput tests are running: try again in a minute` });
+        return sendError(reply, 'probe_busy', { running: PROBE_DOWNLOADS_AT_ONCE }, { 'retry-after': 60 });
       }
       running++;
       let done = false;

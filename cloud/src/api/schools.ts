@@ -4,6 +4,7 @@ import { Type } from '@sinclair/typebox';
 import { inScope, maySeeKind } from '@schoolops/device-profiles';
 import { visibleDeviceItems, visibleSummary } from './visibility.ts';
 import type { ApiContext } from './context.ts';
+import { sendError } from './errors.ts';
 import { AlarmView, DeviceParams, DeviceView, District, ErrorBody, GatewayEventBody, RoomView, SchoolDetail, SchoolParams, SchoolSummary } from '@schoolops/device-profiles/api';
 import type { DeviceEntry } from '../inventory.ts';
 
@@ -23,7 +24,6 @@ export const schoolRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, {
     latest: live.deviceLatest(entry.record.id),
     commands: entry.profile.commands,
   });
-  const notFound = (what: string) => ({ statusCode: 404, error: 'Not Found', message: `no ${what}` });
 
   app.get('/district', { schema: { tags: ['district'], summary: 'The district', response: { 200: District } } }, async () => {
     const { id, name, timezone } = district.inventory.district;
@@ -46,7 +46,7 @@ export const schoolRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, {
     { schema: { tags: ['schools'], params: SchoolParams, response: { 200: SchoolDetail, 404: ErrorBody } } },
     async (request, reply) => {
       const school = district.schools.get(request.params.schoolId);
-      if (!school) return reply.code(404).send(notFound(`school "${request.params.schoolId}"`));
+      if (!school) return sendError(reply, 'unknown_school', { schoolId: request.params.schoolId });
       return {
         ...visibleSummary(live.summary(school.id)!, request.principal!),
         gatewayId: school.gatewayId,
@@ -63,7 +63,7 @@ export const schoolRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, {
     { schema: { tags: ['schools'], params: SchoolParams, response: { 200: Type.Array(RoomView), 404: ErrorBody } } },
     async (request, reply) => {
       const school = district.schools.get(request.params.schoolId);
-      if (!school) return reply.code(404).send(notFound(`school "${request.params.schoolId}"`));
+      if (!school) return sendError(reply, 'unknown_school', { schoolId: request.params.schoolId });
       return school.rooms.map((room) => ({ ...room, devices: school.devices.filter((d) => d.roomId === room.id).map((d) => d.id) }));
     },
   );
@@ -79,7 +79,7 @@ export const schoolRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, {
       },
     },
     async (request, reply) => {
-      if (!district.schools.has(request.params.schoolId)) return reply.code(404).send(notFound(`school "${request.params.schoolId}"`));
+      if (!district.schools.has(request.params.schoolId)) return sendError(reply, 'unknown_school', { schoolId: request.params.schoolId });
       return district.devicesOf(request.params.schoolId).filter((d) => maySeeKind(request.principal!, d.profile.kind)).map(deviceView);
     },
   );
@@ -95,7 +95,7 @@ export const schoolRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, {
       },
     },
     async (request, reply) => {
-      if (!district.schools.has(request.params.schoolId)) return reply.code(404).send(notFound(`school "${request.params.schoolId}"`));
+      if (!district.schools.has(request.params.schoolId)) return sendError(reply, 'unknown_school', { schoolId: request.params.schoolId });
       return visibleDeviceItems(district, request.principal!, live.schoolAlarms(request.params.schoolId), (a) => a.deviceId);
     },
   );
@@ -111,7 +111,7 @@ export const schoolRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, {
       },
     },
     async (request, reply) => {
-      if (!district.schools.has(request.params.schoolId)) return reply.code(404).send(notFound(`school "${request.params.schoolId}"`));
+      if (!district.schools.has(request.params.schoolId)) return sendError(reply, 'unknown_school', { schoolId: request.params.schoolId });
       const events = await store.events({ schoolId: request.params.schoolId });
       return visibleDeviceItems(district, request.principal!, events, (e) => ('deviceId' in e ? e.deviceId : undefined));
     },
@@ -122,7 +122,7 @@ export const schoolRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, {
     { schema: { tags: ['devices'], params: DeviceParams, response: { 200: DeviceView, 404: ErrorBody } } },
     async (request, reply) => {
       const entry = district.devices.get(request.params.deviceId);
-      if (!entry) return reply.code(404).send(notFound(`device "${request.params.deviceId}"`));
+      if (!entry) return sendError(reply, 'unknown_device', { deviceId: request.params.deviceId });
       return deviceView(entry);
     },
   );

@@ -2,7 +2,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { StoreBusyError, droppedSince } from '../storage/index.ts';
 import type { ApiContext } from './context.ts';
-import { busyBody, parseTime } from './history.ts';
+import { parseTime, sendBusy } from './history.ts';
+import { sendError } from './errors.ts';
 import { DeliveryQuerystring, DeliveryReport, ErrorBody, IngestStatsBody } from '@schoolops/device-profiles/api';
 
 /**
@@ -33,7 +34,7 @@ export const statsRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { 
       try {
         rows = await store.count();
       } catch (error) {
-        if (error instanceof StoreBusyError) return reply.code(503).header('retry-after', String(error.retryAfterS)).send(busyBody(error));
+        if (error instanceof StoreBusyError) return sendBusy(reply, error);
         throw error;
       }
       return {
@@ -64,17 +65,15 @@ export const statsRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { 
       },
     },
     async (request, reply) => {
-      const bad = (message: string) => reply.code(400).send({ statusCode: 400, error: 'Bad Request', message });
       const text = request.query.since;
       const since = parseTime(text, 0);
-      if (since === null) return bad(`"since" is not a time: ${text}`);
+      if (since === null) return sendError(reply, 'bad_time', { field: 'since', value: text });
       const earliest = Date.now() - MAX_DELIVERY_DAYS * DAY_MS;
-      if (since < earliest)
-        return bad(`"since" may reach back at most ${MAX_DELIVERY_DAYS} days (to ${new Date(earliest).toISOString()} now); ${text} is earlier`);
+      if (since < earliest) return sendError(reply, 'too_far_back', { field: '"since"', max: MAX_DELIVERY_DAYS, earliest: new Date(earliest).toISOString(), value: text });
       try {
         return { since, dropped: await droppedSince(store, since), devices: await store.deliveryReport(since) };
       } catch (error) {
-        if (error instanceof StoreBusyError) return reply.code(503).header('retry-after', String(error.retryAfterS)).send(busyBody(error));
+        if (error instanceof StoreBusyError) return sendBusy(reply, error);
         throw error;
       }
     },

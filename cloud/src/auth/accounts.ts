@@ -21,6 +21,7 @@ import { dirname } from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { hashPassword, verifyPassword } from '@schoolops/broker';
 import { isRole, type Principal, type Role, type Scope } from '@schoolops/device-profiles';
+import { errorBody, type ApiErrorCode, type ErrorParams } from '@schoolops/device-profiles/api';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS users (
@@ -152,12 +153,16 @@ export interface AuditQuery {
   limit?: number;
 }
 
+/** A change refused, as an error of the API's catalog (the routes answer it as it is). */
 export class AccountError extends Error {
+  readonly statusCode: number;
   constructor(
-    readonly statusCode: 400 | 404 | 409,
-    message: string,
+    readonly code: ApiErrorCode,
+    readonly params: ErrorParams = {},
   ) {
-    super(message);
+    const body = errorBody(code, params);
+    super(body.message);
+    this.statusCode = body.statusCode;
   }
 }
 
@@ -317,11 +322,11 @@ export class AccountStore {
   }
 
   async createUser(input: { username: string; displayName: string; role: Role; scope: Scope; password: string }): Promise<User> {
-    if (!USERNAME.test(input.username)) throw new AccountError(400, 'a username is 2-64 characters: lower-case letters, digits, ".", "_" or "-", starting with a letter or digit');
+    if (!USERNAME.test(input.username)) throw new AccountError('bad_username');
     passwordProblemOrThrow(input.password);
     const passwordHash = await hashPassword(input.password);
     return this.write(async () => {
-      if (this.users.has(input.username)) throw new AccountError(409, `the user "${input.username}" exists already`);
+      if (this.users.has(input.username)) throw new AccountError('user_exists', { username: input.username });
       const now = this.now();
       await this.db.run('INSERT INTO users VALUES (?, ?, ?, ?, ?, false, ?, ?)', [
         input.username,
@@ -347,7 +352,7 @@ export class AccountStore {
     const passwordHash = change.password !== undefined ? await hashPassword(change.password) : undefined;
     return this.write(async () => {
       const user = this.users.get(username);
-      if (!user) throw new AccountError(404, `no user "${username}"`);
+      if (!user) throw new AccountError('unknown_user', { username });
       const next = {
         ...user,
         ...(change.displayName !== undefined ? { displayName: change.displayName } : {}),
@@ -477,7 +482,7 @@ export class AccountStore {
   async revokeToken(id: string): Promise<ApiToken> {
     return this.write(async () => {
       const record = this.tokens.get(id);
-      if (!record) throw new AccountError(404, `no token "${id}"`);
+      if (!record) throw new AccountError('unknown_token', { tokenId: id });
       if (record.revokedAt === null) {
         const now = this.now();
         await this.db.run('UPDATE tokens SET revoked_at = ? WHERE id = ?', [BigInt(now), id] as never);
@@ -536,7 +541,7 @@ export class AccountStore {
   async revokeDisplay(id: string): Promise<Display> {
     return this.write(async () => {
       const display = this.displays.get(id);
-      if (!display) throw new AccountError(404, `no display "${id}"`);
+      if (!display) throw new AccountError('unknown_display', { displayId: id });
       if (display.revokedAt === null) {
         const now = this.now();
         await this.db.run('UPDATE displays SET revoked_at = ?, code_hash = NULL WHERE id = ?', [BigInt(now), id] as never);
@@ -634,8 +639,7 @@ export function passwordProblem(password: string): string | null {
 }
 
 function passwordProblemOrThrow(password: string): void {
-  const problem = passwordProblem(password);
-  if (problem) throw new AccountError(400, problem);
+  if (passwordProblem(password)) throw new AccountError('bad_password', { min: PASSWORD_MIN, max: PASSWORD_MAX });
 }
 
 function normalizeCode(code: string): string {

@@ -11,6 +11,8 @@ import type { DistrictIndex } from '../inventory.ts';
 import type { AccountStore } from './accounts.ts';
 import { decide, decideRoute, maySeeKind, routeRule, type Principal } from '@schoolops/device-profiles';
 import { FailureLimiter } from './failure-limiter.ts';
+import { API_ERRORS } from '@schoolops/device-profiles/api';
+import { sendError } from '../api/errors.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -48,11 +50,6 @@ export function actorOf(principal: Principal | null): string | null {
   return principal.kind === 'user' ? principal.id : `${principal.kind}:${principal.id}`;
 }
 
-/** Build an error body in the API's one shape. */
-export function apiError(reply: FastifyReply, statusCode: 400 | 401 | 403 | 404 | 409 | 429, message: string) {
-  const error = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 429: 'Too Many Requests' }[statusCode];
-  return reply.code(statusCode).send({ statusCode, error, message });
-}
 
 /** The principal of a raw Cookie header (socket.io handshakes), or null. */
 export function sessionPrincipalFromCookieHeader(accounts: AccountStore, app: { parseCookie(header: string): Record<string, string | undefined> }, header: string | undefined): Principal | null {
@@ -86,7 +83,8 @@ export function installGuard(app: FastifyInstance<any, any, any, any, any>, { ac
     }
   });
 
-  const refuse = (request: FastifyRequest, reply: FastifyReply, statusCode: 401 | 403, reason: string, counter: keyof GuardStats) => {
+  const refuse = (request: FastifyRequest, reply: FastifyReply, code: 'not_signed_in' | 'forbidden' | 'csrf', reason: string, counter: keyof GuardStats) => {
+    const statusCode = API_ERRORS[code].status;
     stats[counter]++;
     const address = request.ip;
     if (auditBudget.retryAfterMs(address) === 0) {
@@ -102,7 +100,7 @@ export function installGuard(app: FastifyInstance<any, any, any, any, any>, { ac
         })
         .catch((error: unknown) => request.log.warn({ error: String(error) }, 'audit write failed'));
     }
-    return apiError(reply, statusCode, reason);
+    return sendError(reply, code, { detail: reason });
   };
 
   app.addHook('onRequest', async (request, reply) => {
@@ -119,13 +117,13 @@ export function installGuard(app: FastifyInstance<any, any, any, any, any>, { ac
     if (authorization !== undefined) {
       const match = /^Bearer (\S{1,200})$/.exec(authorization);
       principal = match ? accounts.principalOfToken(match[1]!) : null;
-      if (!principal) return refuse(request, reply, 401, 'the bearer token is malformed, unknown, expired or revoked', 'badCredential');
+      if (!principal) return refuse(request, reply, 'not_signed_in', 'the bearer token is malformed, unknown, expired or revoked', 'badCredential');
     } else {
       const cookie = sessionCookieOf(request);
-      if (cookie === undefined) return refuse(request, reply, 401, 'sign in first (POST /api/auth/login), or send an API token as "Authorization: Bearer ..."', 'unauthenticated');
+      if (cookie === undefined) return refuse(request, reply, 'not_signed_in', 'sign in first (POST /api/auth/login), or send an API token as "Authorization: Bearer ..."', 'unauthenticated');
       const session = accounts.findSession(cookie);
       principal = session ? accounts.principalOfSession(session) : null;
-      if (!session || !principal) return refuse(request, reply, 401, 'your session has expired or was ended: sign in again', 'badCredential');
+      if (!session || !principal) return refuse(request, reply, 'not_signed_in', 'your session has expired or was ended: sign in again', 'badCredential');
       // A cookie rides along with any request the browser makes, so a state change must
       // also prove it came from our page: the session's CSRF token, which another site
       // cannot read.
@@ -133,7 +131,7 @@ export function installGuard(app: FastifyInstance<any, any, any, any, any>, { ac
         const sent = request.headers[CSRF_HEADER];
         if (typeof sent !== 'string' || sent !== session.csrf) {
           request.principal = principal;
-          return refuse(request, reply, 403, `missing or wrong CSRF token (send the "csrfToken" of /api/auth/me as the ${CSRF_HEADER} header)`, 'csrf');
+          return refuse(request, reply, 'csrf', `missing or wrong CSRF token (send the "csrfToken" of /api/auth/me as the ${CSRF_HEADER} header)`, 'csrf');
         }
       }
     }
@@ -148,16 +146,16 @@ export function installGuard(app: FastifyInstance<any, any, any, any, any>, { ac
       // use the permission at all.
       if (!device) {
         const d = decide(principal, rule.permission, null, { filtered: true });
-        if (!d.allowed) return refuse(request, reply, d.status, d.reason, 'forbidden');
+        if (!d.allowed) return refuse(request, reply, 'forbidden', d.reason, 'forbidden');
         return;
       }
       schoolId = device.school.id;
       if (!maySeeKind(principal, device.profile.kind)) {
-        return refuse(request, reply, 403, `the role ${principal.role} may not see ${device.profile.kind} devices`, 'forbidden');
+        return refuse(request, reply, 'forbidden', `the role ${principal.role} may not see ${device.profile.kind} devices`, 'forbidden');
       }
     }
     const decision = decideRoute(principal, rule, schoolId);
-    if (!decision.allowed) return refuse(request, reply, decision.status, decision.reason, 'forbidden');
+    if (!decision.allowed) return refuse(request, reply, 'forbidden', decision.reason, 'forbidden');
   });
 
   // Routes whose rule says so leave an audit entry for every answer they give (after the

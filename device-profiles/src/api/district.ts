@@ -12,7 +12,14 @@ import { GatewayEvent, GatewayHealth, MetricValue } from '../wire.ts';
 const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
 export const Ms = Type.Integer({ description: 'ms since the Unix epoch' });
 
-export const ErrorBody = Type.Object({ statusCode: Type.Integer(), error: Type.String(), message: Type.String() });
+/** Every error answer: `code` is one of API_ERRORS (errors.ts), `message` its English text. */
+export const ErrorBody = Type.Object({
+  statusCode: Type.Integer(),
+  error: Type.String(),
+  message: Type.String(),
+  code: Type.Optional(Type.String({ description: 'a code of the error catalog (API_ERRORS): what the dashboard words in the reader\'s language' })),
+  params: Type.Optional(Type.Record(Type.String(), Type.Union([Type.String(), Type.Number()]))),
+});
 
 export const District = Type.Object({ id: Type.String(), name: LocalizedText, timezone: Type.String() });
 

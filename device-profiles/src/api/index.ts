@@ -10,3 +10,4 @@ export * from './attendance.ts';
 export * from './commands.ts';
 export * from './live.ts';
 export * from './paths.ts';
+export * from './errors.ts';
