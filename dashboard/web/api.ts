@@ -9,6 +9,9 @@ import type { Lang } from './i18n.ts';
 // it does not understand is dropped and counted, never drawn half.
 import type {
   AlarmView,
+  RoomView,
+  History,
+  HistoryPoint,
   AttendanceDay,
   ClientToServerEvents,
   CommandAccepted,
@@ -27,6 +30,7 @@ import { errorText, type ErrorParams } from '@schoolops/device-profiles/api/erro
 import { DEVICE_STATES, FIGURE_NAMES, FIGURES } from '@schoolops/device-profiles/kinds';
 
 export { DEVICE_STATES };
+export type { History, RoomView };
 export type { AttendanceDay, ClientToServerEvents, CommandAccepted, CommandState, CommandView, DeviceView, District, LessonAttendance, SchoolSummary, ServerToClientEvents };
 export type LocalizedName = District['name'];
 export type SchoolFigures = SchoolSummary['figures'];
@@ -444,4 +448,126 @@ export async function sendCommand(deviceId: string, name: string): Promise<Comma
   const body = await sendJson(url, 'POST', { name });
   if (!isObject(body) || typeof body.commandId !== 'string' || !isFiniteNumber(body.issuedAt) || !isFiniteNumber(body.expiresAt)) throw new Error(`${url}: unexpected shape`);
   return { commandId: body.commandId, deviceId, name, issuedAt: body.issuedAt, expiresAt: body.expiresAt, state: 'sent' };
+}
+
+// ---- one device: its view, its history, its commands, its events ----
+
+export async function fetchDevice(deviceId: string, signal?: AbortSignal): Promise<Fetched<DeviceView>> {
+  const url = apiPath('/api/devices/:deviceId', { deviceId });
+  const { body, serverDate } = await getJson(url, signal);
+  const device = toDeviceView(body);
+  if (device === null) throw new Error(`${url}: unexpected shape`);
+  return { body: device, serverDate };
+}
+
+function toHistoryPoint(v: unknown): HistoryPoint | null {
+  if (!isObject(v) || !isFiniteNumber(v.t) || !isFiniteNumber(v.count)) return null;
+  if (!isNumberOrNull(v.avg) || !isNumberOrNull(v.min) || !isNumberOrNull(v.max)) return null;
+  return { t: v.t, count: v.count, avg: v.avg, min: v.min, max: v.max, last: isMetricValue(v.last) ? v.last : null };
+}
+
+/** A device's history over [from, to): the API picks the bucket width unless `bucketSeconds` says. */
+export async function fetchHistory(deviceId: string, range: { from: number; to: number; bucketSeconds?: number; metrics?: readonly string[] }, signal?: AbortSignal): Promise<History> {
+  const url = apiPath('/api/devices/:deviceId/history', { deviceId }, { from: String(range.from), to: String(range.to), bucket: range.bucketSeconds, metric: range.metrics });
+  const { body } = await getJson(url, signal);
+  if (!isObject(body) || !isFiniteNumber(body.from) || !isFiniteNumber(body.to) || !isFiniteNumber(body.bucketSeconds) || !Array.isArray(body.series)) throw new Error(`${url}: unexpected shape`);
+  const series = parseList(body.series, (s) =>
+    isObject(s) && typeof s.metric === 'string' && Array.isArray(s.points) ? { metric: s.metric, unit: typeof s.unit === 'string' ? s.unit : '', points: parseList(s.points, toHistoryPoint) } : null,
+  );
+  return { deviceId, from: body.from, to: body.to, bucketSeconds: body.bucketSeconds, series };
+}
+
+const COMMAND_STATES: readonly string[] = ['sent', 'unanswered', 'ok', 'accepted', 'failed', 'expired', 'duplicate', 'unknown_device', 'refused'];
+
+function valuesOf(v: unknown): Record<string, MetricValue> | undefined {
+  if (!isObject(v)) return undefined;
+  const out: Record<string, MetricValue> = {};
+  for (const [k, x] of Object.entries(v)) if (isMetricValue(x)) out[k] = x;
+  return out;
+}
+
+/** One command as the district knows it, or null when its shape is not one this page reads. */
+export function toCommandView(v: unknown): CommandView | null {
+  if (!isObject(v) || typeof v.commandId !== 'string' || typeof v.deviceId !== 'string' || typeof v.name !== 'string') return null;
+  if (!isFiniteNumber(v.issuedAt) || !isFiniteNumber(v.expiresAt) || !COMMAND_STATES.includes(v.state as string)) return null;
+  const view: CommandView = {
+    commandId: v.commandId,
+    deviceId: v.deviceId,
+    name: v.name,
+    issuedAt: v.issuedAt,
+    expiresAt: v.expiresAt,
+    sentBy: stringOrNull(v.sentBy),
+    state: v.state as CommandState,
+    duplicates: isFiniteNumber(v.duplicates) ? v.duplicates : 0,
+  };
+  const params = valuesOf(v.params);
+  if (params) view.params = params;
+  const values = valuesOf(v.values);
+  if (values) view.values = values;
+  if (typeof v.reason === 'string') view.reason = v.reason;
+  if (typeof v.detail === 'string') view.detail = v.detail;
+  if (isFiniteNumber(v.resultAt)) view.resultAt = v.resultAt;
+  if (isFiniteNumber(v.gatewayTs)) view.gatewayTs = v.gatewayTs;
+  return view;
+}
+
+/** A device's latest commands, newest first, with what became of each. */
+export async function fetchCommands(deviceId: string, signal?: AbortSignal): Promise<CommandView[]> {
+  const url = apiPath('/api/devices/:deviceId/commands', { deviceId }, { limit: 20 });
+  const { body } = await getJson(url, signal);
+  if (!Array.isArray(body)) throw new Error(`${url}: expected an array`);
+  return parseList(body, toCommandView);
+}
+
+/** What the page shows of a gateway event: a device's link changing, or readings dropped. */
+export interface EventItem {
+  eventId: string;
+  ts: number;
+  type: 'device-status' | 'telemetry-gap';
+  deviceId: string | null;
+  /** device-status: ok, unreachable, faulty. */
+  state: string | null;
+  reason: string | null;
+  detail: string | null;
+  /** telemetry-gap: readings of this device (or of all, for the school) the gateway dropped. */
+  dropped: number | null;
+}
+
+function toEventItem(v: unknown): EventItem | null {
+  if (!isObject(v) || typeof v.eventId !== 'string' || !isFiniteNumber(v.ts)) return null;
+  if (v.type === 'device-status' && typeof v.deviceId === 'string')
+    return { eventId: v.eventId, ts: v.ts, type: 'device-status', deviceId: v.deviceId, state: stringOrNull(v.state), reason: stringOrNull(v.reason), detail: stringOrNull(v.detail), dropped: null };
+  if (v.type === 'telemetry-gap' && isObject(v.dropped)) {
+    const counts = Object.values(v.dropped).filter(isFiniteNumber);
+    return { eventId: v.eventId, ts: v.ts, type: 'telemetry-gap', deviceId: null, state: null, reason: null, detail: null, dropped: counts.reduce((a, b) => a + b, 0) };
+  }
+  return null;
+}
+
+/** A school's gateway events, newest first. */
+export async function fetchSchoolEvents(schoolId: string, signal?: AbortSignal): Promise<EventItem[]> {
+  const url = apiPath('/api/schools/:schoolId/events', { schoolId });
+  const { body } = await getJson(url, signal);
+  if (!Array.isArray(body)) throw new Error(`${url}: expected an array`);
+  return parseList(body, toEventItem);
+}
+
+function toRoomView(v: unknown): RoomView | null {
+  if (!isObject(v) || typeof v.id !== 'string' || !isLocalizedName(v.name) || typeof v.type !== 'string') return null;
+  return {
+    id: v.id,
+    name: v.name,
+    type: v.type,
+    floor: isFiniteNumber(v.floor) ? v.floor : 0,
+    capacity: isFiniteNumber(v.capacity) ? v.capacity : 0,
+    devices: Array.isArray(v.devices) ? v.devices.filter((d): d is string => typeof d === 'string') : [],
+  };
+}
+
+/** A school's rooms with the ids of their devices. */
+export async function fetchRooms(schoolId: string, signal?: AbortSignal): Promise<RoomView[]> {
+  const url = apiPath('/api/schools/:schoolId/rooms', { schoolId });
+  const { body } = await getJson(url, signal);
+  if (!Array.isArray(body)) throw new Error(`${url}: expected an array`);
+  return parseList(body, toRoomView);
 }

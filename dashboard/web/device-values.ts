@@ -126,7 +126,7 @@ export function formatMetric(metric: string, value: MetricValue, lang: Lang): { 
   return shown === null ? null : { text: shown.text, tone: shown.tone ?? null };
 }
 
-function metricLabel(metric: string, lang: Lang): string {
+export function metricLabel(metric: string, lang: Lang): string {
   return STRINGS[lang].metric[metric] ?? metric;
 }
 
@@ -278,4 +278,14 @@ export function quickCommands(device: Pick<DeviceView, 'kind' | 'commands'>): re
 /** The devices a role sees: the internet link's only with link:read. */
 export function visibleDevices(devices: readonly DeviceView[], link: boolean): DeviceView[] {
   return link ? [...devices] : devices.filter((d) => d.kind !== 'network');
+}
+
+/**
+ * A value on a chart of `metric`: as the device's values are shown, in the metric's unit. A
+ * boolean metric is charted as the share of samples that were true (avg of 1/0), in %.
+ */
+export function chartValue(metric: string, v: number | null, lang: Lang, boolean: boolean): string {
+  if (v === null || !Number.isFinite(v)) return MISSING;
+  if (boolean) return formatPercent(v * 100, lang);
+  return formatMetric(metric, v, lang)?.text ?? formatDecimal(v, lang, 2);
 }

@@ -15,6 +15,7 @@
 
 import { io, type Socket } from 'socket.io-client';
 import { AdminPage } from './admin-page.ts';
+import { DevicePage } from './device-page.ts';
 import {
   HttpError,
   configureSession,
@@ -88,6 +89,7 @@ const dom = {
   overviewKpis: must<HTMLElement>('[data-testid="overview-kpis"]'),
   overview: must<HTMLElement>('[data-testid="overview"]'),
   schoolView: must<HTMLElement>('[data-testid="school-view"]'),
+  devicePage: must<HTMLElement>('[data-testid="device-page"]'),
   admin: must<HTMLElement>('[data-testid="admin"]'),
   tbody: must<HTMLTableSectionElement>('[data-testid="schools-table"] tbody'),
   empty: must<HTMLElement>('[data-testid="schools-empty"]'),
@@ -180,6 +182,7 @@ function applyLanguage(): void {
   renderForms();
   renderForbidden();
   schoolPage.render();
+  if (devicePage.deviceId !== null) devicePage.render();
   adminPage.render();
 }
 
@@ -281,7 +284,7 @@ function setScreen(next: Screen): void {
   dom.enroll.hidden = next !== 'enroll';
   dom.connection.hidden = next !== 'app';
   if (next !== 'app') {
-    for (const node of [dom.overviewKpis, dom.overview, dom.schoolView, dom.admin, dom.forbidden, dom.staleBanner, dom.errorBanner]) node.hidden = true;
+    for (const node of [dom.overviewKpis, dom.overview, dom.schoolView, dom.devicePage, dom.admin, dom.forbidden, dom.staleBanner, dom.errorBanner]) node.hidden = true;
     dom.main.classList.remove('stale');
     shown = null;
   }
@@ -599,6 +602,12 @@ const schoolPage = new SchoolPage({
   allowed: (id) => me !== null && canSeeSchool(me, id),
   attendance: () => sections?.attendance === true,
 });
+const devicePage = new DevicePage(dom.devicePage, {
+  ctx,
+  canCommand: () => sections?.commands === true,
+  sendCommand: (deviceId, name) => sendCommand(deviceId, name),
+  onBack: (schoolId) => (schoolId === null ? navigate({ view: 'overview' }) : navigate({ view: 'school', schoolId })),
+});
 const adminPage = new AdminPage(dom.admin, {
   lang: () => lang,
   timeZone,
@@ -637,6 +646,8 @@ function route(focus: boolean): void {
 
   if (r.view === 'school') schoolPage.open(r.schoolId);
   else schoolPage.close();
+  if (r.view === 'device') devicePage.open(r.deviceId);
+  else devicePage.close();
   if (view === 'admin') adminPage.open();
   else adminPage.close();
 
@@ -644,6 +655,7 @@ function route(focus: boolean): void {
   dom.overviewKpis.hidden = view !== 'overview';
   dom.overview.hidden = view !== 'overview';
   dom.schoolView.hidden = view !== 'school';
+  dom.devicePage.hidden = view !== 'device';
   dom.admin.hidden = view !== 'admin';
   dom.forbidden.hidden = view !== 'forbidden';
   renderForbidden();
@@ -651,6 +663,7 @@ function route(focus: boolean): void {
   renderTitle();
   // Only a visible element takes focus.
   if (view === 'school' && focus) schoolView.focusHeading();
+  if (view === 'device' && focus) devicePage.focusHeading();
   if (view === 'admin' && focus) adminPage.focusHeading();
   // Back on the overview: focus returns to the school the user came from.
   if (view === 'overview' && focus && wasOpen !== null) {
@@ -678,6 +691,16 @@ function openSchool(id: string): void {
 function closeSchool(): void {
   navigate({ view: 'overview' });
 }
+
+// A device's link (in a school's list) opens its page in place, keeping the session and the live feed.
+document.addEventListener('click', (event) => {
+  if (event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+  const link = event.target instanceof Element ? event.target.closest<HTMLAnchorElement>('a[data-device-link]') : null;
+  const deviceId = link?.dataset.deviceLink;
+  if (!deviceId) return;
+  event.preventDefault();
+  navigate({ view: 'device', deviceId });
+});
 
 window.addEventListener('popstate', () => {
   if (me !== null) {

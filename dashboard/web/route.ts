@@ -1,17 +1,20 @@
 // Which view the URL asks for: the district overview ('/'), one school's devices
-// ('/?school=<id>'), the admin page ('/?admin') or a wall display's enrollment ('/?enroll').
+// ('/?school=<id>'), one device ('/?device=<id>'), the admin page ('/?admin') or a wall
+// display's enrollment ('/?enroll').
 // Query parameters, not paths, so the cloud's static files need no fallback route, and a
 // link or a reload opens the same view. No DOM here: unit-tested.
 
 const SCHOOL_PARAM = 'school';
+const DEVICE_PARAM = 'device';
 const ADMIN_PARAM = 'admin';
 const ENROLL_PARAM = 'enroll';
 /** Parameters that name a view; the others (lang) are kept when the view changes. */
-const VIEW_PARAMS = [SCHOOL_PARAM, ADMIN_PARAM, ENROLL_PARAM];
+const VIEW_PARAMS = [SCHOOL_PARAM, DEVICE_PARAM, ADMIN_PARAM, ENROLL_PARAM];
 
 export type Route =
   | { view: 'overview' }
   | { view: 'school'; schoolId: string }
+  | { view: 'device'; deviceId: string }
   | { view: 'admin' }
   | { view: 'enroll' };
 
@@ -26,6 +29,8 @@ export function routeFromSearch(search: string): Route & { explicit: boolean } {
   const params = new URLSearchParams(search);
   if (params.has(ENROLL_PARAM)) return { view: 'enroll', explicit: true };
   if (params.has(ADMIN_PARAM)) return { view: 'admin', explicit: true };
+  const deviceId = params.get(DEVICE_PARAM)?.trim();
+  if (deviceId) return { view: 'device', deviceId, explicit: true };
   const schoolId = schoolFromSearch(search);
   if (schoolId !== null) return { view: 'school', schoolId, explicit: true };
   return { view: 'overview', explicit: false };
@@ -41,6 +46,7 @@ export function searchFor(search: string, route: Route): string {
   const params = new URLSearchParams(search);
   for (const name of VIEW_PARAMS) params.delete(name);
   if (route.view === 'school') params.set(SCHOOL_PARAM, route.schoolId);
+  if (route.view === 'device') params.set(DEVICE_PARAM, route.deviceId);
   if (route.view === 'admin') params.set(ADMIN_PARAM, '');
   if (route.view === 'enroll') params.set(ENROLL_PARAM, '');
   // '?admin' reads better in the address bar than '?admin='.

@@ -20,6 +20,7 @@ import {
 import { el, setAttr, setText } from './dom.ts';
 import { formatDateTime, formatInteger, formatRelative, formatSince } from './format.ts';
 import { STRINGS, type Lang } from './i18n.ts';
+import { searchFor } from './route.ts';
 import { schoolName } from './store.ts';
 import type { RenderContext } from './view.ts';
 
@@ -458,7 +459,8 @@ function createGroup(kind: string): Group {
 function createDeviceRow(id: string): DeviceRow {
   const row: DeviceRow = {
     tr: el('tr', { 'data-testid': `device-${id}`, 'data-device-id': id }),
-    name: el('span', { class: 'name' }),
+    // The device's own page (?device=<id>): a real link, so a new tab and Enter work too.
+    name: el('a', { class: 'name device-link', href: `?device=${encodeURIComponent(id)}`, 'data-testid': `device-link-${id}`, 'data-device-link': id }),
     model: el('span', { class: 'meta' }),
     status: el('span', { class: 'status', 'data-testid': `device-status-${id}` }),
     statusIcon: el('span', { class: 'status-icon', 'aria-hidden': 'true' }),
@@ -492,6 +494,7 @@ function updateDeviceRow(row: DeviceRow, device: DeviceView, ctx: RenderContext)
   row.tr.classList.toggle('problem', hasProblem(device));
 
   setText(row.name, deviceName(device, lang));
+  setAttr(row.name, 'href', searchFor(location.search, { view: 'device', deviceId: device.id }) || '?');
   setText(row.model, [device.vendor, device.model].filter(Boolean).join(' '));
 
   // Status: icon, word and reason, never colour alone.

@@ -1,0 +1,108 @@
+/**
+ * School IT's day in a real browser, against a small simulated district (startDistrict, what
+ * `npm start` runs): signed in through the form as the school's IT, they land on their
+ * school, find the projector whose lamp failed, open its page, see its alarm and a chart of
+ * its history, switch it off (after a confirmation) and see what became of the command, as
+ * the gateway reports it. Bad input on the page (a backwards date range) is said in words.
+ */
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadProfiles, type School } from '@schoolops/device-profiles';
+import { startDistrict, type RunningDistrict } from '../src/launcher/district.ts';
+import { signedInPage } from './support/sign-in.ts';
+import { SAFETY_DEADLINE_MS } from './support/wait.ts';
+
+/** Waits for what the page shows: long, as a safety net, never a latency requirement. */
+const SHOWN = { timeout: SAFETY_DEADLINE_MS };
+const LONG = 3 * SAFETY_DEADLINE_MS;
+const CHROMIUM = '/usr/bin/chromium';
+
+describe("dashboard: school IT's device page", () => {
+  let district: RunningDistrict;
+  let dataDir: string;
+  let browser: Browser;
+  let page: Page;
+  let school: School;
+  const profiles = loadProfiles();
+  const errors: string[] = [];
+
+  beforeAll(async () => {
+    expect(existsSync(CHROMIUM), 'Debian chromium is installed (apt-get install chromium)').toBe(true);
+    dataDir = mkdtempSync(join(tmpdir(), 'schoolops-dashboard-device-'));
+    district = await startDistrict({ schools: 1, port: 0, mqttPort: 0, dataDir, deviceIntervalMs: 1000, cameraSchedule: 'on-request', schoolTime: '2025-03-10 09:05' });
+    school = district.inventory.schools[0]!;
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    });
+    page = await signedInPage(browser, district, 'school-it', { viewport: { width: 1400, height: 900 } });
+    page.on('pageerror', (error) => errors.push(error.message));
+  }, LONG);
+
+  afterAll(async () => {
+    await browser?.close();
+    await district?.stop();
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('finds the projector with a lamp alarm, opens its page, sees the alarm and a chart, switches it off and sees the outcome', async () => {
+    const projector = school.devices.find((d) => profiles.get(d.profileId)!.kind === 'display')!;
+    const rule = profiles.get(projector.profileId)!.health.rules.find((r) => r.metric === 'errorLamp')!;
+    const fault = (method: string, name: string) => fetch(`${district.controlUrl}/faults/${projector.id}/${name}`, { method }).then((r) => r.status);
+    expect(await fault('POST', 'lamp-failure')).toBe(200);
+    try {
+      // Their whole scope is one school: they land on it.
+      await page.locator(`[data-testid="school-view"][data-school-id="${school.id}"][data-loaded="true"]`).waitFor(SHOWN);
+      // The alarm is listed; the projector's name leads to its page.
+      await page.locator(`[data-testid="alarm-${projector.id}-${rule.id}"]`).waitFor(SHOWN);
+      await page.click(`[data-testid="device-link-${projector.id}"]`);
+      const devicePage = page.locator(`[data-testid="device-page"][data-device-id="${projector.id}"]`);
+      await devicePage.waitFor({ state: 'visible', ...SHOWN });
+      expect(new URL(page.url()).searchParams.get('device')).toBe(projector.id);
+      await expect(page.evaluate(() => document.activeElement?.getAttribute('data-testid'))).resolves.toBe('device-name');
+      await page.locator(`[data-testid="device-alarms"] [data-rule="${rule.id}"][data-severity="critical"]`).waitFor(SHOWN);
+      await expect(page.locator(`[data-testid="device-alarms"] [data-rule="${rule.id}"]`).innerText()).resolves.toContain(rule.message.vi);
+
+      // A chart of its history over the last hour, with the data the projector sent.
+      await page.click('[data-testid="range-hour"]');
+      const chart = page.locator('[data-testid="chart-lampHours"]');
+      await chart.waitFor(SHOWN);
+      await expect(chart.locator('canvas').count()).resolves.toBeGreaterThan(0);
+      expect(Number(await chart.getAttribute('data-points'))).toBeGreaterThan(0);
+      await expect(chart.locator('figcaption').innerText()).resolves.toContain('Giờ đèn');
+    } finally {
+      expect(await fault('DELETE', 'all')).toBe(200);
+    }
+
+    // Switch it off: a confirmation first; "Hủy" sends nothing.
+    await page.click('[data-testid="device-command-powerOff"]');
+    await page.locator('[data-testid="command-confirm"][open]').waitFor(SHOWN);
+    await expect(page.locator('[data-testid="command-confirm-text"]').innerText()).resolves.toContain('Tắt');
+    await page.click('[data-testid="command-confirm-no"]');
+    await expect(page.locator('[data-testid="device-command"]').count()).resolves.toBe(0);
+    await page.click('[data-testid="device-command-powerOff"]');
+    await page.click('[data-testid="command-confirm-yes"]');
+    // The command is listed at once, then with the gateway's outcome (done, or the projector's refusal).
+    const entry = page.locator('[data-testid="device-command"]').first();
+    await entry.waitFor(SHOWN);
+    await page.locator('[data-testid="device-command"]:not([data-state="sent"])').first().waitFor(SHOWN);
+    const state = await entry.getAttribute('data-state');
+    expect(['ok', 'failed']).toContain(state);
+    await expect(entry.innerText()).resolves.toMatch(state === 'ok' ? /Tắt · Đã thực hiện/ : /Tắt · Thất bại/);
+    expect(errors).toEqual([]);
+  }, LONG);
+
+  it('says what is wrong with a backwards date range instead of drawing an empty chart', async () => {
+    await page.click('[data-testid="range-custom"]');
+    await page.fill('[data-testid="range-from"]', '2025-03-10');
+    await page.fill('[data-testid="range-to"]', '2025-03-03');
+    await page.click('[data-testid="range-show"]');
+    const note = page.locator('[data-testid="charts-note"][data-problem="error"]');
+    await note.waitFor(SHOWN);
+    await expect(note.innerText()).resolves.toContain('phải trước');
+    expect(errors).toEqual([]);
+  }, LONG);
+});
