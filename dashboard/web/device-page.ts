@@ -22,6 +22,7 @@ import { el, setText } from './dom.ts';
 import { formatDateTime, formatDuration, formatSince } from './format.ts';
 import { STRINGS, type Lang } from './i18n.ts';
 import { RANGE_KINDS, chartableMetrics, localDate, rangeFor, trendColumns, type RangeKind } from './trend.ts';
+import { searchFor } from './route.ts';
 import type { RenderContext } from './view.ts';
 import { KINDS, isKind } from '@schoolops/device-profiles/kinds';
 
@@ -366,10 +367,11 @@ export class DevicePage {
     this.#message.hidden = message === '';
 
     setText(this.#heading, device ? deviceName(device, lang) : (this.#deviceId ?? ''));
-    setText(
-      this.#meta,
-      device ? [kindLabel(device.kind, lang), [device.vendor, device.model].filter(Boolean).join(' '), t.deviceRoom(this.#roomName ?? device.roomId)].filter(Boolean).join(' · ') : '',
-    );
+    if (device) {
+      // The room is a link to the room's page (its other devices together).
+      const room = el('a', { class: 'device-link', 'data-testid': 'device-room', href: searchFor(location.search, { view: 'school', schoolId: device.schoolId, roomId: device.roomId }) || '?', 'data-room-link': `${device.schoolId}/${device.roomId}` }, t.deviceRoom(this.#roomName ?? device.roomId));
+      this.#meta.replaceChildren([kindLabel(device.kind, lang), [device.vendor, device.model].filter(Boolean).join(' ')].filter(Boolean).join(' · '), ' · ', room);
+    } else this.#meta.replaceChildren();
     if (device) {
       const words = statusWords(device.status, lang);
       this.#status.dataset.state = device.status.state;

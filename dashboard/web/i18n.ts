@@ -245,6 +245,30 @@ const vi = {
   commandSent: 'Đã gửi lệnh; số liệu tiếp theo của thiết bị sẽ cho thấy kết quả.',
   commandFailed: (reason: string) => `Không gửi được lệnh: ${reason}`,
 
+  // ---- a school's problems, filters, internet ----
+  problemsHeading: 'Cần xử lý',
+  problemsNone: 'Không có sự cố nào.',
+  problemKind: {
+    'school-offline': 'Trường mất kết nối',
+    'router-down': 'Bộ định tuyến gặp sự cố',
+    'link-down': 'Mất Internet',
+    'device-down': 'Thiết bị gặp sự cố',
+    'critical-alarm': 'Cảnh báo nghiêm trọng',
+  } as Record<string, string>,
+  filterSearch: 'Tìm thiết bị',
+  filterSearchHint: 'Tên, phòng, mẫu máy, cảnh báo…',
+  filterKind: 'Loại',
+  filterRoom: 'Phòng',
+  filterStatus: 'Tình trạng',
+  filterAll: 'Tất cả',
+  filterAllRooms: 'Tất cả các phòng',
+  filterStatusOption: { all: 'Tất cả', problems: 'Có sự cố', alarms: 'Có cảnh báo', ok: 'Bình thường' } as Record<string, string>,
+  filterCount: (shown: number, total: number) => `Đang hiện ${shown}/${total} thiết bị`,
+  filterNone: 'Không có thiết bị nào khớp với bộ lọc.',
+  internetHeading: 'Internet của trường hôm nay',
+  internetNote: 'Mỗi điểm gộp 5 phút; khoảng trống: không có số liệu.',
+  internetPeak: (peak: string, p95: string) => `cao nhất ${peak}, phân vị 95: ${p95}`,
+
   // ---- one device: its page, trends, commands, events ----
   deviceBack: 'Về trường',
   deviceOpen: (device: string) => `Mở trang thiết bị ${device}`,
@@ -641,6 +665,30 @@ const en: Strings = {
   commandSending: 'Sending…',
   commandSent: "Command sent; the device's next reading shows the result.",
   commandFailed: (reason: string) => `Command not sent: ${reason}`,
+
+  // ---- a school's problems, filters, internet ----
+  problemsHeading: 'Needs attention',
+  problemsNone: 'No problems.',
+  problemKind: {
+    'school-offline': 'School offline',
+    'router-down': 'Router problem',
+    'link-down': 'Internet down',
+    'device-down': 'Device problem',
+    'critical-alarm': 'Critical alarm',
+  } as Record<string, string>,
+  filterSearch: 'Find a device',
+  filterSearchHint: 'Name, room, model, alarm…',
+  filterKind: 'Kind',
+  filterRoom: 'Room',
+  filterStatus: 'Status',
+  filterAll: 'All',
+  filterAllRooms: 'All rooms',
+  filterStatusOption: { all: 'All', problems: 'With problems', alarms: 'With alarms', ok: 'Fine' } as Record<string, string>,
+  filterCount: (shown: number, total: number) => `Showing ${shown} of ${total} devices`,
+  filterNone: 'No device matches the filters.',
+  internetHeading: "The school's internet today",
+  internetNote: 'Each point covers 5 minutes; gaps: no data.',
+  internetPeak: (peak: string, p95: string) => `peak ${peak}, 95th percentile ${p95}`,
 
   // ---- one device: its page, trends, commands, events ----
   deviceBack: 'Back to the school',

@@ -592,9 +592,17 @@ function announce(): void {
 
 // ---- the views: overview, one school (?school=<id>), admin (?admin) ----
 
-const schoolView = new SchoolView(dom.schoolView, () => closeSchool(), async (deviceId, name) => {
-  await sendCommand(deviceId, name);
-});
+const schoolView = new SchoolView(
+  dom.schoolView,
+  () => closeSchool(),
+  async (deviceId, name) => {
+    await sendCommand(deviceId, name);
+  },
+  (roomId) => {
+    const schoolId = schoolPage.schoolId;
+    if (schoolId !== null) navigate(roomId === null ? { view: 'school', schoolId } : { view: 'school', schoolId, roomId });
+  },
+);
 const schoolPage = new SchoolPage({
   view: schoolView,
   ctx,
@@ -644,8 +652,10 @@ function route(focus: boolean): void {
   if (r.view === 'overview' && !sections.overview) view = 'forbidden';
   if (r.view === 'admin' && !sections.admin) view = 'forbidden';
 
-  if (r.view === 'school') schoolPage.open(r.schoolId);
-  else schoolPage.close();
+  if (r.view === 'school') {
+    schoolPage.open(r.schoolId);
+    schoolView.setRoom(r.roomId ?? null);
+  } else schoolPage.close();
   if (r.view === 'device') devicePage.open(r.deviceId);
   else devicePage.close();
   if (view === 'admin') adminPage.open();
@@ -695,11 +705,16 @@ function closeSchool(): void {
 // A device's link (in a school's list) opens its page in place, keeping the session and the live feed.
 document.addEventListener('click', (event) => {
   if (event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
-  const link = event.target instanceof Element ? event.target.closest<HTMLAnchorElement>('a[data-device-link]') : null;
+  const link = event.target instanceof Element ? event.target.closest<HTMLAnchorElement>('a[data-device-link], a[data-room-link]') : null;
   const deviceId = link?.dataset.deviceLink;
-  if (!deviceId) return;
-  event.preventDefault();
-  navigate({ view: 'device', deviceId });
+  const [schoolId, roomId] = (link?.dataset.roomLink ?? '').split('/');
+  if (deviceId) {
+    event.preventDefault();
+    navigate({ view: 'device', deviceId });
+  } else if (schoolId && roomId) {
+    event.preventDefault();
+    navigate({ view: 'school', schoolId, roomId });
+  }
 });
 
 window.addEventListener('popstate', () => {

@@ -6,14 +6,16 @@
 
 const SCHOOL_PARAM = 'school';
 const DEVICE_PARAM = 'device';
+/** With a school: that room's page. */
+const ROOM_PARAM = 'room';
 const ADMIN_PARAM = 'admin';
 const ENROLL_PARAM = 'enroll';
 /** Parameters that name a view; the others (lang) are kept when the view changes. */
-const VIEW_PARAMS = [SCHOOL_PARAM, DEVICE_PARAM, ADMIN_PARAM, ENROLL_PARAM];
+const VIEW_PARAMS = [SCHOOL_PARAM, ROOM_PARAM, DEVICE_PARAM, ADMIN_PARAM, ENROLL_PARAM];
 
 export type Route =
   | { view: 'overview' }
-  | { view: 'school'; schoolId: string }
+  | { view: 'school'; schoolId: string; roomId?: string }
   | { view: 'device'; deviceId: string }
   | { view: 'admin' }
   | { view: 'enroll' };
@@ -32,7 +34,8 @@ export function routeFromSearch(search: string): Route & { explicit: boolean } {
   const deviceId = params.get(DEVICE_PARAM)?.trim();
   if (deviceId) return { view: 'device', deviceId, explicit: true };
   const schoolId = schoolFromSearch(search);
-  if (schoolId !== null) return { view: 'school', schoolId, explicit: true };
+  const roomId = params.get(ROOM_PARAM)?.trim();
+  if (schoolId !== null) return roomId ? { view: 'school', schoolId, roomId, explicit: true } : { view: 'school', schoolId, explicit: true };
   return { view: 'overview', explicit: false };
 }
 
@@ -46,6 +49,7 @@ export function searchFor(search: string, route: Route): string {
   const params = new URLSearchParams(search);
   for (const name of VIEW_PARAMS) params.delete(name);
   if (route.view === 'school') params.set(SCHOOL_PARAM, route.schoolId);
+  if (route.view === 'school' && route.roomId) params.set(ROOM_PARAM, route.roomId);
   if (route.view === 'device') params.set(DEVICE_PARAM, route.deviceId);
   if (route.view === 'admin') params.set(ADMIN_PARAM, '');
   if (route.view === 'enroll') params.set(ENROLL_PARAM, '');

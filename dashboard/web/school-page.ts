@@ -5,7 +5,7 @@
 // entry, and a refresh every few seconds would fill the log with them. A school outside
 // the signed-in principal's scope is not asked for at all: it says "not allowed".
 
-import { HttpError, fetchSchoolAlarms, fetchSchoolAttendance, fetchSchoolDevices, type DeviceAlarm, type SchoolSummary } from './api.ts';
+import { HttpError, fetchRooms, fetchSchoolAlarms, fetchSchoolAttendance, fetchSchoolDevices, type DeviceAlarm, type SchoolSummary } from './api.ts';
 import { alarmsOfDevices } from './device-values.ts';
 import type { SchoolView, SchoolViewState } from './school-view.ts';
 import type { RenderContext } from './view.ts';
@@ -53,7 +53,7 @@ export class SchoolPage {
     const summary = this.#deps.summary(schoolId);
     this.#summaryKey = summaryKey(summary);
     const problem = this.#deps.allowed(schoolId) ? 'none' : 'forbidden';
-    this.#state = { schoolId, summary, devices: null, alarms: [], attendance: null, loadedAt: null, problem };
+    this.#state = { schoolId, summary, devices: null, alarms: [], attendance: null, rooms: new Map(), loadedAt: null, problem };
     this.render();
     void this.refresh();
   }
@@ -104,10 +104,12 @@ export class SchoolPage {
     this.#abort = abort;
     const { schoolId } = state;
     try {
-      const [devices, alarms, attendance] = await Promise.allSettled([
+      const [devices, alarms, attendance, rooms] = await Promise.allSettled([
         fetchSchoolDevices(schoolId, abort.signal),
         fetchSchoolAlarms(schoolId, abort.signal),
         this.#deps.attendance() ? fetchSchoolAttendance(schoolId, abort.signal) : Promise.resolve(null),
+        // Rooms change with the district record only: read once per opening.
+        state.rooms.size === 0 ? fetchRooms(schoolId, abort.signal) : Promise.resolve(null),
       ]);
       if (generation !== this.#generation) return;
       if (devices.status === 'rejected') throw devices.reason;
@@ -125,6 +127,7 @@ export class SchoolPage {
       // Attendance is a section of its own: without it the devices still show.
       if (attendance.status === 'fulfilled') state.attendance = attendance.value?.body ?? null;
       else console.warn('SchoolOps: loading attendance failed', attendance.reason);
+      if (rooms.status === 'fulfilled' && rooms.value) state.rooms = new Map(rooms.value.map((r) => [r.id, r]));
       state.loadedAt = devices.value.serverDate ?? this.#deps.ctx().now;
       state.problem = 'none';
     } catch (error) {

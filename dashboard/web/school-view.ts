@@ -2,7 +2,9 @@
 // device kind. Rows are keyed by device id and updated in place, so a refresh every few
 // seconds touches only what changed and keeps a screen reader's place.
 
-import { HttpError, type AttendanceDay, type DeviceAlarm, type DeviceView, type SchoolSummary } from './api.ts';
+import { HttpError, type AttendanceDay, type DeviceAlarm, type DeviceView, type RoomView, type SchoolSummary } from './api.ts';
+import { InternetPanel } from './internet-panel.ts';
+import { NO_FILTER, STATUS_FILTERS, filterDevices, problemDevice, rankProblems, roomsOf, type DeviceFilter, type StatusFilter } from './school-problems.ts';
 import { AttendanceSection } from './attendance-view.ts';
 import {
   deviceName,
@@ -34,6 +36,8 @@ export interface SchoolViewState {
   alarms: DeviceAlarm[];
   /** Today's attendance per lesson; null until loaded (or when it could not be). */
   attendance: AttendanceDay | null;
+  /** The school's rooms by id (names for the room filter and the search). */
+  rooms: Map<string, RoomView>;
   /** When `devices` was fetched (server clock), ms epoch. */
   loadedAt: number | null;
   /**
@@ -119,15 +123,34 @@ export class SchoolView {
   readonly #rows = new Map<string, DeviceRow>();
   #groupOrder: string[] = [];
   readonly #attendance: AttendanceSection;
+  readonly #problemsSection: HTMLElement;
+  readonly #problemsHeading: HTMLElement;
+  readonly #problemsList: HTMLUListElement;
+  readonly #problemsNone: HTMLElement;
+  readonly #internet: InternetPanel;
+  readonly #search: HTMLInputElement;
+  readonly #kindSelect: HTMLSelectElement;
+  readonly #roomSelect: HTMLSelectElement;
+  readonly #statusSelect: HTMLSelectElement;
+  readonly #filterLabels: HTMLElement[] = [];
+  readonly #filterCount: HTMLElement;
+  readonly #filterNone: HTMLElement;
+  #filter: DeviceFilter = { ...NO_FILTER };
+  #lastState: SchoolViewState | null = null;
+  #lastCtx: RenderContext | null = null;
+  /** The room the address names (?room=): the view is that room's page. */
+  #roomId: string | null = null;
+  readonly #onRoom: (roomId: string | null) => void;
   #alarmsKey = '';
   #schoolId: string | null = null;
   #access: SchoolAccess = { back: true, link: true, commands: false };
   readonly #sendCommand: CommandSender | null;
   #lang: RenderContext['lang'] = 'vi';
 
-  constructor(root: HTMLElement, onBack: () => void, sendCommand: CommandSender | null = null) {
+  constructor(root: HTMLElement, onBack: () => void, sendCommand: CommandSender | null = null, onRoom: (roomId: string | null) => void = () => undefined) {
     this.#root = root;
     this.#sendCommand = sendCommand;
+    this.#onRoom = onRoom;
     const headingId = uid('sv-title');
     const alarmsId = uid('sv-alarms');
     const devicesId = uid('sv-devices');
@@ -166,9 +189,47 @@ export class SchoolView {
 
     this.#attendance = new AttendanceSection(uid('sv-attendance'));
 
+    // What needs fixing first, widest problem first.
+    const problemsId = uid('sv-problems');
+    this.#problemsHeading = el('h3', { id: problemsId });
+    this.#problemsList = el('ul', { class: 'problem-list', 'data-testid': 'problem-list' });
+    this.#problemsNone = el('p', { class: 'none' });
+    this.#problemsSection = el('section', { class: 'sv-problems panel', 'aria-labelledby': problemsId }, this.#problemsHeading, this.#problemsList, this.#problemsNone);
+    this.#internet = new InternetPanel();
+
+    // Narrowing the device list: words, kind, room, status.
+    const field = (control: HTMLElement, testid: string) => {
+      const id = uid('sv-filter');
+      control.id = id;
+      control.dataset.testid = testid;
+      const label = el('label', { for: id });
+      this.#filterLabels.push(label);
+      return el('div', { class: 'filter' }, label, control);
+    };
+    this.#search = el('input', { type: 'search', autocomplete: 'off', spellcheck: 'false' });
+    this.#kindSelect = el('select');
+    this.#roomSelect = el('select');
+    this.#statusSelect = el('select');
+    this.#search.addEventListener('input', () => this.#setFilter({ search: this.#search.value }));
+    this.#kindSelect.addEventListener('change', () => this.#setFilter({ kind: this.#kindSelect.value }));
+    this.#statusSelect.addEventListener('change', () => this.#setFilter({ status: this.#statusSelect.value as StatusFilter }));
+    // The room is an address of its own (?room=): a room's page, with a link and a back button.
+    this.#roomSelect.addEventListener('change', () => this.#onRoom(this.#roomSelect.value === '' ? null : this.#roomSelect.value));
+    this.#filterCount = el('p', { class: 'filter-count', role: 'status', 'data-testid': 'filter-count' });
+    this.#filterNone = el('p', { class: 'empty', 'data-testid': 'filter-none' });
+    const toolbar = el(
+      'div',
+      { class: 'sv-filters', role: 'search', 'data-testid': 'device-filters' },
+      field(this.#search, 'device-search'),
+      field(this.#kindSelect, 'filter-kind'),
+      field(this.#roomSelect, 'filter-room'),
+      field(this.#statusSelect, 'filter-status'),
+      this.#filterCount,
+    );
+
     this.#devicesHeading = el('h3', { id: devicesId, class: 'sr-only' });
     this.#groupsBox = el('div', { class: 'sv-groups' });
-    this.#devicesSection = el('section', { class: 'sv-devices', 'aria-labelledby': devicesId }, this.#devicesHeading, this.#groupsBox);
+    this.#devicesSection = el('section', { class: 'sv-devices', 'aria-labelledby': devicesId }, this.#devicesHeading, toolbar, this.#filterNone, this.#groupsBox);
 
     root.replaceChildren(
       el('nav', { class: 'sv-nav' }, this.#back),
@@ -181,7 +242,9 @@ export class SchoolView {
       this.#updated,
       this.#error,
       this.#message,
+      this.#problemsSection,
       this.#alarmsSection,
+      this.#internet.element,
       this.#attendance.element,
       this.#devicesSection,
     );
@@ -241,13 +304,78 @@ export class SchoolView {
     // What the role may not see is left out of the counts as well as the lists.
     const devices = visibleDevices(state.devices ?? [], this.#access.link);
     const shown = new Set(devices.map((d) => d.id));
-    this.#renderAlarms(state.alarms.filter((a) => shown.has(a.deviceId)), devices, ctx);
+    const alarms = state.alarms.filter((a) => shown.has(a.deviceId));
+    this.#lastState = state;
+    this.#lastCtx = ctx;
+    this.#renderProblems(state.summary, devices, alarms, ctx);
+    this.#renderAlarms(alarms, devices, ctx);
+    if (this.#access.link) this.#internet.show(state.schoolId, devices, ctx);
+    else this.#internet.hide();
     this.#attendance.render(state.attendance, ctx.lang);
-    this.#renderDevices(devices, ctx);
+    this.#renderFilters(devices, state.rooms, ctx);
+    const filtered = filterDevices(devices, { ...this.#filter, roomId: this.#roomId ?? '' }, state.rooms);
+    setText(this.#filterCount, t.filterCount(filtered.length, devices.length));
+    this.#filterCount.dataset.shown = String(filtered.length);
+    setText(this.#filterNone, t.filterNone);
+    this.#filterNone.hidden = filtered.length > 0 || devices.length === 0;
+    this.#renderDevices(filtered, ctx);
+  }
+
+  /** The room whose page this is (?room=), or null for the whole school. */
+  setRoom(roomId: string | null): void {
+    this.#roomId = roomId;
+    if (this.#lastState && this.#lastCtx && this.#lastState.schoolId === this.#schoolId) this.render(this.#lastState, this.#lastCtx);
+  }
+
+  #setFilter(change: Partial<DeviceFilter>): void {
+    this.#filter = { ...this.#filter, ...change };
+    if (this.#lastState && this.#lastCtx) this.render(this.#lastState, this.#lastCtx);
+  }
+
+  #renderFilters(devices: readonly DeviceView[], rooms: ReadonlyMap<string, RoomView>, ctx: RenderContext): void {
+    const t = STRINGS[ctx.lang];
+    const [searchLabel, kindLabelNode, roomLabel, statusLabel] = this.#filterLabels as [HTMLElement, HTMLElement, HTMLElement, HTMLElement];
+    setText(searchLabel, t.filterSearch);
+    setText(kindLabelNode, t.filterKind);
+    setText(roomLabel, t.filterRoom);
+    setText(statusLabel, t.filterStatus);
+    this.#search.placeholder = t.filterSearchHint;
+    const kinds = [...new Set(devices.map((d) => d.kind))];
+    fillSelect(this.#kindSelect, [['', t.filterAll], ...groupByKind(devices, ctx.lang).filter((g) => kinds.includes(g.kind as DeviceView['kind'])).map((g): [string, string] => [g.kind, kindLabel(g.kind, ctx.lang)])], this.#filter.kind);
+    fillSelect(this.#roomSelect, [['', t.filterAllRooms], ...roomsOf(devices, rooms, ctx.lang).map((r): [string, string] => [r.id, r.name])], this.#roomId ?? '');
+    fillSelect(this.#statusSelect, STATUS_FILTERS.map((f): [string, string] => [f, t.filterStatusOption[f] ?? f]), this.#filter.status);
+  }
+
+  #renderProblems(summary: SchoolSummary | undefined, devices: readonly DeviceView[], alarms: readonly DeviceAlarm[], ctx: RenderContext): void {
+    const t = STRINGS[ctx.lang];
+    const problems = rankProblems(summary, devices, alarms);
+    setText(this.#problemsHeading, `${t.problemsHeading} (${formatInteger(problems.length, ctx.lang)})`);
+    setText(this.#problemsNone, t.problemsNone);
+    this.#problemsNone.hidden = problems.length > 0;
+    this.#problemsList.replaceChildren(
+      ...problems.map((p) => {
+        const name = problemDevice(devices, p.deviceId, ctx.lang);
+        const detail = p.kind === 'device-down' || p.kind === 'router-down' ? (t.deviceState[p.detail ?? ''] ?? '') : '';
+        const what = t.problemKind[p.kind] ?? p.kind;
+        return el(
+          'li',
+          { class: 'problem', 'data-kind': p.kind, 'data-testid': `problem-${p.deviceId ?? 'school'}` },
+          el('span', { class: 'problem-kind', 'data-kind': p.kind }, what),
+          ' ',
+          p.deviceId === null
+            ? ''
+            : el('a', { class: 'device-link', href: searchFor(location.search, { view: 'device', deviceId: p.deviceId }) || '?', 'data-device-link': p.deviceId }, name),
+          detail ? ` — ${detail}` : '',
+          p.since === null ? '' : el('time', { class: 'ago', datetime: new Date(p.since).toISOString(), title: formatDateTime(p.since, ctx.timeZone) }, ` ${t.since(formatSince(p.since, ctx.now, ctx.lang))}`),
+        );
+      }),
+    );
   }
 
   #reset(schoolId: string): void {
     this.#schoolId = schoolId;
+    this.#filter = { ...NO_FILTER };
+    this.#search.value = '';
     this.#rows.clear();
     this.#groups.clear();
     this.#groupOrder = [];
@@ -259,7 +387,11 @@ export class SchoolView {
   #renderHeader(state: SchoolViewState, ctx: RenderContext): void {
     const t = STRINGS[ctx.lang];
     const { summary } = state;
-    setText(this.#heading, summary ? schoolName(summary, ctx.lang) : state.schoolId);
+    const school = summary ? schoolName(summary, ctx.lang) : state.schoolId;
+    const room = this.#roomId === null ? null : state.rooms.get(this.#roomId);
+    // A room's page: the room first, then its school.
+    setText(this.#heading, this.#roomId === null ? school : `${room ? room.name[ctx.lang] || room.name.vi : this.#roomId} · ${school}`);
+    this.#root.dataset.roomId = this.#roomId ?? '';
     setText(this.#meta, summary ? [t.level[summary.level] ?? summary.level, summary.ward].filter(Boolean).join(' · ') : '');
     this.#online.hidden = summary === undefined;
     if (summary) {
@@ -544,4 +676,11 @@ function renderValues(row: DeviceRow, device: DeviceView, lang: Lang): void {
       return item;
     }),
   );
+}
+
+/** Options of a select as [value, text], rebuilt only when they change; `value` selected. */
+function fillSelect(select: HTMLSelectElement, options: Array<[string, string]>, value: string): void {
+  const current = [...select.options].map((o) => [o.value, o.textContent ?? '']);
+  if (JSON.stringify(current) !== JSON.stringify(options)) select.replaceChildren(...options.map(([v, text]) => el('option', { value: v }, text)));
+  if (select.value !== value) select.value = value;
 }

@@ -56,8 +56,15 @@ describe("dashboard: school IT's device page", () => {
     try {
       // Their whole scope is one school: they land on it.
       await page.locator(`[data-testid="school-view"][data-school-id="${school.id}"][data-loaded="true"]`).waitFor(SHOWN);
-      // The alarm is listed; the projector's name leads to its page.
+      // The alarm is listed, and the problems list names it, widest problem first.
       await page.locator(`[data-testid="alarm-${projector.id}-${rule.id}"]`).waitFor(SHOWN);
+      await page.locator(`[data-testid="problem-list"] [data-testid="problem-${projector.id}"][data-kind="critical-alarm"]`).waitFor(SHOWN);
+      // The search finds it by its alarm's words, without accents, among the school's devices.
+      const total = Number(await page.locator('[data-testid="filter-count"]').getAttribute('data-shown'));
+      await page.fill('[data-testid="device-search"]', 'bong den hong');
+      await page.locator('[data-testid="filter-count"][data-shown="1"]').waitFor(SHOWN);
+      expect(total).toBeGreaterThan(1);
+      await expect(page.locator('[data-testid^="device-link-"]').count()).resolves.toBe(1);
       await page.click(`[data-testid="device-link-${projector.id}"]`);
       const devicePage = page.locator(`[data-testid="device-page"][data-device-id="${projector.id}"]`);
       await devicePage.waitFor({ state: 'visible', ...SHOWN });
