@@ -78,9 +78,11 @@ export function homeSchool(me: Me): string | null {
 }
 
 /** Where the page goes when the address names no view. */
-export type Landing = { view: 'overview' } | { view: 'school'; schoolId: string };
+export type Landing = { view: 'overview' } | { view: 'school'; schoolId: string } | { view: 'wall' };
 
 export function landingFor(me: Me): Landing {
+  // An enrolled wall display shows the wall: problems, figures, schools, turning pages.
+  if (me.kind === 'display') return { view: 'wall' };
   const home = homeSchool(me);
   return home === null ? { view: 'overview' } : { view: 'school', schoolId: home };
 }

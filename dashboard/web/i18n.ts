@@ -269,6 +269,23 @@ const vi = {
   internetNote: 'Mỗi điểm gộp 5 phút; khoảng trống: không có số liệu.',
   internetPeak: (peak: string, p95: string) => `cao nhất ${peak}, phân vị 95: ${p95}`,
 
+  // ---- the wall display ----
+  wallProblems: 'Sự cố',
+  wallSchools: 'Các trường',
+  wallNoData: 'Chưa nhận được số liệu',
+  wallAge: (ago: string) => `Số liệu: ${ago}`,
+  wallLost: (at: string) => `MẤT KẾT NỐI tới máy chủ trung tâm — số liệu dừng lúc ${at}. Đang tự kết nối lại…`,
+  wallOffline: (ago: string) => (ago ? `Mất kết nối · ${ago}` : 'Mất kết nối'),
+  wallLinkDown: 'Mất Internet',
+  wallCritical: (n: number) => `${n} cảnh báo nghiêm trọng`,
+  wallAllWell: 'Tất cả các trường hoạt động bình thường',
+  wallMore: (n: number) => `và ${n} sự cố khác`,
+  wallCriticalLabel: 'Cảnh báo nghiêm trọng',
+  wallPage: (page: number, pages: number, schools: number) => `Trang ${page}/${pages} · ${schools} trường`,
+  wallAllSchools: (schools: number) => `${schools} trường`,
+  wallCardDevices: (reporting: number, total: number) => `${reporting}/${total} thiết bị`,
+  wallCardAlarms: (n: number) => `${n} cảnh báo`,
+
   // ---- one device: its page, trends, commands, events ----
   deviceBack: 'Về trường',
   deviceOpen: (device: string) => `Mở trang thiết bị ${device}`,
@@ -689,6 +706,23 @@ const en: Strings = {
   internetHeading: "The school's internet today",
   internetNote: 'Each point covers 5 minutes; gaps: no data.',
   internetPeak: (peak: string, p95: string) => `peak ${peak}, 95th percentile ${p95}`,
+
+  // ---- the wall display ----
+  wallProblems: 'Problems',
+  wallSchools: 'Schools',
+  wallNoData: 'No data yet',
+  wallAge: (ago: string) => `Data: ${ago}`,
+  wallLost: (at: string) => `CONNECTION LOST to the district server — data stopped at ${at}. Reconnecting by itself…`,
+  wallOffline: (ago: string) => (ago ? `Offline · ${ago}` : 'Offline'),
+  wallLinkDown: 'Internet down',
+  wallCritical: (n: number) => `${n} critical alarm${n === 1 ? '' : 's'}`,
+  wallAllWell: 'All schools are running normally',
+  wallMore: (n: number) => `and ${n} more problem${n === 1 ? '' : 's'}`,
+  wallCriticalLabel: 'Critical alarms',
+  wallPage: (page: number, pages: number, schools: number) => `Page ${page} of ${pages} · ${schools} schools`,
+  wallAllSchools: (schools: number) => `${schools} schools`,
+  wallCardDevices: (reporting: number, total: number) => `${reporting}/${total} devices`,
+  wallCardAlarms: (n: number) => `${n} alarm${n === 1 ? '' : 's'}`,
 
   // ---- one device: its page, trends, commands, events ----
   deviceBack: 'Back to the school',

@@ -15,6 +15,7 @@
 
 import { io, type Socket } from 'socket.io-client';
 import { AdminPage } from './admin-page.ts';
+import { WallView } from './wall-view.ts';
 import { DevicePage } from './device-page.ts';
 import {
   HttpError,
@@ -90,6 +91,7 @@ const dom = {
   overview: must<HTMLElement>('[data-testid="overview"]'),
   schoolView: must<HTMLElement>('[data-testid="school-view"]'),
   devicePage: must<HTMLElement>('[data-testid="device-page"]'),
+  wall: must<HTMLElement>('[data-testid="wall"]'),
   admin: must<HTMLElement>('[data-testid="admin"]'),
   tbody: must<HTMLTableSectionElement>('[data-testid="schools-table"] tbody'),
   empty: must<HTMLElement>('[data-testid="schools-empty"]'),
@@ -284,7 +286,8 @@ function setScreen(next: Screen): void {
   dom.enroll.hidden = next !== 'enroll';
   dom.connection.hidden = next !== 'app';
   if (next !== 'app') {
-    for (const node of [dom.overviewKpis, dom.overview, dom.schoolView, dom.devicePage, dom.admin, dom.forbidden, dom.staleBanner, dom.errorBanner]) node.hidden = true;
+    for (const node of [dom.overviewKpis, dom.overview, dom.schoolView, dom.devicePage, dom.wall, dom.admin, dom.forbidden, dom.staleBanner, dom.errorBanner]) node.hidden = true;
+    document.body.classList.remove('wall-mode');
     dom.main.classList.remove('stale');
     shown = null;
   }
@@ -505,6 +508,7 @@ function scheduleTick(): void {
   setTimeout(() => {
     renderClock();
     table.tick(store.all(), ctx());
+    if (shown === 'wall') wallView.tick(ctx());
     scheduleTick();
   }, 1000 - (now() % 1000) + 15);
 }
@@ -518,6 +522,7 @@ function setConnection(state: ConnectionState): void {
 }
 
 function renderConnection(): void {
+  renderWall();
   const s = t();
   dom.connection.dataset.state = connection;
   dom.connectionText.textContent =
@@ -538,6 +543,7 @@ function renderAll(): void {
   const schools = store.all();
   table.render(schools, null, ctx());
   renderTotals(totalsView, schools, lang, false);
+  renderWall();
 }
 
 function renderDirty(): void {
@@ -548,10 +554,12 @@ function renderDirty(): void {
   renderTotals(totalsView, schools, lang, true);
   dirty.clear();
   renderEmpty();
+  renderWall();
   announce();
 }
 
 store.onChange((changes) => {
+  lastDataAt = now();
   for (const change of changes) {
     dirty.add(change.id);
     if (change.id === schoolPage.schoolId) {
@@ -623,6 +631,17 @@ const adminPage = new AdminPage(dom.admin, {
   self: () => (me?.kind === 'user' ? me.id : null),
   onBack: () => navigate({ view: 'overview' }),
 });
+// The wall turns its pages on the clock; ?wall&turn=SECONDS sets how long a page stays.
+const turnSeconds = Number(params.get('turn'));
+const wallView = new WallView(dom.wall, { startedAt: Date.now(), ...(Number.isFinite(turnSeconds) && turnSeconds >= 1 ? { turnMs: turnSeconds * 1000 } : {}) });
+/** When the page last heard from the district: a snapshot or a live event. */
+let lastDataAt: number | null = null;
+
+function renderWall(): void {
+  if (shown !== 'wall') return;
+  wallView.render(store.all(), { districtName: district ? district.name[lang] || district.name.vi : '', connection, lastDataAt }, ctx());
+}
+
 /** history.state of an entry this page pushed when opening a view from the overview. */
 const FROM_OVERVIEW = 'schoolops:from-overview';
 
@@ -641,8 +660,8 @@ function route(focus: boolean): void {
   let r: Route = wanted.view === 'enroll' ? { view: 'overview' } : wanted;
   if (!wanted.explicit || (r.view === 'overview' && !sections.overview)) {
     const landing = landingFor(me);
-    if (landing.view === 'school') {
-      // Their whole scope is one school: there is no list of schools to show them.
+    if (landing.view === 'school' || landing.view === 'wall') {
+      // Their whole scope is one school (no list of schools to show them), or a wall display.
       history.replaceState(history.state, '', `${location.pathname}${searchFor(location.search, landing)}`);
       r = landing;
     }
@@ -660,12 +679,17 @@ function route(focus: boolean): void {
   else devicePage.close();
   if (view === 'admin') adminPage.open();
   else adminPage.close();
+  if (r.view === 'wall' && !sections.overview && me.kind !== 'display') view = 'forbidden';
 
   shown = view;
   dom.overviewKpis.hidden = view !== 'overview';
   dom.overview.hidden = view !== 'overview';
   dom.schoolView.hidden = view !== 'school';
   dom.devicePage.hidden = view !== 'device';
+  dom.wall.hidden = view !== 'wall';
+  // The wall has its own header: the page's is hidden, nothing to navigate.
+  document.body.classList.toggle('wall-mode', view === 'wall');
+  if (view === 'wall') renderWall();
   dom.admin.hidden = view !== 'admin';
   dom.forbidden.hidden = view !== 'forbidden';
   renderForbidden();
@@ -781,7 +805,9 @@ async function resync(): Promise<void> {
     schoolsLoaded = true;
     dom.errorBanner.hidden = true;
     store.applySnapshot(token, body);
+    lastDataAt = now();
     renderEmpty();
+    renderWall();
   } catch (error) {
     if (me !== session || me === null) return;
     console.warn('SchoolOps: loading schools failed', error);

@@ -1,22 +1,24 @@
 // Which view the URL asks for: the district overview ('/'), one school's devices
-// ('/?school=<id>'), one device ('/?device=<id>'), the admin page ('/?admin') or a wall
-// display's enrollment ('/?enroll').
+// ('/?school=<id>', a room's: '&room=<id>'), one device ('/?device=<id>'), the wall display
+// ('/?wall'), the admin page ('/?admin') or a wall display's enrollment ('/?enroll').
 // Query parameters, not paths, so the cloud's static files need no fallback route, and a
 // link or a reload opens the same view. No DOM here: unit-tested.
 
 const SCHOOL_PARAM = 'school';
 const DEVICE_PARAM = 'device';
+const WALL_PARAM = 'wall';
 /** With a school: that room's page. */
 const ROOM_PARAM = 'room';
 const ADMIN_PARAM = 'admin';
 const ENROLL_PARAM = 'enroll';
 /** Parameters that name a view; the others (lang) are kept when the view changes. */
-const VIEW_PARAMS = [SCHOOL_PARAM, ROOM_PARAM, DEVICE_PARAM, ADMIN_PARAM, ENROLL_PARAM];
+const VIEW_PARAMS = [SCHOOL_PARAM, ROOM_PARAM, DEVICE_PARAM, WALL_PARAM, ADMIN_PARAM, ENROLL_PARAM];
 
 export type Route =
   | { view: 'overview' }
   | { view: 'school'; schoolId: string; roomId?: string }
   | { view: 'device'; deviceId: string }
+  | { view: 'wall' }
   | { view: 'admin' }
   | { view: 'enroll' };
 
@@ -31,6 +33,7 @@ export function routeFromSearch(search: string): Route & { explicit: boolean } {
   const params = new URLSearchParams(search);
   if (params.has(ENROLL_PARAM)) return { view: 'enroll', explicit: true };
   if (params.has(ADMIN_PARAM)) return { view: 'admin', explicit: true };
+  if (params.has(WALL_PARAM)) return { view: 'wall', explicit: true };
   const deviceId = params.get(DEVICE_PARAM)?.trim();
   if (deviceId) return { view: 'device', deviceId, explicit: true };
   const schoolId = schoolFromSearch(search);
@@ -53,7 +56,8 @@ export function searchFor(search: string, route: Route): string {
   if (route.view === 'device') params.set(DEVICE_PARAM, route.deviceId);
   if (route.view === 'admin') params.set(ADMIN_PARAM, '');
   if (route.view === 'enroll') params.set(ENROLL_PARAM, '');
+  if (route.view === 'wall') params.set(WALL_PARAM, '');
   // '?admin' reads better in the address bar than '?admin='.
-  const query = params.toString().replace(/(^|&)(admin|enroll)=(?=&|$)/g, '$1$2');
+  const query = params.toString().replace(/(^|&)(admin|enroll|wall)=(?=&|$)/g, '$1$2');
   return query === '' ? '' : `?${query}`;
 }

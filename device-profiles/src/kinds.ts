@@ -91,6 +91,8 @@ export const FIGURES = {
   outBps: { kind: 'network', metric: 'outBps', aggregate: 'sum', unit: 'bit/s', label: { vi: 'Internet tải lên', en: 'Internet out' } },
   latencyMs: { kind: 'network', metric: 'latencyMs', aggregate: 'max', unit: 'ms', label: { vi: 'Độ trễ', en: 'Latency' } },
   lossPct: { kind: 'network', metric: 'lossPct', aggregate: 'max', unit: '%', label: { vi: 'Mất gói', en: 'Packet loss' } },
+  // The link probes that see no internet (WAN down): a school's internet is down when > 0.
+  linksDown: { kind: 'network', metric: 'wanUp', aggregate: 'count-equal', equals: false, unit: '', label: { vi: 'Mất Internet', en: 'Internet down' } },
   projectorsOn: { kind: 'display', metric: 'power', aggregate: 'count-equal', equals: 'on', unit: '', label: { vi: 'Máy chiếu đang bật', en: 'Projectors on' } },
   boardsInSession: { kind: 'interactive-board', metric: 'sessionActive', aggregate: 'count-equal', equals: true, unit: '', label: { vi: 'Bảng đang dạy', en: 'Boards in session' } },
   headcount: { kind: 'camera', metric: 'headcount', aggregate: 'sum', unit: '', label: { vi: 'Sĩ số đếm được', en: 'People counted' } },

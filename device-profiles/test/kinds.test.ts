@@ -43,6 +43,7 @@ describe('figures', () => {
   it('combine devices of the figure kind only: sums, maxima, averages and counts; null when nothing reports', () => {
     const figures = computeFigures([
       { kind: 'network', values: { inBps: 1000, outBps: 10, latencyMs: 20, lossPct: 0 } },
+      { kind: 'network', values: { wanUp: false } },
       { kind: 'network', values: { inBps: 500, latencyMs: 35 } },
       { kind: 'display', values: { power: 'on' } },
       { kind: 'display', values: { power: 'cooling' } },
@@ -57,6 +58,7 @@ describe('figures', () => {
       outBps: 10,
       latencyMs: 35,
       lossPct: 0,
+      linksDown: 1,
       projectorsOn: 2,
       boardsInSession: 0,
       headcount: null,

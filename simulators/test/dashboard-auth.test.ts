@@ -304,7 +304,7 @@ describe('dashboard: signing in, and what each role sees', () => {
     expect(await bearer(`/api/schools/${schoolA.id}/devices`)).toBe(401);
   }, LONG);
 
-  it('enrolls a wall display with its one-time code and shows the district overview, read-only', async () => {
+  it('enrolls a wall display with its one-time code and shows the wall, read-only', async () => {
     const page = await freshPage({ viewport: { width: 1920, height: 1080 } });
     await page.goto(`${district.url}/?enroll`);
     await testid(page, 'enroll').waitFor({ state: 'visible', ...SHOWN });
@@ -323,23 +323,24 @@ describe('dashboard: signing in, and what each role sees', () => {
     await shot(page, 'e-enroll');
     await page.click('[data-testid="enroll-submit"]');
 
-    // The overview of every school, live, as a kiosk.
-    for (const s of [schoolA, schoolB]) await page.locator(`[data-testid="online-${s.id}"][data-online="true"]`).waitFor(SHOWN);
-    await page.locator('[data-testid="connection"][data-state="live"]').waitFor(SHOWN);
+    // The wall of every school, live, as a kiosk: no header to navigate or sign out with.
+    const card = (id: string) => page.locator(`[data-testid="wall-schools"] [data-school-id="${id}"]`);
+    for (const s of [schoolA, schoolB]) await card(s.id).locator('.card-state', { hasText: 'Trực tuyến' }).waitFor(SHOWN);
+    await page.locator('[data-testid="wall-connection"][data-state="live"]').waitFor(SHOWN);
     expect(new URL(page.url()).searchParams.has('enroll')).toBe(false);
-    await expect(testid(page, 'who-role').innerText()).resolves.toBe('Màn hình treo tường');
-    await expect(testid(page, 'sign-out').isHidden()).resolves.toBe(true);
-    await expect(testid(page, 'admin-link').isHidden()).resolves.toBe(true);
-    // Read-only: a row opens nothing.
-    await testid(page, `school-${schoolA.id}`).locator('td').first().click();
+    expect(new URL(page.url()).searchParams.has('wall')).toBe(true);
+    await expect(testid(page, 'sign-out').isVisible()).resolves.toBe(false);
+    await expect(testid(page, 'admin-link').isVisible()).resolves.toBe(false);
+    // Read-only: a card opens nothing.
+    await card(schoolA.id).click();
     await expect(testid(page, 'school-view').isHidden()).resolves.toBe(true);
     expect(new URL(page.url()).searchParams.has('school')).toBe(false);
     await shot(page, 'e-wall-display');
     // Children's data stays out of reach; the session outlives a reload.
     expect(await statusFromPage(page, `/api/schools/${schoolA.id}/attendance`)).toBe(403);
     await page.reload();
-    await page.locator(`[data-testid="online-${schoolA.id}"][data-online="true"]`).waitFor(SHOWN);
-    await page.locator('[data-testid="connection"][data-state="live"]').waitFor(SHOWN);
+    await card(schoolA.id).locator('.card-state', { hasText: 'Trực tuyến' }).waitFor(SHOWN);
+    await page.locator('[data-testid="wall-connection"][data-state="live"]').waitFor(SHOWN);
 
     // The admin revokes it: the screen goes back to its code entry, nothing of the district left.
     expect(adminPage, 'the admin test ran first').toBeDefined();
@@ -353,6 +354,7 @@ describe('dashboard: signing in, and what each role sees', () => {
     expect(new URL(page.url()).searchParams.has('enroll')).toBe(true);
     await expect(page.locator('[data-testid="schools-table"] tbody tr').count()).resolves.toBe(0);
     await expect(testid(page, 'overview').isHidden()).resolves.toBe(true);
+    await expect(testid(page, 'wall').isHidden()).resolves.toBe(true);
   }, LONG);
 
   it('goes on to the address asked for after signing in, and signs out to the sign-in form', async () => {
