@@ -18,6 +18,7 @@ function school(id: string, vi: string, patch: Partial<SchoolSummary> = {}): Sch
       outBps: 500_000,
       latencyMs: 20,
       lossPct: 0,
+      linksDown: 0,
       projectorsOn: 1,
       boardsInSession: 1,
       headcount: 30,

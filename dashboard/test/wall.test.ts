@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import type { SchoolSummary } from '../web/api.ts';
 import { MAX_TILES, cardsPerPage, districtFigures, problemTiles, wallPage } from '../web/wall.ts';
 
-const figures = { inBps: 1_000_000, outBps: 100_000, latencyMs: 20, lossPct: 0, linksDown: 0, projectorsOn: 2, boardsInSession: 1, headcount: 30, labTemperatureAvg: 24 };
-function school(id: string, patch: Partial<SchoolSummary> = {}, figurePatch: Partial<typeof figures> = {}): SchoolSummary {
+const figures: SchoolSummary['figures'] = { inBps: 1_000_000, outBps: 100_000, latencyMs: 20, lossPct: 0, linksDown: 0, projectorsOn: 2, boardsInSession: 1, headcount: 30, labTemperatureAvg: 24 };
+function school(id: string, patch: Partial<SchoolSummary> = {}, figurePatch: Partial<SchoolSummary['figures']> = {}): SchoolSummary {
   return {
     id,
     name: { vi: `Trường ${id}`, en: `School ${id}` },
