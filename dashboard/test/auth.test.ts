@@ -19,16 +19,16 @@ function meOf(role: Role, schools: string[] | null, kind: Me['kind'] = role === 
 }
 
 describe('landingFor: where each role starts', () => {
-  it('sends district roles to the overview and a one-school role to its school', () => {
+  it('sends district roles to the overview, a display to the wall and a one-school role to its school', () => {
     expect(landingFor(meOf('district-admin', null))).toEqual({ view: 'overview' });
     expect(landingFor(meOf('district-operator', null))).toEqual({ view: 'overview' });
-    expect(landingFor(meOf('wall-display', null))).toEqual({ view: 'overview' });
+    expect(landingFor(meOf('wall-display', null))).toEqual({ view: 'wall' });
     expect(landingFor(meOf('principal', ['thcs-le-loi']))).toEqual({ view: 'school', schoolId: 'thcs-le-loi' });
     expect(landingFor(meOf('school-it', ['th-kim-dong']))).toEqual({ view: 'school', schoolId: 'th-kim-dong' });
   });
 
-  it('gives a display of several schools the overview of those schools', () => {
-    expect(landingFor(meOf('wall-display', ['a', 'b']))).toEqual({ view: 'overview' });
+  it('gives a display of several schools the wall of those schools', () => {
+    expect(landingFor(meOf('wall-display', ['a', 'b']))).toEqual({ view: 'wall' });
     expect(sectionsFor(meOf('wall-display', ['a', 'b'])).overview).toBe(true);
   });
 });
