@@ -159,6 +159,19 @@ describe('the policy says what the district asked for', () => {
     ['district-admin', 'POST /api/users', 'district', true],
     ['wall-display', 'POST /api/auth/password', 'district', false],
     ['principal', 'POST /api/auth/password', 'district', true],
+    // The principal's view over a range (summary, room usage, exports) is attendance like the day's.
+    ['principal', 'GET /api/schools/:schoolId/attendance/summary', 'own', true],
+    ['principal', 'GET /api/schools/:schoolId/attendance/summary', 'other', false],
+    ['principal', 'GET /api/schools/:schoolId/attendance/export', 'other', false],
+    ['principal', 'GET /api/schools/:schoolId/room-usage', 'own', true],
+    ['principal', 'GET /api/schools/:schoolId/room-usage/export', 'other', false],
+    ['school-it', 'GET /api/schools/:schoolId/attendance/summary', 'own', false],
+    ['school-it', 'GET /api/schools/:schoolId/attendance/export', 'own', false],
+    ['school-it', 'GET /api/schools/:schoolId/room-usage', 'own', false],
+    ['school-it', 'GET /api/schools/:schoolId/room-usage/export', 'own', false],
+    ['wall-display', 'GET /api/schools/:schoolId/room-usage', 'own', false],
+    ['wall-display', 'GET /api/schools/:schoolId/attendance/export', 'other', false],
+    ['district-operator', 'GET /api/schools/:schoolId/attendance/export', 'other', true],
   ];
   it.each(pinned)('%s %s (%s): %s', (role, route, target, allowed) => {
     const c = cases().find((x) => x.role === role && x.way === 'session' && x.route === route && x.target === target);

@@ -156,6 +156,12 @@ export const ROUTES = {
   'GET /api/schools/:schoolId/events': { permission: 'school:read', about: 'school' },
   // Children's personal data (Law 91/2025/QH15): every read is in the audit log.
   'GET /api/schools/:schoolId/attendance': { permission: 'attendance:read', about: 'school', audit: 'attendance.read' },
+  // Over a range of school days. Room usage is read from the same counts (a scheduled room
+  // found empty says a class was not there), so it is attendance too; exports are reads.
+  'GET /api/schools/:schoolId/attendance/summary': { permission: 'attendance:read', about: 'school', audit: 'attendance.read' },
+  'GET /api/schools/:schoolId/attendance/export': { permission: 'attendance:read', about: 'school', audit: 'attendance.read' },
+  'GET /api/schools/:schoolId/room-usage': { permission: 'attendance:read', about: 'school', audit: 'attendance.read' },
+  'GET /api/schools/:schoolId/room-usage/export': { permission: 'attendance:read', about: 'school', audit: 'attendance.read' },
   'GET /api/devices/:deviceId': { permission: 'school:read', about: 'device' },
   'GET /api/devices/:deviceId/history': { permission: 'school:read', about: 'device' },
   'POST /api/devices/:deviceId/commands': { permission: 'commands:send', about: 'device', audit: 'command.send' },

@@ -15,6 +15,7 @@ import type { Logger } from 'pino';
 import { installGuard, type GuardStats } from '../auth/guard.ts';
 import { accountRoutes } from './accounts.ts';
 import { attendanceRoutes } from './attendance.ts';
+import { attendanceReportRoutes } from './attendance-reports.ts';
 import { authRoutes } from './auth.ts';
 import { commandRoutes } from './commands.ts';
 import type { ApiContext, AuthContext } from './context.ts';
@@ -23,6 +24,7 @@ import { probeRoutes } from './probe.ts';
 import { schoolRoutes } from './schools.ts';
 import { statsRoutes } from './stats.ts';
 import { sendError } from './errors.ts';
+import { StoreBusyError } from '../storage/index.ts';
 
 /** Request bodies are small JSON (a command, a user): anything larger is refused with 413. */
 export const BODY_LIMIT_BYTES = 64 * 1024;
@@ -79,6 +81,8 @@ export async function buildApi(
     if (error.validation) return sendError(reply, 'invalid_request', { detail: error.message });
     if (error.statusCode === 413) return sendError(reply, 'body_too_large', { max: BODY_LIMIT_BYTES });
     if (error.statusCode === 429) return sendError(reply, 'rate_limited', { detail: error.message });
+    // The reading store refused the query (too many waiting): a route that did not catch it still answers 503 with Retry-After.
+    if (error instanceof StoreBusyError) return sendError(reply, 'store_busy', { queued: error.queued, retryAfterS: error.retryAfterS }, { 'retry-after': error.retryAfterS });
     if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) return sendError(reply, 'invalid_request', { detail: error.message });
     request.log.error({ err: error, url: request.url }, 'request failed');
     return reply.code(500).send({ statusCode: 500, error: 'Internal Server Error', message: 'the server failed to answer; the error is in its log' });
@@ -103,6 +107,7 @@ export async function buildApi(
   await app.register(probeRoutes, { prefix: '/api', ...context });
   await app.register(commandRoutes, { prefix: '/api', ...context });
   await app.register(attendanceRoutes, { prefix: '/api', ...context });
+  await app.register(attendanceReportRoutes, { prefix: '/api', ...context });
   app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));
   if (o.dashboardDir && existsSync(o.dashboardDir)) await app.register(fastifyStatic, { root: o.dashboardDir, prefix: '/' });
   else if (o.dashboardDir) o.logger.warn({ dir: o.dashboardDir }, 'dashboard not built (npm run build): serving the API only');

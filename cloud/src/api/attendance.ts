@@ -4,19 +4,16 @@
  * only numbers arrive here), and per room and period whether the room was in use.
  *
  * Built from the timetable in the district record and the cameras' readings: each lesson
- * is matched with the readings of the camera in its room during its period.
+ * is matched with the readings of the camera in its room during its period (attendance-data.ts,
+ * which the range views of attendance-reports.ts read too).
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { hhmmToMinutes, localTime, zonedInstant } from '@schoolops/device-profiles';
 import { AttendanceDay, AttendanceQuery, ErrorBody, SchoolParams } from '@schoolops/device-profiles/api';
+import { StoreBusyError } from '../storage/types.ts';
+import { loadCameraCounts, parseDate, round1, lessonFacts, roomState, SchoolFrame, type Readings } from './attendance-data.ts';
 import type { ApiContext } from './context.ts';
 import { sendError } from './errors.ts';
-import type { HistoryBucket } from '../storage/types.ts';
-
-
-function mean(values: number[]): number | null {
-  return values.length ? Math.round((values.reduce((a, b) => a + b, 0) / values.length) * 10) / 10 : null;
-}
+import { sendBusy } from './history.ts';
 
 export const attendanceRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { district, store, schoolClockOffsetMs: offset }) => {
   app.get(
@@ -27,71 +24,45 @@ export const attendanceRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (ap
         summary: "A school day's attendance per lesson and room usage per period, from the classroom cameras' counts",
         params: SchoolParams,
         querystring: AttendanceQuery,
-        response: { 200: AttendanceDay, 404: ErrorBody },
+        response: { 200: AttendanceDay, 400: ErrorBody, 404: ErrorBody, 503: ErrorBody },
       },
     },
     async (request, reply) => {
       const school = district.schools.get(request.params.schoolId);
       if (!school) return sendError(reply, 'unknown_school', { schoolId: request.params.schoolId });
-      const timeZone = district.inventory.district.timezone;
-      const date = request.query.date ?? localTime(new Date(Date.now() + offset), timeZone).date;
-      const [y, m, d] = date.split('-').map(Number) as [number, number, number];
-      // ISO weekday of the date (1 = Monday), as the timetable counts days.
-      const day = ((new Date(Date.UTC(y, m - 1, d)).getUTCDay() + 6) % 7) + 1;
-      // School time to the readings' (real) timestamps.
-      const at = (minutes: number) => zonedInstant(date, minutes, timeZone) - offset;
-      const window = (start: string, end: string) => ({ from: at(hhmmToMinutes(start)), to: at(hhmmToMinutes(end)) });
-
-      const cameraOfRoom = new Map(district.devicesOf(school.id).filter((e) => e.profile.kind === 'camera').map((e) => [e.record.roomId, e.record.id]));
-      const dayStart = at(0);
-      // One question per camera for the whole day, in 5-minute buckets; lessons take their period's.
-      const buckets = new Map<string, HistoryBucket[]>();
-      await Promise.all(
-        [...cameraOfRoom.values()].map(async (deviceId) => {
-          const rows = await store.history({ deviceId, metrics: ['headcount', 'attendancePct', 'occupied'], from: dayStart, to: dayStart + 86_400_000, bucketMs: 300_000 });
-          buckets.set(deviceId, rows);
-        }),
-      );
-      const within = (deviceId: string | undefined, metric: string, from: number, to: number) =>
-        (deviceId ? (buckets.get(deviceId) ?? []) : []).filter((b) => b.metric === metric && b.t >= from && b.t < to);
-
+      const frame = new SchoolFrame(school, district, district.inventory.district.timezone, offset);
       const now = Date.now();
-      const periods = new Map(school.timetable.periods.map((p) => [p.n, p]));
-      const classes = new Map(school.classes.map((c) => [c.id, c]));
-      const lessons = school.timetable.lessons
-        .filter((l) => l.day === day)
-        .sort((a, b) => a.period - b.period || a.roomId.localeCompare(b.roomId))
-        .flatMap((lesson) => {
-          const period = periods.get(lesson.period);
-          const schoolClass = classes.get(lesson.classId);
-          if (!period || !schoolClass) return [];
-          const { from, to } = window(period.start, period.end);
-          const when = now >= to ? ('past' as const) : now >= from ? ('now' as const) : ('later' as const);
-          const camera = cameraOfRoom.get(lesson.roomId);
-          const heads = within(camera, 'headcount', from, to);
-          const rates = within(camera, 'attendancePct', from, to);
-          return [
-            {
-              period: period.n,
-              start: period.start,
-              end: period.end,
-              classId: schoolClass.id,
-              className: schoolClass.name,
-              roomId: lesson.roomId,
-              enrolled: schoolClass.enrolment,
-              counts: heads.reduce((n, b) => n + b.count, 0),
-              headcount: mean(heads.flatMap((b) => (b.avg === null ? [] : [b.avg]))),
-              attendancePct: mean(rates.flatMap((b) => (b.avg === null ? [] : [b.avg]))),
-              when,
-            },
-          ];
-        });
-      const rooms = [...cameraOfRoom].map(([roomId, camera]) => {
+      const date = request.query.date === undefined ? frame.today(now) : parseDate(request.query.date);
+      // The schema takes the form; a day the calendar lacks (2025-02-30) is refused here.
+      if (date === null) return sendError(reply, 'bad_date', { field: 'date', value: request.query.date ?? '' });
+
+      let readings: Readings;
+      try {
+        readings = await loadCameraCounts(store, frame, { from: date, to: date });
+      } catch (error) {
+        if (error instanceof StoreBusyError) return sendBusy(reply, error);
+        throw error;
+      }
+      const lessons = lessonFacts(frame, [date], readings, now).map((f) => ({
+        period: f.period.n,
+        start: f.period.start,
+        end: f.period.end,
+        classId: f.schoolClass.id,
+        className: f.schoolClass.name,
+        roomId: f.roomId,
+        enrolled: f.schoolClass.enrolment,
+        counts: f.counts,
+        headcount: round1(f.headcount),
+        attendancePct: round1(f.attendancePct),
+        when: f.when,
+      }));
+      // Rooms with a camera; a period is left out when the camera did not count in it.
+      const rooms = [...frame.cameraOfRoom].map(([roomId, camera]) => {
         const usage: Record<string, boolean> = {};
-        for (const period of school.timetable.periods) {
-          const { from, to } = window(period.start, period.end);
-          const seen = within(camera, 'occupied', from, to);
-          if (seen.length) usage[String(period.n)] = seen.some((b) => (b.max ?? 0) > 0);
+        for (const period of frame.periods) {
+          const { from, to } = frame.window(date, period);
+          const { state } = roomState(readings, camera, from, to);
+          if (state !== 'no_data') usage[String(period.n)] = state === 'occupied';
         }
         return { roomId, periods: usage };
       });

@@ -85,6 +85,8 @@ export interface TestApiOptions {
   limits?: { perAccount?: number; perAddress?: number; windowMs?: number };
   /** A district broker for ingest to connect to (commands go out, results come in); none by default. */
   mqttUrl?: string;
+  /** Another district record (default testInventory); the accounts' schools "a" and "b" should be in it. */
+  inventory?: Inventory;
 }
 
 export async function startTestApi(o: TestApiOptions = {}): Promise<TestApi> {
@@ -92,7 +94,7 @@ export async function startTestApi(o: TestApiOptions = {}): Promise<TestApi> {
   const clock = { now: Date.parse('2025-03-10T02:00:00Z') };
   const now = () => clock.now;
   const logger = pino({ level: 'silent' });
-  const district = new DistrictIndex(testInventory, loadProfiles([BUILTIN_PROFILES_DIR]));
+  const district = new DistrictIndex(o.inventory ?? testInventory, loadProfiles([BUILTIN_PROFILES_DIR]));
   const store = await openStorage({ dataDir: dir });
   const live = new LiveState(district);
   const accountsFile = join(dir, 'accounts.duckdb');

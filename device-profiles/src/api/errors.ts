@@ -195,6 +195,17 @@ export const API_ERRORS = {
     vi: () => 'Đang có quá nhiều lượt đo tốc độ; hãy thử lại sau một phút.',
     en: (p) => `${p.running} throughput tests are running: try again in a minute`,
   },
+  // ---- attendance over a range of school days ----
+  no_lessons_in_range: {
+    status: 404,
+    vi: (p) => `Thời khoá biểu không có tiết học nào${p.classId ? ` của lớp ${q(p.classId)}` : ''} từ ngày ${p.from} đến ngày ${p.to}.`,
+    en: (p) => `the timetable has no lesson${p.classId ? ` of class ${q(p.classId)}` : ''} from ${p.from} to ${p.to}`,
+  },
+  class_without_lessons: {
+    status: 404,
+    vi: (p) => `Lớp ${q(p.classId)} chưa có tiết học nào trong thời khoá biểu.`,
+    en: (p) => `the timetable gives class ${q(p.classId)} no lessons`,
+  },
 } as const satisfies Record<string, ErrorDef>;
 
 export type ApiErrorCode = keyof typeof API_ERRORS;
