@@ -9,6 +9,8 @@ import type { Lang } from './i18n.ts';
 // it does not understand is dropped and counted, never drawn half.
 import type {
   AlarmView,
+  AttendanceSummary,
+  RoomUsageRange,
   RoomView,
   History,
   HistoryPoint,
@@ -30,7 +32,7 @@ import { errorText, type ErrorParams } from '@schoolops/device-profiles/api/erro
 import { DEVICE_STATES, FIGURE_NAMES, FIGURES } from '@schoolops/device-profiles/kinds';
 
 export { DEVICE_STATES };
-export type { History, RoomView };
+export type { AttendanceSummary, History, RoomUsageRange, RoomView };
 export type { AttendanceDay, ClientToServerEvents, CommandAccepted, CommandState, CommandView, DeviceView, District, LessonAttendance, SchoolSummary, ServerToClientEvents };
 export type LocalizedName = District['name'];
 export type SchoolFigures = SchoolSummary['figures'];
@@ -570,4 +572,41 @@ export async function fetchRooms(schoolId: string, signal?: AbortSignal): Promis
   const { body } = await getJson(url, signal);
   if (!Array.isArray(body)) throw new Error(`${url}: expected an array`);
   return parseList(body, toRoomView);
+}
+
+// ---- the principal's report: attendance and room usage over a range of school days ----
+
+export interface ReportQuery {
+  from: string;
+  to: string;
+  by?: 'day' | 'week' | 'month';
+  threshold?: number;
+}
+
+/** Attendance over the range, by day, week or month, per class, with the classes below the threshold. */
+export async function fetchAttendanceSummary(schoolId: string, q: ReportQuery, signal?: AbortSignal): Promise<AttendanceSummary> {
+  // An empty date is left out: the cloud then picks it (school time).
+  const url = apiPath('/api/schools/:schoolId/attendance/summary', { schoolId }, { from: q.from || undefined, to: q.to || undefined, by: q.by, threshold: q.threshold });
+  const { body } = await getJson(url, signal);
+  // The cloud answers with the contract's schema; the page checks what it walks.
+  if (!isObject(body) || !Array.isArray(body.buckets) || !Array.isArray(body.classes) || !Array.isArray(body.below) || !Array.isArray(body.cameras) || !isObject(body.total))
+    throw new Error(`${url}: unexpected shape`);
+  return body as unknown as AttendanceSummary;
+}
+
+/** Room usage over the range: per room and week, per weekday and period, the labs. */
+export async function fetchRoomUsage(schoolId: string, q: ReportQuery, signal?: AbortSignal): Promise<RoomUsageRange> {
+  const url = apiPath('/api/schools/:schoolId/room-usage', { schoolId }, { from: q.from, to: q.to });
+  const { body } = await getJson(url, signal);
+  if (!isObject(body) || !Array.isArray(body.rooms) || !Array.isArray(body.weeks) || !Array.isArray(body.periods) || !Array.isArray(body.grid) || !Array.isArray(body.labs))
+    throw new Error(`${url}: unexpected shape`);
+  return body as unknown as RoomUsageRange;
+}
+
+/** Where the browser downloads a report file from (the cookie goes along; the cloud audits the read). */
+export function exportUrl(what: 'attendance' | 'room-usage', schoolId: string, q: ReportQuery & { format: 'csv' | 'xlsx'; lang: 'vi' | 'en' }): string {
+  const query = { from: q.from, to: q.to, format: q.format, lang: q.lang };
+  return what === 'attendance'
+    ? apiPath('/api/schools/:schoolId/attendance/export', { schoolId }, { ...query, threshold: q.threshold })
+    : apiPath('/api/schools/:schoolId/room-usage/export', { schoolId }, query);
 }

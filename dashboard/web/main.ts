@@ -16,6 +16,7 @@
 import { io, type Socket } from 'socket.io-client';
 import { AdminPage } from './admin-page.ts';
 import { WallView } from './wall-view.ts';
+import { ReportPage } from './report-page.ts';
 import { DevicePage } from './device-page.ts';
 import {
   HttpError,
@@ -92,6 +93,7 @@ const dom = {
   schoolView: must<HTMLElement>('[data-testid="school-view"]'),
   devicePage: must<HTMLElement>('[data-testid="device-page"]'),
   wall: must<HTMLElement>('[data-testid="wall"]'),
+  report: must<HTMLElement>('[data-testid="report"]'),
   admin: must<HTMLElement>('[data-testid="admin"]'),
   tbody: must<HTMLTableSectionElement>('[data-testid="schools-table"] tbody'),
   empty: must<HTMLElement>('[data-testid="schools-empty"]'),
@@ -185,6 +187,7 @@ function applyLanguage(): void {
   renderForbidden();
   schoolPage.render();
   if (devicePage.deviceId !== null) devicePage.render();
+  if (reportPage.schoolId !== null) reportPage.render();
   adminPage.render();
 }
 
@@ -286,7 +289,7 @@ function setScreen(next: Screen): void {
   dom.enroll.hidden = next !== 'enroll';
   dom.connection.hidden = next !== 'app';
   if (next !== 'app') {
-    for (const node of [dom.overviewKpis, dom.overview, dom.schoolView, dom.devicePage, dom.wall, dom.admin, dom.forbidden, dom.staleBanner, dom.errorBanner]) node.hidden = true;
+    for (const node of [dom.overviewKpis, dom.overview, dom.schoolView, dom.devicePage, dom.wall, dom.report, dom.admin, dom.forbidden, dom.staleBanner, dom.errorBanner]) node.hidden = true;
     document.body.classList.remove('wall-mode');
     dom.main.classList.remove('stale');
     shown = null;
@@ -433,7 +436,7 @@ function startSession(who: Me): void {
   setCsrfToken(who.csrfToken);
   signInReason = 'none';
   document.body.classList.toggle('kiosk', sections.kiosk);
-  schoolView.setAccess({ back: sections.schoolLinks, link: sections.link, commands: sections.commands });
+  schoolView.setAccess({ back: sections.schoolLinks, link: sections.link, commands: sections.commands, report: sections.attendance });
   adminPage.setAccess({ accounts: sections.accounts, audit: sections.audit });
   setScreen('app');
   setConnection('connecting');
@@ -631,6 +634,19 @@ const adminPage = new AdminPage(dom.admin, {
   self: () => (me?.kind === 'user' ? me.id : null),
   onBack: () => navigate({ view: 'overview' }),
 });
+const reportPage = new ReportPage(dom.report, {
+  ctx,
+  schoolName: (id, l) => {
+    const s = store.get(id);
+    return s ? schoolName(s, l) : null;
+  },
+  onBack: (schoolId) => navigate({ view: 'school', schoolId }),
+  onQuery: (q) => {
+    const schoolId = reportPage.schoolId;
+    if (schoolId !== null) navigate({ view: 'report', schoolId, ...q });
+  },
+});
+
 // The wall turns its pages on the clock; ?wall&turn=SECONDS sets how long a page stays.
 const turnSeconds = Number(params.get('turn'));
 const wallView = new WallView(dom.wall, { startedAt: Date.now(), ...(Number.isFinite(turnSeconds) && turnSeconds >= 1 ? { turnMs: turnSeconds * 1000 } : {}) });
@@ -677,6 +693,10 @@ function route(focus: boolean): void {
   } else schoolPage.close();
   if (r.view === 'device') devicePage.open(r.deviceId);
   else devicePage.close();
+  if (r.view === 'report') {
+    if (!sections.attendance) view = 'forbidden';
+    else reportPage.open(r.schoolId, r);
+  } else reportPage.close();
   if (view === 'admin') adminPage.open();
   else adminPage.close();
   if (r.view === 'wall' && !sections.overview && me.kind !== 'display') view = 'forbidden';
@@ -687,6 +707,7 @@ function route(focus: boolean): void {
   dom.schoolView.hidden = view !== 'school';
   dom.devicePage.hidden = view !== 'device';
   dom.wall.hidden = view !== 'wall';
+  dom.report.hidden = view !== 'report';
   // The wall has its own header: the page's is hidden, nothing to navigate.
   document.body.classList.toggle('wall-mode', view === 'wall');
   if (view === 'wall') renderWall();
@@ -698,6 +719,7 @@ function route(focus: boolean): void {
   // Only a visible element takes focus.
   if (view === 'school' && focus) schoolView.focusHeading();
   if (view === 'device' && focus) devicePage.focusHeading();
+  if (view === 'report' && focus) reportPage.focusHeading();
   if (view === 'admin' && focus) adminPage.focusHeading();
   // Back on the overview: focus returns to the school the user came from.
   if (view === 'overview' && focus && wasOpen !== null) {
@@ -729,7 +751,13 @@ function closeSchool(): void {
 // A device's link (in a school's list) opens its page in place, keeping the session and the live feed.
 document.addEventListener('click', (event) => {
   if (event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
-  const link = event.target instanceof Element ? event.target.closest<HTMLAnchorElement>('a[data-device-link], a[data-room-link]') : null;
+  const link = event.target instanceof Element ? event.target.closest<HTMLAnchorElement>('a[data-device-link], a[data-room-link], a[data-report-link]') : null;
+  const reportOf = link?.dataset.reportLink;
+  if (reportOf) {
+    event.preventDefault();
+    navigate({ view: 'report', schoolId: reportOf });
+    return;
+  }
   const deviceId = link?.dataset.deviceLink;
   const [schoolId, roomId] = (link?.dataset.roomLink ?? '').split('/');
   if (deviceId) {

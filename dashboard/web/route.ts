@@ -7,18 +7,22 @@
 const SCHOOL_PARAM = 'school';
 const DEVICE_PARAM = 'device';
 const WALL_PARAM = 'wall';
+/** The principal's report of a school, with its dates and grouping. */
+const REPORT_PARAM = 'report';
+const REPORT_QUERY = ['from', 'to', 'by', 'threshold'] as const;
 /** With a school: that room's page. */
 const ROOM_PARAM = 'room';
 const ADMIN_PARAM = 'admin';
 const ENROLL_PARAM = 'enroll';
 /** Parameters that name a view; the others (lang) are kept when the view changes. */
-const VIEW_PARAMS = [SCHOOL_PARAM, ROOM_PARAM, DEVICE_PARAM, WALL_PARAM, ADMIN_PARAM, ENROLL_PARAM];
+const VIEW_PARAMS = [SCHOOL_PARAM, ROOM_PARAM, DEVICE_PARAM, WALL_PARAM, REPORT_PARAM, ...REPORT_QUERY, ADMIN_PARAM, ENROLL_PARAM];
 
 export type Route =
   | { view: 'overview' }
   | { view: 'school'; schoolId: string; roomId?: string }
   | { view: 'device'; deviceId: string }
   | { view: 'wall' }
+  | { view: 'report'; schoolId: string; from?: string; to?: string; by?: 'day' | 'week' | 'month'; threshold?: number }
   | { view: 'admin' }
   | { view: 'enroll' };
 
@@ -34,6 +38,20 @@ export function routeFromSearch(search: string): Route & { explicit: boolean } {
   if (params.has(ENROLL_PARAM)) return { view: 'enroll', explicit: true };
   if (params.has(ADMIN_PARAM)) return { view: 'admin', explicit: true };
   if (params.has(WALL_PARAM)) return { view: 'wall', explicit: true };
+  const reportOf = params.get(REPORT_PARAM)?.trim();
+  if (reportOf) {
+    const by = params.get('by');
+    const threshold = Number(params.get('threshold') ?? NaN);
+    return {
+      view: 'report',
+      schoolId: reportOf,
+      ...(params.get('from') ? { from: params.get('from')! } : {}),
+      ...(params.get('to') ? { to: params.get('to')! } : {}),
+      ...(by === 'day' || by === 'week' || by === 'month' ? { by } : {}),
+      ...(Number.isFinite(threshold) ? { threshold } : {}),
+      explicit: true,
+    };
+  }
   const deviceId = params.get(DEVICE_PARAM)?.trim();
   if (deviceId) return { view: 'device', deviceId, explicit: true };
   const schoolId = schoolFromSearch(search);
@@ -57,6 +75,10 @@ export function searchFor(search: string, route: Route): string {
   if (route.view === 'admin') params.set(ADMIN_PARAM, '');
   if (route.view === 'enroll') params.set(ENROLL_PARAM, '');
   if (route.view === 'wall') params.set(WALL_PARAM, '');
+  if (route.view === 'report') {
+    params.set(REPORT_PARAM, route.schoolId);
+    for (const name of REPORT_QUERY) if (route[name] !== undefined) params.set(name, String(route[name]));
+  }
   // '?admin' reads better in the address bar than '?admin='.
   const query = params.toString().replace(/(^|&)(admin|enroll|wall)=(?=&|$)/g, '$1$2');
   return query === '' ? '' : `?${query}`;

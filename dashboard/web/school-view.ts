@@ -55,12 +55,16 @@ export interface SchoolAccess {
   link: boolean;
   /** One-click device commands. */
   commands: boolean;
+  /** A link to the school's attendance and room usage report (roles that may read attendance). */
+  report?: boolean;
 }
 
 /** Sends a command; resolves when the cloud accepted it (202), throws an HttpError when not. */
 export type CommandSender = (deviceId: string, name: string) => Promise<void>;
 
 const DETAIL_MAX = 160;
+/** Problems listed at the top of a school's page; the others are behind the status filter. */
+const PROBLEMS_SHOWN = 8;
 
 /** A shape besides colour for each state (forced colours, colour blindness). */
 const STATE_ICON: Record<string, string> = { ok: '✓', unreachable: '✕', faulty: '!', silent: '…', unknown: '?' };
@@ -144,6 +148,7 @@ export class SchoolView {
   #alarmsKey = '';
   #schoolId: string | null = null;
   #access: SchoolAccess = { back: true, link: true, commands: false };
+  readonly #reportLink: HTMLAnchorElement;
   readonly #sendCommand: CommandSender | null;
   #lang: RenderContext['lang'] = 'vi';
 
@@ -177,6 +182,7 @@ export class SchoolView {
       el('div', { class: 'kpi kpi-alarms' }, alarmsLabel, this.#countAlarms),
     );
     this.#updated = el('p', { class: 'sv-updated', 'data-testid': 'school-view-updated' });
+    this.#reportLink = el('a', { class: 'button report-link', 'data-testid': 'report-link', href: '?' });
 
     this.#error = el('div', { class: 'banner error', role: 'alert', 'data-testid': 'school-view-error' });
     this.#error.hidden = true;
@@ -240,6 +246,7 @@ export class SchoolView {
         this.#counts,
       ),
       this.#updated,
+      this.#reportLink,
       this.#error,
       this.#message,
       this.#problemsSection,
@@ -273,6 +280,10 @@ export class SchoolView {
     // link, a typed address) the button takes them back to their own.
     const refused = state.problem === 'forbidden' || state.problem === 'not-found';
     setText(this.#backText, this.#access.back ? t.backToOverview : t.backToMySchool);
+    this.#reportLink.hidden = this.#access.report !== true || refused;
+    setText(this.#reportLink, t.reportLink);
+    setAttr(this.#reportLink, 'href', searchFor(location.search, { view: 'report', schoolId: state.schoolId }) || '?');
+    this.#reportLink.dataset.reportLink = state.schoolId;
     this.#back.hidden = !this.#access.back && !refused;
     this.#renderHeader(state, ctx);
 
@@ -348,10 +359,19 @@ export class SchoolView {
 
   #renderProblems(summary: SchoolSummary | undefined, devices: readonly DeviceView[], alarms: readonly DeviceAlarm[], ctx: RenderContext): void {
     const t = STRINGS[ctx.lang];
-    const problems = rankProblems(summary, devices, alarms);
-    setText(this.#problemsHeading, `${t.problemsHeading} (${formatInteger(problems.length, ctx.lang)})`);
+    const all = rankProblems(summary, devices, alarms);
+    // The widest first, a screenful at most: the rest are a filter away.
+    const problems = all.slice(0, PROBLEMS_SHOWN);
+    setText(this.#problemsHeading, `${t.problemsHeading} (${formatInteger(all.length, ctx.lang)})`);
     setText(this.#problemsNone, t.problemsNone);
-    this.#problemsNone.hidden = problems.length > 0;
+    this.#problemsNone.hidden = all.length > 0;
+    const rest = all.length - problems.length;
+    const more = el('li', { class: 'problem-more' }, el('button', { type: 'button', class: 'linkish', 'data-testid': 'problems-more' }, t.problemsMore(rest)));
+    more.querySelector('button')!.addEventListener('click', () => {
+      this.#statusSelect.value = 'problems';
+      this.#setFilter({ status: 'problems' });
+      this.#devicesSection.scrollIntoView({ block: 'start' });
+    });
     this.#problemsList.replaceChildren(
       ...problems.map((p) => {
         const name = problemDevice(devices, p.deviceId, ctx.lang);
@@ -369,6 +389,7 @@ export class SchoolView {
           p.since === null ? '' : el('time', { class: 'ago', datetime: new Date(p.since).toISOString(), title: formatDateTime(p.since, ctx.timeZone) }, ` ${t.since(formatSince(p.since, ctx.now, ctx.lang))}`),
         );
       }),
+      ...(rest > 0 ? [more] : []),
     );
   }
 
