@@ -1,6 +1,7 @@
 /**
  * npm start: a simulated school district on this machine.
  *   npm start -- --schools 5 --port 8080 --mqtt-port 18830
+ *   npm start -- --schools 3 --replayed-schools 147     (a wall display's district of 150)
  */
 import { parseArgs } from 'node:util';
 import { startDistrict } from '../launcher/district.ts';
@@ -8,10 +9,18 @@ import { isSchoolTimeChoice } from '../launcher/school-time.ts';
 
 const HELP = `SchoolOps simulated district
 
-  npm start -- [--schools N] [--port P] [--mqtt-port Q] [--mqtts-port T] [--no-tls] [--control-port C] [--seed S]
-                [--data-dir DIR] [--device-interval-ms MS] [--school-time auto|real|HH:MM|"YYYY-MM-DD HH:MM"]
+  npm start -- [--schools N] [--replayed-schools R] [--port P] [--mqtt-port Q] [--mqtts-port T] [--no-tls]
+                [--control-port C] [--seed S] [--data-dir DIR] [--device-interval-ms MS]
+                [--school-time auto|real|HH:MM|"YYYY-MM-DD HH:MM"]
 
   --schools N             schools to simulate, each with its own gateway (default 5)
+  --replayed-schools R    R more schools without a gateway process or device simulators each:
+                          one replayer process speaks for all of them to the district broker,
+                          with each school's own gateway credentials, sending readings made
+                          from the device profiles (and a few planned faults: schools offline,
+                          an internet link down, failed projector lamps). Light enough for a
+                          district of 150 on a small machine: --schools 3 --replayed-schools 147
+                          (default 0)
   --port P                HTTPS port of the dashboard and API (default 8080)
   --mqtt-port Q           port of the district broker's plain MQTT, 127.0.0.1 only (default 18830)
   --mqtts-port T          port of the district broker's MQTT over TLS, which gateways use (default 18883)
@@ -43,6 +52,7 @@ function positiveInt(name: string, text: string | undefined, fallback: number, m
 const { values } = parseArgs({
   options: {
     schools: { type: 'string' },
+    'replayed-schools': { type: 'string' },
     port: { type: 'string' },
     'mqtt-port': { type: 'string' },
     'mqtts-port': { type: 'string' },
@@ -71,8 +81,12 @@ const tls = !values['no-tls'];
 const started = Date.now();
 const log = (line: string) => console.log(line);
 log('Starting the SchoolOps simulated district…');
+const replayedSchools = positiveInt('replayed-schools', values['replayed-schools'], 0);
+// With replayed schools, the district may have no school with its own gateway at all.
+const schools = positiveInt('schools', values.schools, 5, replayedSchools > 0 ? 0 : 1);
 const district = await startDistrict({
-  schools: positiveInt('schools', values.schools, 5, 1),
+  schools,
+  replayedSchools,
   port: positiveInt('port', values.port, 8080),
   mqttPort: positiveInt('mqtt-port', values['mqtt-port'], 18830),
   tls,
@@ -103,8 +117,19 @@ ${brokerLines()}
   ${district.schoolTime.describe}
   Faults:     ${district.controlUrl}/faults   (${district.faults.size} devices take faults)
               e.g. curl -X POST ${district.controlUrl}/faults/${exampleProjector()}/lamp-failure
-                   curl -X DELETE ${district.controlUrl}/faults/${exampleProjector()}/all
+                   curl -X DELETE ${district.controlUrl}/faults/${exampleProjector()}/all${replayLines()}
 Press Ctrl-C to stop.`);
+
+function replayLines(): string {
+  const replay = district.replay;
+  if (!replay) return '';
+  const { offline, linkDown, lampErrors } = replay.faults;
+  return [
+    '',
+    `  Replayed:   ${replay.schools.length} schools from one process (pid ${district.pid('replay')}, log ${district.files.logDir}/replay.log)`,
+    `              planned faults: offline ${offline.join(', ') || 'none'}; internet down at ${linkDown.join(', ') || 'none'}; ${lampErrors.length} failed projector lamps`,
+  ].join('\n');
+}
 
 function brokerLines(): string {
   if (!district.caFile) return `  Broker:     mqtt://127.0.0.1:${district.mqttPort}`;

@@ -5,6 +5,11 @@
  * the simulated internet for the link probe, served from this process). Used by `npm start`,
  * by the end-to-end and fault tests, so the tests run exactly what a user runs.
  *
+ * With `replayedSchools`, more schools join the inventory without a gateway process or device
+ * simulators of their own: one replayer process (simulators/src/replay/) speaks for all of
+ * them to the district broker, each with its own gateway credentials, so a district of 150
+ * schools (a wall display's) runs on a small machine.
+ *
  * With `tls`, the links are encrypted as a real district's would be: a CA of its own and
  * certificates for the cloud and the broker under <dataDir>/tls (kept across starts, so a
  * browser told to trust the CA once keeps trusting it), the cloud on HTTPS, gateways and the
@@ -12,21 +17,36 @@
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { pino } from 'pino';
-import { loadProfiles, schoolClock, type Inventory } from '@schoolops/device-profiles';
+import { loadProfiles, schoolClock, type Inventory, type ProfileRegistry } from '@schoolops/device-profiles';
 import { ensureCertificates, seedDemoAccounts, writeSecretFile, type DemoLogin } from '@schoolops/cloud';
 import { generateDistrict } from '../district/index.ts';
 import { serveSchoolDevices, startSchoolDevices, type SchoolDevices, type ServedDevice } from '../devices/index.ts';
 import type { PublishedCounts } from '../delivery/compare.ts';
 import { startSchoolPeers, type SchoolPeers } from '../protocols/school-peers.ts';
 import { startControlServer, type ControlServer, type FaultTarget } from './control.ts';
-import { freePort, writeDistrictFiles, type DistrictFiles, type GatewayDeviceOverride } from './files.ts';
+import { writeReplayConfig } from '../replay/config.ts';
+import { planFaults, type ReplayFaults } from '../replay/plan.ts';
+import { GATEWAY_HEALTH_INTERVAL_MS, freePort, writeDistrictFiles, type DistrictFiles, type GatewayDeviceOverride } from './files.ts';
+import { ReplayWatch } from './replay-watch.ts';
 import { resolveSchoolTime, type SchoolTime, type SchoolTimeChoice } from './school-time.ts';
 import { scriptPath, startService, stopService, type Service } from './supervisor.ts';
 
 export interface DistrictOptions {
+  /** Schools with a gateway process and simulated devices of their own (the first of the inventory). */
   schools: number;
+  /**
+   * More schools, after those, replayed by one process speaking each one's gateway protocol
+   * with its credentials (readings made from the device profiles, a few planned faults);
+   * no gateway or device simulator runs for them. Default 0.
+   */
+  replayedSchools?: number;
+  /**
+   * How often the replayer seals each replayed school's readings into a batch (default 2 s:
+   * fewer, larger batches for the cloud; 200 ms is an edge agent's batch.maxDelayMs).
+   */
+  replayBatchMs?: number;
   /** HTTP port of the cloud (API + dashboard); 0 picks a free one. */
   port: number;
   /** Port of the district MQTT broker's plain listener (127.0.0.1 only); 0 picks a free one. */
@@ -79,7 +99,7 @@ export interface DistrictOptions {
   progress?: (line: string) => void;
 }
 
-type Ready = { type: 'ready'; port?: number; tlsPort?: number; url?: string; localPort?: number; bootId?: string };
+type Ready = { type: 'ready'; port?: number; tlsPort?: number; url?: string; localPort?: number; bootId?: string; schools?: number };
 
 /** A part of the district that runs as its own process, and how to start it again. */
 interface Part {
@@ -88,6 +108,15 @@ interface Part {
   args: () => string[];
   logFile: string;
   service?: Service<Ready>;
+  onMessage?: (message: unknown) => void;
+}
+
+/** The replayed schools of a district, and the faults planned among them. */
+export interface ReplayedSchools {
+  /** Their ids, in inventory order (after the schools with a gateway of their own). */
+  schools: string[];
+  faults: ReplayFaults;
+  configFile: string;
 }
 
 export interface RunningDistrict {
@@ -108,6 +137,8 @@ export interface RunningDistrict {
   /** The CA of the district's certificates (PEM): what clients of the cloud and the broker trust; null without `tls`. */
   caFile: string | null;
   inventory: Inventory;
+  /** The schools the replayer speaks for; null when there are none. */
+  replay: ReplayedSchools | null;
   files: DistrictFiles;
   /** The school time the district lives at, and its offset from real time. */
   schoolTime: SchoolTime;
@@ -120,7 +151,7 @@ export interface RunningDistrict {
   controlUrl: string;
   /** Samples handed over per device, over every school. */
   published(): PublishedCounts;
-  /** 'broker', 'cloud' or a school id. */
+  /** 'broker', 'cloud', 'replay' (every replayed school) or the id of a school with its own gateway. */
   pid(part: string): number;
   /** The port a school's gateway takes its devices' MQTT on. */
   localPort(schoolId: string): number;
@@ -143,9 +174,21 @@ const PUBLISHED_EVERY_MS = 5_000;
 export async function startDistrict(options: DistrictOptions): Promise<RunningDistrict> {
   const say = options.progress ?? (() => {});
   const seed = options.seed ?? 1;
-  const inventory = generateDistrict({ seed, schools: options.schools });
-  const deviceCount = inventory.schools.reduce((n, s) => n + s.devices.length, 0);
-  say(`Generated ${inventory.schools.length} schools with ${deviceCount} devices (seed ${seed}).`);
+  const replayedCount = options.replayedSchools ?? 0;
+  if (!Number.isInteger(replayedCount) || replayedCount < 0) throw new Error(`replayedSchools must be a whole number >= 0, got ${replayedCount}`);
+  if (options.schools + replayedCount < 1) throw new Error('a district needs at least one school (schools + replayedSchools)');
+  const inventory = generateDistrict({ seed, schools: options.schools + replayedCount });
+  // The first schools run for real, the rest are replayed: more replayed schools never change the real ones.
+  const gatewaySchools = inventory.schools.slice(0, options.schools);
+  const replayedList = inventory.schools.slice(options.schools);
+  const replayedIds = new Set(replayedList.map((s) => s.id));
+  const countDevices = (list: typeof inventory.schools) => list.reduce((n, s) => n + s.devices.length, 0);
+  const deviceCount = countDevices(gatewaySchools);
+  say(
+    replayedCount > 0
+      ? `Generated ${inventory.schools.length} schools (seed ${seed}): ${gatewaySchools.length} with their own gateway and ${deviceCount} simulated devices, ${replayedList.length} replayed (${countDevices(replayedList)} devices).`
+      : `Generated ${inventory.schools.length} schools with ${deviceCount} devices (seed ${seed}).`,
+  );
   const schoolTime = resolveSchoolTime(options.schoolTime ?? 'real', inventory);
   say(schoolTime.describe);
   const deviceClock = options.clock ?? (schoolTime.offsetMs ? schoolClock(schoolTime.offsetMs) : undefined);
@@ -154,19 +197,22 @@ export async function startDistrict(options: DistrictOptions): Promise<RunningDi
   const given = [options.port, options.mqttPort, options.mqttTlsPort ?? 0, options.controlPort ?? 0].filter((p) => p > 0);
   const certificates = options.tls ? await makeCertificates(options.dataDir) : null;
   if (certificates) say(`Certificates in ${certificates.dir} (CA ${certificates.caFile}).`);
+  const mqttUrl = (port: number) => `${certificates ? 'mqtts' : 'mqtt'}://127.0.0.1:${port}`;
+  const ackTimeoutMs = options.ackTimeoutMs ?? 10_000;
   const { files, finish } = await writeDistrictFiles({
     dataDir: options.dataDir,
     inventory,
-    mqttUrl: (port) => `${certificates ? 'mqtts' : 'mqtt'}://127.0.0.1:${port}`,
+    mqttUrl,
     ...(certificates
       ? { tls: { caFile: certificates.caFile, cloudCertFile: certificates.servers.cloud!.certFile, cloudKeyFile: certificates.servers.cloud!.keyFile } }
       : {}),
     // Chosen now, so a restarted cloud comes back at the same address.
     httpPort: options.port || (await freePort(given)),
     avoidPorts: given,
-    ackTimeoutMs: options.ackTimeoutMs ?? 10_000,
+    ackTimeoutMs,
     ...(options.queueQuotaBytes ? { queueQuotaBytes: options.queueQuotaBytes } : {}),
     schoolClockOffsetMs: schoolTime.offsetMs,
+    replayed: replayedIds,
   });
 
   // Picked now rather than bound on port 0: a restarted broker comes back on this port, and one
@@ -174,8 +220,8 @@ export async function startDistrict(options: DistrictOptions): Promise<RunningDi
   let mqttPort = options.mqttPort || (await freePort(given));
   let mqttTlsPort = certificates ? options.mqttTlsPort || (await freePort(given)) : null;
   const parts = new Map<string, Part>();
-  const addPart = (name: string, script: string, args: () => string[], log: string) =>
-    parts.set(name, { name, script: scriptPath(script), args, logFile: join(files.logDir, log) });
+  const addPart = (name: string, script: string, args: () => string[], log: string, onMessage?: (message: unknown) => void) =>
+    parts.set(name, { name, script: scriptPath(script), args, logFile: join(files.logDir, log), ...(onMessage ? { onMessage } : {}) });
   const brokerTlsArgs = () =>
     certificates && mqttTlsPort !== null
       ? ['--tls-port', String(mqttTlsPort), '--tls-cert', certificates.servers.broker!.certFile, '--tls-key', certificates.servers.broker!.keyFile]
@@ -187,18 +233,48 @@ export async function startDistrict(options: DistrictOptions): Promise<RunningDi
     'broker.log',
   );
   addPart('cloud', 'cloud/src/cli.ts', () => ['--config', files.cloudConfigFile], 'cloud.log');
-  for (const school of inventory.schools)
+  for (const school of gatewaySchools)
     addPart(school.id, 'edge-agent/src/cli.ts', () => ['--config', files.gatewayConfigFiles.get(school.id)!], `gateway-${school.id}.log`);
+  const replayConfigFile = join(resolve(options.dataDir), 'replay', 'config.json');
+  const replayWatch = new ReplayWatch(say);
+  if (replayedList.length > 0)
+    addPart('replay', 'simulators/src/replay/cli.ts', () => ['--config', replayConfigFile], 'replay.log', (message) => replayWatch.onMessage(message));
 
   const part = (name: string): Part => {
     const found = parts.get(name);
-    if (!found) throw new Error(`no part "${name}" (broker, cloud or a school id)`);
-    return found;
+    if (found) return found;
+    if (replayedIds.has(name)) throw new Error(`school "${name}" is replayed: its gateway is the "replay" part, shared by every replayed school`);
+    throw new Error(`no part "${name}" (broker, cloud, ${replayedList.length > 0 ? 'replay, ' : ''}or the id of a school with its own gateway)`);
   };
   const start = async (name: string): Promise<Service<Ready>> => {
     const p = part(name);
-    p.service = await startService<Ready>(p.name, p.script, p.args(), p.logFile);
+    p.service = await startService<Ready>(p.name, p.script, p.args(), p.logFile, p.onMessage);
     return p.service;
+  };
+
+  /**
+   * The replayer's config, once the broker has its port: the replayed schools with their
+   * gateway credentials, and the faults planned among them (from the seed).
+   */
+  const writeReplay = (profiles: ProfileRegistry): ReplayedSchools => {
+    const faults = planFaults(replayedList, profiles, seed);
+    mkdirSync(dirname(replayConfigFile), { recursive: true });
+    writeReplayConfig(replayConfigFile, {
+      v: 1,
+      // Through the TLS listener when there is one, as the gateways.
+      brokerUrl: mqttUrl(mqttTlsPort ?? mqttPort),
+      ...(certificates ? { caFile: certificates.caFile } : {}),
+      inventoryFile: files.inventoryFile,
+      seed,
+      ...(options.deviceIntervalMs ? { deviceIntervalMs: options.deviceIntervalMs } : {}),
+      ...(options.replayBatchMs !== undefined ? { batchMs: options.replayBatchMs } : {}),
+      healthIntervalMs: GATEWAY_HEALTH_INTERVAL_MS,
+      ackTimeoutMs,
+      schoolClockOffsetMs: schoolTime.offsetMs,
+      schools: replayedList.map((s) => ({ schoolId: s.id, gatewayId: s.gatewayId, passwordFile: files.gatewayPasswordFiles.get(s.id)! })),
+      faults,
+    });
+    return { schools: replayedList.map((s) => s.id), faults, configFile: replayConfigFile };
   };
 
   const devices = new Map<string, SchoolDevices>();
@@ -229,9 +305,10 @@ export async function startDistrict(options: DistrictOptions): Promise<RunningDi
   };
   const stop = async () => {
     clearInterval(publishedTimer);
+    replayWatch.cancel();
     await stopDevices();
-    // Gateways first so they flush to a broker that is still there, then cloud, then broker.
-    await Promise.all(inventory.schools.map((s) => (parts.get(s.id)?.service ? stopService(parts.get(s.id)!.service!) : undefined)));
+    // Gateways (the replayer with them) first so they flush to a broker that is still there, then cloud, then broker.
+    await Promise.all([...gatewaySchools.map((s) => s.id), 'replay'].map((name) => (parts.get(name)?.service ? stopService(parts.get(name)!.service!) : undefined)));
     // The protocol peers after the gateways, so no gateway reports them gone on the way out.
     await Promise.all([...peers.values()].map((p) => p.stop()));
     await control?.close();
@@ -248,7 +325,7 @@ export async function startDistrict(options: DistrictOptions): Promise<RunningDi
     mkdirSync(files.secretsDir, { recursive: true });
     mkdirSync(files.workDir, { recursive: true });
     const seedOf = (i: number) => seed * 1000 + i;
-    for (const [i, school] of inventory.schools.entries()) {
+    for (const [i, school] of gatewaySchools.entries()) {
       served.set(school.id, serveSchoolDevices({ school, profiles, seed: seedOf(i), logger: deviceLog, ...(deviceClock ? { clock: deviceClock } : {}) }));
       const schoolPeers = await startSchoolPeers({ school, served: served.get(school.id)!, seed: seedOf(i), secretsDir: files.secretsDir, workDir: files.workDir });
       peers.set(school.id, schoolPeers);
@@ -274,6 +351,7 @@ export async function startDistrict(options: DistrictOptions): Promise<RunningDi
     const pollIntervalMs = options.pollIntervalMs ?? (options.deviceIntervalMs ? Math.max(1000, options.deviceIntervalMs) : undefined);
     // Gateways and the cloud go through the TLS listener when there is one.
     finish(mqttTlsPort ?? mqttPort, overrides, pollIntervalMs);
+    const replay = replayedList.length > 0 ? writeReplay(profiles) : null;
 
     // Accounts before the cloud: the account file is the cloud's once it runs.
     const demo = await seedDemoAccounts(join(files.cloudDataDir, 'accounts.duckdb'), inventory);
@@ -296,7 +374,7 @@ export async function startDistrict(options: DistrictOptions): Promise<RunningDi
     // gateway is up, as after an installation.
     let up = 0;
     const startSchool = async (i: number) => {
-      const school = inventory.schools[i]!;
+      const school = gatewaySchools[i]!;
       await start(school.id);
       devices.set(
         school.id,
@@ -311,15 +389,22 @@ export async function startDistrict(options: DistrictOptions): Promise<RunningDi
           ...(options.deviceIntervalMs ? { intervalMs: options.deviceIntervalMs } : {}),
         }),
       );
-      say(`  [${++up}/${inventory.schools.length}] ${school.name.vi}: gateway up, ${school.devices.length} devices`);
+      say(`  [${++up}/${gatewaySchools.length}] ${school.name.vi}: gateway up, ${school.devices.length} devices`);
     };
     let next = 0;
-    const lanes = Array.from({ length: Math.max(1, Math.min(options.gatewaysAtOnce ?? 1, inventory.schools.length)) }, async () => {
-      while (next < inventory.schools.length) await startSchool(next++);
+    const lanes = Array.from({ length: Math.max(1, Math.min(options.gatewaysAtOnce ?? 1, gatewaySchools.length)) }, async () => {
+      while (next < gatewaySchools.length) await startSchool(next++);
     });
     // Every start settles before a failure is reported, so stop() finds every process started.
     const failed = (await Promise.allSettled(lanes)).find((r) => r.status === 'rejected');
     if (failed) throw (failed as PromiseRejectedResult).reason;
+    if (replay) {
+      const replayer = await start('replay');
+      say(`Replaying ${replay.schools.length} schools from one process (pid ${replayer.child.pid}), each with its own gateway credentials; connecting within the broker's admission limits…`);
+      await replayWatch.allReady(replayer);
+      const { offline, linkDown, lampErrors } = replay.faults;
+      say(`  replayed schools online; planned faults: ${offline.length} offline (${offline.join(', ') || 'none'}), internet down at ${linkDown.join(', ') || 'none'}, ${lampErrors.length} projector lamps failed`);
+    }
     writePublished();
     const url = cloud.ready.url!;
     // Where this district's cloud answers, for tools run beside it (npm run verify-delivery).
@@ -340,6 +425,7 @@ export async function startDistrict(options: DistrictOptions): Promise<RunningDi
       mqttTlsPort,
       caFile: certificates?.caFile ?? null,
       inventory,
+      replay,
       files,
       schoolTime,
       since,

@@ -10,6 +10,10 @@
  *
  * With TLS (the launcher's certificates under <dataDir>/tls), the cloud's config serves HTTPS
  * and reads the broker over mqtts://, and every gateway checks the broker against the CA.
+ *
+ * Replayed schools (simulators/src/replay/) are schools of the inventory like the others, with
+ * broker credentials and a password file of their own, but no gateway runs for them: they get
+ * no gateway config, no device secrets and no local port.
  */
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -27,8 +31,10 @@ export interface DistrictFiles {
   cloudConfigFile: string;
   /** The cloud's data folder (readings, accounts, the launcher's token). */
   cloudDataDir: string;
-  /** schoolId -> edge agent config file */
+  /** schoolId -> edge agent config file (schools with a gateway of their own) */
   gatewayConfigFiles: Map<string, string>;
+  /** schoolId -> its gateway's broker password (0600), for every school, replayed ones included */
+  gatewayPasswordFiles: Map<string, string>;
   /** schoolId -> the port its gateway takes its devices' MQTT on (fixed, so devices find a restarted gateway) */
   localPorts: Map<string, number>;
   /**
@@ -52,6 +58,9 @@ export interface GatewayDeviceOverride {
 }
 
 const secret = () => randomBytes(18).toString('base64url');
+
+/** How often each gateway reports its health to the district (replayed ones too). */
+export const GATEWAY_HEALTH_INTERVAL_MS = 10_000;
 
 /**
  * Write a file only its owner can read. writeFileSync's mode applies only to a file it
@@ -150,6 +159,8 @@ export async function writeDistrictFiles(opts: {
   schoolClockOffsetMs?: number;
   /** Ports given to the launcher (never picked for a gateway). */
   avoidPorts?: number[];
+  /** Schools the replayer speaks for: credentials and a password file, nothing else. */
+  replayed?: ReadonlySet<string>;
   /**
    * Encrypted links: the CA every client checks servers against, and the cloud's HTTPS
    * certificate. `mqttUrl` then gives an mqtts:// URL.
@@ -173,8 +184,10 @@ export async function writeDistrictFiles(opts: {
   const inventoryFile = join(dirs.district, 'inventory.json');
   writeFileSync(inventoryFile, JSON.stringify(opts.inventory, null, 2));
 
+  const replayed = opts.replayed ?? new Set<string>();
+  const gatewaySchools = opts.inventory.schools.filter((s) => !replayed.has(s.id));
   const localPorts = new Map<string, number>();
-  for (const school of opts.inventory.schools) localPorts.set(school.id, await freePort(opts.avoidPorts));
+  for (const school of gatewaySchools) localPorts.set(school.id, await freePort(opts.avoidPorts));
   const cloudPassword = secret();
   const gatewayPasswords = new Map(opts.inventory.schools.map((s) => [s.id, secret()]));
   const credentialsFile = join(dirs.broker, 'credentials.json');
@@ -196,10 +209,11 @@ export async function writeDistrictFiles(opts: {
     credentialsFile,
     cloudConfigFile: join(dirs.cloud, 'config.json'),
     cloudDataDir: dirs.cloud,
-    gatewayConfigFiles: new Map(opts.inventory.schools.map((s) => [s.id, join(dirs.gateways, `${s.id}.json`)])),
+    gatewayConfigFiles: new Map(gatewaySchools.map((s) => [s.id, join(dirs.gateways, `${s.id}.json`)])),
+    gatewayPasswordFiles: new Map(opts.inventory.schools.map((s) => [s.id, join(dirs.gateways, `${s.id}.secret`)])),
     localPorts,
     secretsDir: dirs.secrets,
-    gatewaySecretsFiles: new Map(opts.inventory.schools.map((s) => [s.id, join(dirs.secrets, `${s.id}.json`)])),
+    gatewaySecretsFiles: new Map(gatewaySchools.map((s) => [s.id, join(dirs.secrets, `${s.id}.json`)])),
     workDir: dirs.work,
     logDir: dirs.logs,
     caFile: opts.tls?.caFile ?? null,
@@ -228,8 +242,9 @@ export async function writeDistrictFiles(opts: {
     };
     writeFileSync(files.cloudConfigFile, JSON.stringify(cloud, null, 2));
     for (const school of opts.inventory.schools) {
-      const secretFile = join(dirs.gateways, `${school.id}.secret`);
+      const secretFile = files.gatewayPasswordFiles.get(school.id)!;
       writeSecret(secretFile, gatewayPasswords.get(school.id)!);
+      if (replayed.has(school.id)) continue;
       const deviceSecrets: Record<string, Record<string, unknown>> = {};
       const gatewayDevices = school.devices.map((device) => {
         const override = devices.get(device.id);
@@ -254,7 +269,7 @@ export async function writeDistrictFiles(opts: {
         ...(opts.schoolClockOffsetMs ? { schoolClockOffsetMs: opts.schoolClockOffsetMs } : {}),
         dataDir: join(dirs.gateways, `${school.id}.queue`),
         queue: { ackTimeoutMs: opts.ackTimeoutMs, ...(opts.queueQuotaBytes ? { quotaBytes: opts.queueQuotaBytes } : {}) },
-        healthIntervalMs: 10_000,
+        healthIntervalMs: GATEWAY_HEALTH_INTERVAL_MS,
       };
       // Holds no secret: readable by whoever looks after the gateway.
       writeFileSync(files.gatewayConfigFiles.get(school.id)!, JSON.stringify(gateway, null, 2), { mode: 0o644 });

@@ -22,7 +22,8 @@ export function scriptPath(workspaceRelative: string): string {
   return fileURLToPath(new URL(`../../../${workspaceRelative}`, import.meta.url));
 }
 
-function tail(file: string, lines = 15): string {
+/** The last lines of a part's log, for an error that says what it said before it failed. */
+export function tail(file: string, lines = 15): string {
   try {
     return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
   } catch {
@@ -30,7 +31,17 @@ function tail(file: string, lines = 15): string {
   }
 }
 
-export async function startService<R extends { type: 'ready' }>(name: string, script: string, args: string[], logFile: string): Promise<Service<R>> {
+/**
+ * `onMessage` sees every IPC message of the child (the ready one too) from the moment it is
+ * forked, so none sent right after 'ready' is missed.
+ */
+export async function startService<R extends { type: 'ready' }>(
+  name: string,
+  script: string,
+  args: string[],
+  logFile: string,
+  onMessage?: (message: unknown) => void,
+): Promise<Service<R>> {
   const log = openSync(logFile, 'a');
   const child = fork(script, args, {
     execArgv: ['--import', 'tsx'],
@@ -38,6 +49,7 @@ export async function startService<R extends { type: 'ready' }>(name: string, sc
     env: { ...process.env, NODE_ENV: process.env.NODE_ENV ?? 'production' },
   });
   closeSync(log);
+  if (onMessage) child.on('message', onMessage);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const ready = await new Promise<R>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${name} did not become ready within ${READY_TIMEOUT_MS / 1000} s; see ${logFile}`)), READY_TIMEOUT_MS);

@@ -1,0 +1,95 @@
+/**
+ * Screenshots of every view, as each role sees it, at 1080p, for docs/screenshots/ (the
+ * README shows them): starts a simulated district (what `npm start` runs), signs in through
+ * the page's own form as each demo account, and photographs where each one lands and the
+ * pages they open. Run after a change to the dashboard:
+ *
+ *   npm run screenshots                          (docs/screenshots/, Vietnamese)
+ *   npm run screenshots -- --out /tmp/shots --lang en
+ *
+ * Needs Debian's chromium (apt-get install chromium).
+ */
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { chromium, type Page } from 'playwright-core';
+import type { Role } from '@schoolops/device-profiles';
+import { startDistrict } from '../launcher/district.ts';
+
+const { values: opts } = parseArgs({
+  options: {
+    out: { type: 'string', default: resolve(import.meta.dirname, '../../../docs/screenshots') },
+    lang: { type: 'string', default: 'vi' },
+    'replayed-schools': { type: 'string', default: '0' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+if (opts.help) {
+  console.log('usage: npm run screenshots -- [--out DIR] [--lang vi|en] [--replayed-schools N]');
+  process.exit(0);
+}
+const CHROMIUM = '/usr/bin/chromium';
+if (!existsSync(CHROMIUM)) {
+  console.error('screenshots: Debian chromium is needed (apt-get install chromium)');
+  process.exit(2);
+}
+const out = resolve(opts.out!);
+mkdirSync(out, { recursive: true });
+const lang = opts.lang === 'en' ? 'en' : 'vi';
+const replayedSchools = Number(opts['replayed-schools']);
+const dataDir = mkdtempSync(join(tmpdir(), 'schoolops-screenshots-'));
+const step = (text: string) => console.log(`screenshots: ${text}`);
+
+step('starting a simulated district (3 schools)…');
+const district = await startDistrict({
+  schools: 3,
+  ...(replayedSchools > 0 ? { replayedSchools } : {}),
+  port: 0,
+  mqttPort: 0,
+  dataDir,
+  deviceIntervalMs: 2000,
+  cameraSchedule: 'on-request',
+  schoolTime: '2025-03-12 09:05',
+});
+const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--no-first-run'] });
+try {
+  const school = district.inventory.schools[0]!;
+  const projector = school.devices.find((d) => d.profileId.startsWith('epson'))!;
+  // Something to see: a failed lamp, and the cameras' counts.
+  await fetch(`${district.controlUrl}/faults/${projector.id}/lamp-failure`, { method: 'POST' });
+  for (const camera of school.devices.filter((d) => d.profileId.startsWith('hikvision')).slice(0, 4))
+    await district.api(`/api/devices/${camera.id}/commands`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'countNow' }) });
+
+  const shoot = async (role: Role, path: string, name: string, ready: string) => {
+    const context = await browser.newContext({ viewport: { width: 1920, height: 1080 }, deviceScaleFactor: 1 });
+    const page: Page = await context.newPage();
+    const login = district.logins.find((l) => l.role === role)!;
+    await page.goto(`${district.url}/?lang=${lang}`);
+    await page.fill('[data-testid="sign-in-username"]', login.username);
+    await page.fill('[data-testid="sign-in-password"]', login.password);
+    await page.click('[data-testid="sign-in-submit"]');
+    await page.locator('[data-testid="who"]').waitFor({ state: 'attached', timeout: 120_000 });
+    if (path) await page.goto(`${district.url}/${path}${path.includes('?') ? '&' : '?'}lang=${lang}`);
+    await page.locator(ready).first().waitFor({ timeout: 120_000 });
+    // Let the live figures and charts settle on screen.
+    await page.waitForTimeout(4000);
+    await page.screenshot({ path: join(out, `${name}.png`) });
+    step(`${name}.png`);
+    await context.close();
+  };
+  // Give the devices a little history to chart.
+  await new Promise((r) => setTimeout(r, 30_000));
+  await shoot('district-operator', '', 'overview', '[data-testid="overview"] tbody tr');
+  await shoot('school-it', '', 'school-it', '[data-testid="school-view"][data-loaded="true"]');
+  await shoot('school-it', `?device=${encodeURIComponent(projector.id)}`, 'device', '[data-testid^="chart-"] canvas');
+  await shoot('principal', '', 'principal-school', '[data-testid="school-view"][data-loaded="true"]');
+  await shoot('principal', `?report=${encodeURIComponent(school.id)}`, 'principal-report', '[data-testid="report"][data-loaded="true"]');
+  await shoot('district-operator', '?wall', 'wall', '[data-testid="wall-schools"] li');
+  await shoot('district-admin', '?admin', 'admin', '[data-testid="admin"]');
+} finally {
+  await browser.close();
+  await district.stop();
+  rmSync(dataDir, { recursive: true, force: true });
+}
+step(`done: ${out}`);
