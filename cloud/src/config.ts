@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { Type, type Static } from '@sinclair/typebox';
 import { FileError, checkOrThrow, readJsonFile } from '@schoolops/device-profiles';
 import { isLoopbackHost } from './tls/loopback.ts';
+import type { RetentionDays } from './storage/rollups.ts';
 
 export const CloudConfig = Type.Object(
   {
@@ -62,6 +63,34 @@ export const CloudConfig = Type.Object(
      * from the system's (the simulated district's school time, the same as its gateways').
      */
     schoolClockOffsetMs: Type.Optional(Type.Integer()),
+    /**
+     * How long the DuckDB store keeps readings, and how often it rolls them up (every field
+     * optional; defaults in cloud/src/storage/rollups.ts: raw 7 days, 1-minute rollups 7 (130
+     * for the attendance reports' metrics), 15-minute 35, 1-hour 400; every 300 s). Charts of
+     * older ranges are answered from the coarser rollups that are still kept; each level must
+     * be kept at least as long as the finer one it is made from.
+     */
+    storage: Type.Optional(
+      Type.Object(
+        {
+          retention: Type.Optional(
+            Type.Object(
+              {
+                rawDays: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+                minuteDays: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+                /** 1-minute rollups of what the attendance reports read (cameras' counts, labs' printer state). */
+                attendanceDays: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+                quarterHourDays: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+                hourDays: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+              },
+              { additionalProperties: false },
+            ),
+          ),
+          rollupEverySeconds: Type.Optional(Type.Integer({ minimum: 10 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     /** When present, every raw reading is also written to InfluxDB (v2 write API). */
     influx: Type.Optional(
       Type.Object(
@@ -99,6 +128,16 @@ export function plainHttpProblem(config: CloudConfig): string | undefined {
     `(node --import tsx cloud/src/cli.ts make-certs makes them), listen on 127.0.0.1, or set "allowPlainRemote": true ` +
     `when a TLS proxy on this network stands in front`
   );
+}
+
+/** The storage options of a config, as openStorage takes them. */
+export function storageOptions(config: CloudConfig): { retention?: Partial<RetentionDays>; rollupEveryMs?: number } {
+  const storage = config.storage;
+  if (!storage) return {};
+  return {
+    ...(storage.retention ? { retention: storage.retention } : {}),
+    ...(storage.rollupEverySeconds !== undefined ? { rollupEveryMs: storage.rollupEverySeconds * 1000 } : {}),
+  };
 }
 
 export function loadCloudConfig(file: string): CloudConfig {

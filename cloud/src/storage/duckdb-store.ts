@@ -1,6 +1,7 @@
 /**
- * The embedded reading store: one DuckDB file, raw readings in one table, bucketed history
- * computed by DuckDB at query time.
+ * The embedded reading store: one DuckDB file, raw readings in one table, rolled up into
+ * tiers of 1-minute, 15-minute and 1-hour buckets (rollups.ts), bucketed history answered
+ * from the coarsest tier that fits plus raw rows for what is not rolled up yet.
  *
  * Writes go through one long-lived appender on a dedicated connection, one batch at a time
  * (a promise chain serializes callers). Each write() commits before it resolves, so a row
@@ -37,19 +38,36 @@
  * median 2.6-2.8 ms with keys (BEGIN, appenders, an asynchronous COMMIT) against 4.1-4.5 ms
  * without (the appender's own synchronous commit), on a machine busy with other work.
  *
- * Retention and rollups (a later issue) belong in this file:
- *  - rollup tables (e.g. readings_1m, readings_1h: metric, device, bucket start, count, sum,
- *    min, max, last) filled on a timer by INSERT ... SELECT over the raw rows of closed
- *    buckets, tracked by a high-water mark per rollup, run through the write chain;
- *  - history() picks the coarsest rollup whose width divides q.bucketMs (and raw rows for
- *    the still-open tail), so a 30-day chart never scans raw rows;
- *  - retention deletes raw rows older than N days (DELETE ... WHERE ts < cutoff through the
- *    write chain, followed by the chain's CHECKPOINT) and rollups after a longer horizon.
+ * Rollups and retention (rollups.ts has the design): every raw row also gets `dev` (a small
+ * integer per device, from `device_numbers`) and `arrival` (a counter this writer keeps, so
+ * rows are numbered in the order they were committed). Rollup passes, compaction and
+ * retention run on a maintenance connection of their own, every `rollupEveryMs` and on
+ * maintain(): DuckDB does the work on its threads, the JS thread only waits, and ingest's
+ * writes go on meanwhile (appends to `readings` never conflict with rollup inserts or with
+ * retention's deletes of old rows). The write chain's CHECKPOINT needs no turn-taking with
+ * it: DuckDB 1.5 checkpoints what is committed while another connection's write transaction
+ * is open (tried: the WAL empties, the other transaction commits after). What maintenance
+ * writes and deletes counts towards the chain's checkpoint like appended rows do.
  */
 import { mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { DuckDBInstance, type DuckDBAppender, type DuckDBConnection } from '@duckdb/node-api';
 import type { CommandOutcome, CommandReason, GatewayEvent, MetricValue, MetricValues } from '@schoolops/device-profiles';
+import {
+  checkRetention,
+  DEFAULT_RETENTION,
+  LEVELS,
+  planHistory,
+  ROLLUP_SCHEMA,
+  Rollups,
+  TIERS,
+  DAY_MS,
+  type MaintenanceReport,
+  type Marks,
+  type RetentionDays,
+  type Run,
+  type TierName,
+} from './rollups.ts';
 import {
   silentLogger,
   StoreBusyError,
@@ -61,6 +79,7 @@ import {
   type DeviceDelivery,
   type HistoryBucket,
   type HistoryQuery,
+  type HistoryTier,
   type QueryStats,
   type ReadingStore,
   type StorageLogger,
@@ -81,10 +100,30 @@ export interface DuckDbStoreOptions {
   checkpointIdleMs?: number;
   /** Queries that may wait for a read connection; one more is refused with StoreBusyError (default 64). */
   maxQueuedQueries?: number;
+  /** How long each level is kept (rollups.ts DEFAULT_RETENTION: raw 7 d, 1m 7 d, 15m 35 d, 1h 400 d). */
+  retention?: Partial<RetentionDays>;
+  /** Roll up, compact and apply retention this often (default 5 min); 0 = only when maintain() is called. */
+  rollupEveryMs?: number;
+  /** Runs per next-tier pass and per compaction (tests use small ones; default 1m 12, 15m 24, 1h 7). */
+  rollupFanIn?: Partial<Record<TierName, number>>;
+  /** Most raw rows one 1m pass reads (default 2,000,000). */
+  maxPassRows?: number;
+  /** Time retention deletes per statement (default 1 h). */
+  retentionSliceMs?: number;
+  /** The clock retention reads (tests inject one; default Date.now). */
+  now?: () => number;
 }
 
 export interface DuckDbStore extends ReadingStore, CommandLog {
   readonly file: string;
+  historyTiers(): HistoryTier[];
+  /**
+   * Rolls up everything written so far (flushes first), compacts, applies retention. Runs
+   * on its own every `rollupEveryMs`; tests and tools call it to be sure it has run.
+   */
+  maintain(): Promise<MaintenanceReport>;
+  /** The rollups' marks and runs as committed (for tests and the benchmark). */
+  rollupState(): { marks: Marks; runs: Record<TierName, Run[]> };
 }
 
 /** Seconds a refused query is told to wait before it asks again (Retry-After). */
@@ -114,6 +153,10 @@ ALTER TABLE ${TABLE} ADD COLUMN IF NOT EXISTS gateway_id VARCHAR; -- the batch t
 ALTER TABLE ${TABLE} ADD COLUMN IF NOT EXISTS boot_id VARCHAR;    -- (gateway_id, boot_id, seq)
 ALTER TABLE ${TABLE} ADD COLUMN IF NOT EXISTS seq BIGINT;
 ALTER TABLE ${TABLE} ADD COLUMN IF NOT EXISTS n BIGINT;           -- the device's sample counter
+-- Added with rollups (rollups.ts): NULL only in a file from before, numbered once at open.
+ALTER TABLE ${TABLE} ADD COLUMN IF NOT EXISTS dev INTEGER;        -- device_numbers.dev
+ALTER TABLE ${TABLE} ADD COLUMN IF NOT EXISTS arrival BIGINT;     -- commit order, the rollups' high-water mark
+${ROLLUP_SCHEMA}
 -- Gateway events (telemetry gaps, ...): few, kept whole as JSON, each stored once.
 CREATE TABLE IF NOT EXISTS events (
   event_id   VARCHAR PRIMARY KEY,
@@ -179,6 +222,9 @@ CREATE OR REPLACE VIEW ${TABLE}_v AS
   FROM ${TABLE};
 `;
 
+/** The latest time a JS Date can name (ms): history bounds are held within +-this. */
+const MAX_TIME_MS = 8_640_000_000_000_000;
+
 /** Rows per INSERT of a gap event's batch ranges. */
 const GAP_INSERT_ROWS = 200;
 
@@ -208,16 +254,52 @@ export async function openDuckDbStore(options: DuckDbStoreOptions): Promise<Duck
       const boots = new Set(
         (await writer.runAndReadAll('SELECT DISTINCT gateway_id, boot_id FROM batches')).getRowsJS().map(([g, b]) => bootKeyOf(g as string, b as string)),
       );
+      await numberOldRows(writer);
+      const devices = new Map(
+        (await writer.runAndReadAll('SELECT device_id, dev FROM device_numbers')).getRowsJS().map(([id, dev]) => [id as string, Number(dev)]),
+      );
+      // Past every arrival ever used: the 1m mark (rows up to it may all be deleted), and the
+      // rows above it (read from the table's tail only: arrival grows with the row groups).
+      const mark = Number((await writer.runAndReadAll(`SELECT value FROM rollup_state WHERE name = '${TIERS[0]!.name}'`)).getRowsJS()[0]![0]);
+      const newest = (await writer.runAndReadAll(`SELECT max(arrival) FROM ${TABLE} WHERE arrival > ${mark}`)).getRowsJS()[0]![0];
+      const nextArrival = Math.max(mark, Number(newest ?? 0)) + 1;
       const appender = await writer.createAppender(TABLE);
       const batchAppender = await writer.createAppender('batches');
       const lookups = await instance.connect();
-      return new DuckDbReadingStore(file, instance, writer, appender, batchAppender, lookups, boots, options);
+      const maintenance = await instance.connect();
+      const store = new DuckDbReadingStore(file, instance, writer, appender, batchAppender, lookups, maintenance, boots, devices, nextArrival, options);
+      await store.start();
+      return store;
     } catch (err) {
       instance.closeSync();
       throw err;
     }
   } catch (err) {
     openFiles.delete(file);
+    throw err;
+  }
+}
+
+/**
+ * A file from before rollups: its rows get device numbers and arrival numbers (in their
+ * insertion order) once, here at open, so the first passes roll them up like any others.
+ */
+async function numberOldRows(writer: DuckDBConnection): Promise<void> {
+  // Row groups without a NULL arrival are skipped by their statistics: cheap on a big file.
+  if ((await writer.runAndReadAll(`SELECT 1 FROM ${TABLE} WHERE arrival IS NULL LIMIT 1`)).getRowsJS().length === 0) return;
+  await writer.run('BEGIN TRANSACTION');
+  try {
+    await writer.run(`
+      INSERT INTO device_numbers
+      SELECT (SELECT coalesce(max(dev), 0) FROM device_numbers) + row_number() OVER (ORDER BY device_id), device_id
+      FROM (SELECT DISTINCT device_id FROM ${TABLE} WHERE device_id NOT IN (SELECT device_id FROM device_numbers))`);
+    const base = Number((await writer.runAndReadAll(`SELECT coalesce(max(arrival), 0) FROM ${TABLE}`)).getRowsJS()[0]![0]);
+    await writer.run(`
+      UPDATE ${TABLE} SET dev = d.dev, arrival = ${TABLE}.rowid + ${base + 1}
+      FROM device_numbers d WHERE ${TABLE}.device_id = d.device_id AND ${TABLE}.arrival IS NULL`);
+    await writer.run('COMMIT');
+  } catch (err) {
+    await writer.run('ROLLBACK').catch(() => {});
     throw err;
   }
 }
@@ -235,6 +317,15 @@ class DuckDbReadingStore implements DuckDbStore {
   private idleTimer: NodeJS.Timeout | null = null;
   /** Ingest's batch lookups, one at a time on their own connection. */
   private lookupTail: Promise<unknown> = Promise.resolve();
+  private readonly rollups: Rollups;
+  private readonly retention: RetentionDays;
+  private readonly rollupEveryMs: number;
+  private readonly now: () => number;
+  /** The maintenance running now, if any; maintain() calls share it. */
+  private maintaining: Promise<MaintenanceReport> | null = null;
+  private maintenanceTimer: NodeJS.Timeout | null = null;
+  /** The highest device number given out (committed). */
+  private maxDev: number;
 
   constructor(
     readonly file: string,
@@ -243,14 +334,88 @@ class DuckDbReadingStore implements DuckDbStore {
     private appender: DuckDBAppender,
     private batchAppender: DuckDBAppender,
     private readonly lookups: DuckDBConnection,
+    private readonly maintenance: DuckDBConnection,
     /** `gatewayId/bootId` of every boot with a stored batch. */
     private readonly boots: Set<string>,
+    /** device_id -> dev, as committed. */
+    private readonly devices: Map<string, number>,
+    /** The next row's arrival number. */
+    private nextArrival: number,
     options: DuckDbStoreOptions,
   ) {
     this.logger = options.logger ?? silentLogger;
     this.reads = new ReadPool(instance, options.readConnections ?? 4, options.maxQueuedQueries ?? 64);
     this.checkpointEveryRows = options.checkpointEveryRows ?? 100_000;
     this.checkpointIdleMs = options.checkpointIdleMs ?? 30_000;
+    this.retention = { ...DEFAULT_RETENTION, ...options.retention };
+    checkRetention(this.retention);
+    this.maxDev = Math.max(0, ...devices.values());
+    this.rollupEveryMs = options.rollupEveryMs ?? 300_000;
+    this.now = options.now ?? Date.now;
+    const fanIn = Object.fromEntries(TIERS.map((t) => [t.name, options.rollupFanIn?.[t.name] ?? t.fanIn])) as Record<TierName, number>;
+    for (const [tier, n] of Object.entries(fanIn)) if (!(Number.isInteger(n) && n >= 1)) throw new RangeError(`rollupFanIn.${tier} must be a whole number >= 1, got ${n}`);
+    this.rollups = new Rollups(
+      maintenance,
+      { retention: this.retention, fanIn, maxPassRows: options.maxPassRows ?? 2_000_000, retentionSliceMs: options.retentionSliceMs ?? 3_600_000 },
+      {
+        checkpoint: () => this.enqueue(() => this.checkpoint()),
+        stopping: () => this.closing !== null,
+        newestArrival: () => this.nextArrival - 1,
+        logger: this.logger,
+      },
+    );
+  }
+
+  /** Reads the rollups' state and starts the maintenance timer. */
+  async start(): Promise<void> {
+    await this.rollups.load();
+    this.armMaintenance();
+  }
+
+  private armMaintenance(): void {
+    if (this.rollupEveryMs <= 0 || this.closing) return;
+    this.maintenanceTimer = setTimeout(() => {
+      this.maintenanceTimer = null;
+      this.maintain()
+        .catch((err: unknown) => this.logger.error({ err }, 'DuckDB rollup maintenance failed; will try again'))
+        .finally(() => this.armMaintenance());
+    }, this.rollupEveryMs);
+    this.maintenanceTimer.unref();
+  }
+
+  maintain(): Promise<MaintenanceReport> {
+    if (this.closing) return Promise.reject(new Error('DuckDB store is closed'));
+    this.maintaining ??= (async () => {
+      try {
+        await this.flush();
+        const report = await this.rollups.maintain(this.now());
+        // What maintenance changed counts towards the write chain's checkpoint like rows do.
+        const changed = this.rollups.takeChanged();
+        if (changed > 0)
+          await this.enqueue(async () => {
+            this.rowsSinceCheckpoint += changed;
+            if (this.checkpointEveryRows > 0 && this.rowsSinceCheckpoint >= this.checkpointEveryRows) await this.checkpoint();
+            else this.armIdleCheckpoint();
+          });
+        return report;
+      } finally {
+        this.maintaining = null;
+      }
+    })();
+    return this.maintaining;
+  }
+
+  rollupState(): { marks: Marks; runs: Record<TierName, Run[]> } {
+    return { marks: this.rollups.currentMarks(), runs: this.rollups.currentRuns() };
+  }
+
+  historyTiers(): HistoryTier[] {
+    const now = this.now();
+    return LEVELS.map((level, k) => ({
+      name: level.name,
+      bucketMs: level.widthMs,
+      since: now - Math.round((k === 0 ? this.retention.rawDays : this.retention[TIERS[k - 1]!.retention]) * DAY_MS),
+    }));
   }
 
   write(rows: readonly StoredRow[]): Promise<void> {
@@ -276,12 +441,20 @@ class DuckDbReadingStore implements DuckDbStore {
     const a = this.appender;
     const keys = new Map<string, { gatewayId: string; bootId: string; seq: number }>();
     for (const row of rows) if (row.batch) keys.set(batchKeyOf(row.batch.gatewayId, row.batch.bootId, row.batch.seq), row.batch);
+    // A device seen for the first time gets its number in the same transaction as its rows.
+    const fresh = new Map<string, number>();
+    let nextDev = this.maxDev + 1;
+    for (const row of rows) if (!this.devices.has(row.deviceId) && !fresh.has(row.deviceId)) fresh.set(row.deviceId, nextDev++);
     // Rows and their batch keys commit together: a batch is stored exactly when its key is.
     let inTransaction = false;
     try {
-      if (keys.size > 0) {
+      if (keys.size > 0 || fresh.size > 0) {
         await this.writer.run('BEGIN TRANSACTION');
         inTransaction = true;
+      }
+      if (fresh.size > 0) {
+        const list = [...fresh];
+        await this.writer.run(`INSERT INTO device_numbers VALUES ${list.map(() => '(?, ?)').join(', ')}`, list.flatMap(([id, dev]) => [dev, id]));
       }
       for (const row of rows) {
         a.appendBigInt(BigInt(Math.trunc(row.ts)));
@@ -314,9 +487,12 @@ class DuckDbReadingStore implements DuckDbStore {
         }
         if (row.n === undefined) a.appendNull();
         else a.appendBigInt(BigInt(row.n));
+        a.appendInteger(this.devices.get(row.deviceId) ?? fresh.get(row.deviceId)!);
+        // Numbers used by a batch that fails are skipped: the marks need order, not density.
+        a.appendBigInt(BigInt(this.nextArrival++));
         a.endRow();
       }
-      a.flushSync(); // commits the batch (or, with keys, hands it to the transaction)
+      a.flushSync(); // commits the batch (or, in a transaction, hands it to it)
       if (inTransaction) {
         const b = this.batchAppender;
         for (const [key, { gatewayId, bootId, seq }] of keys) {
@@ -330,6 +506,10 @@ class DuckDbReadingStore implements DuckDbStore {
         await this.writer.run('COMMIT');
         inTransaction = false;
         for (const { gatewayId, bootId } of keys.values()) this.boots.add(bootKeyOf(gatewayId, bootId));
+      }
+      for (const [id, dev] of fresh) {
+        this.devices.set(id, dev);
+        this.maxDev = Math.max(this.maxDev, dev);
       }
       this.rowsSinceCheckpoint += rows.length;
     } catch (err) {
@@ -386,31 +566,35 @@ class DuckDbReadingStore implements DuckDbStore {
     checkQuery(q);
     if (q.metrics && q.metrics.length === 0) return [];
     if (q.to <= q.from) return [];
-    const bucket = BigInt(q.bucketMs);
-    // Normalise the origin into [0, bucketMs): same buckets, and no negative arithmetic.
-    const origin = ((BigInt(Math.trunc(q.origin ?? 0)) % bucket) + bucket) % bucket;
-    // ts is an integer, so ts >= from <=> ts >= ceil(from), and ts < to <=> ts < ceil(to).
-    const params: (string | bigint)[] = [origin, bucket, bucket, bucket, q.deviceId, BigInt(Math.ceil(q.from)), BigInt(Math.ceil(q.to))];
-    let metricFilter = '';
-    if (q.metrics) {
-      metricFilter = ` AND metric IN (${q.metrics.map(() => '?').join(', ')})`;
-      params.push(...q.metrics);
-    }
-    // ((ts - origin) mod b + b) mod b is the offset into the bucket for any sign of ts - origin.
-    // arg_max over (ts, rowid): the latest sample wins, and on equal ts the row written last.
-    const sql = `
-      SELECT metric,
-             ts - ((((ts - ?) % ?) + ?) % ?) AS t,
-             count(*) AS n,
-             avg(num) AS avg,
-             min(num) AS min,
-             max(num) AS max,
-             arg_max({'k': kind, 'n': num, 's': str}, {'t': ts, 'r': rowid}) AS last
-      FROM ${TABLE}
-      WHERE device_id = ? AND ts >= ? AND ts < ?${metricFilter}
-      GROUP BY metric, t
-      ORDER BY metric, t`;
-    const rows = await this.reads.use(async (c) => (await c.runAndReadAll(sql, params)).getRowsJS());
+    const dev = this.devices.get(q.deviceId);
+    if (dev === undefined) return []; // never stored a row
+    const b = q.bucketMs;
+    // ts is an integer, so ts >= from <=> ts >= ceil(from), and ts < to <=> ts < ceil(to);
+    // both held within the times a JS Date can name, so every bound stays a safe integer.
+    const clamp = (x: number) => Math.min(MAX_TIME_MS, Math.max(-MAX_TIME_MS, Math.ceil(x)));
+    const query = {
+      dev,
+      ...(q.metrics ? { metrics: q.metrics } : {}),
+      from: clamp(q.from),
+      to: clamp(q.to),
+      bucketMs: b,
+      // Normalised into [0, bucketMs): the same buckets, and no negative arithmetic.
+      origin: ((Math.trunc(q.origin ?? 0) % b) + b) % b,
+    };
+    if (query.to <= query.from) return [];
+    const rows = await this.reads.use(async (c) => {
+      // The marks and the rows they describe, read in one snapshot: a pass committing
+      // meanwhile is either wholly seen (its run, its mark) or not at all.
+      await c.run('BEGIN TRANSACTION');
+      try {
+        const state = (await c.runAndReadAll(`SELECT name, value FROM rollup_state WHERE name IN (${TIERS.map((t) => `'${t.name}'`).join(', ')})`)).getRowsJS();
+        const marks = Object.fromEntries(state.map(([name, value]) => [name as string, Number(value as bigint)])) as Marks;
+        const { sql, params } = planHistory(query, marks);
+        return sql ? (await c.runAndReadAll(sql, params)).getRowsJS() : [];
+      } finally {
+        await c.run('COMMIT');
+      }
+    });
     return rows.map((r) => {
       const last = r[6] as { k: number; n: number | null; s: string | null } | null;
       return {
@@ -436,7 +620,7 @@ class DuckDbReadingStore implements DuckDbStore {
     // One row per stored sample: the rows of a sample share device, n and batch.
     const sql = `
       WITH samples AS (
-        SELECT device_id, n, hist, min(rowid) AS arrived
+        SELECT device_id, n, hist, min(arrival) AS arrived
         FROM ${TABLE} WHERE n IS NOT NULL AND ts >= ?
         GROUP BY device_id, n, hist, gateway_id, boot_id, seq
       ), ordered AS (
@@ -660,6 +844,10 @@ class DuckDbReadingStore implements DuckDbStore {
     try {
       if (this.idleTimer) clearTimeout(this.idleTimer);
       this.idleTimer = null;
+      if (this.maintenanceTimer) clearTimeout(this.maintenanceTimer);
+      this.maintenanceTimer = null;
+      // A running maintenance stops after its current step (rollups.ts checks `stopping`).
+      await this.maintaining?.catch(() => {});
       await this.writeTail;
       // Checkpoint asynchronously now, so closeSync below has next to nothing left to do.
       if (this.rowsSinceCheckpoint > 0) await this.checkpoint();
@@ -673,6 +861,7 @@ class DuckDbReadingStore implements DuckDbStore {
         }
       }
       this.lookups.closeSync();
+      this.maintenance.closeSync();
       this.reads.closeAll();
       this.writer.closeSync();
       this.instance.closeSync(); // checkpoints the WAL into the file and releases the lock

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { GatewayEvent, Reading } from '@schoolops/device-profiles';
 import { openDuckDbStore, type DuckDbStore } from './duckdb-store.ts';
 import { createInfluxSink, type InfluxSink, type InfluxSinkOptions } from './influx-sink.ts';
+import type { RetentionDays } from './rollups.ts';
 import {
   silentLogger,
   type BatchKey,
@@ -17,6 +18,7 @@ import {
   type DeviceDelivery,
   type HistoryBucket,
   type HistoryQuery,
+  type HistoryTier,
   type QueryStats,
   type ReadingStore,
   type StorageLogger,
@@ -25,6 +27,7 @@ import {
 
 export * from './types.ts';
 export { openDuckDbStore, type DuckDbStore, type DuckDbStoreOptions } from './duckdb-store.ts';
+export { DEFAULT_RETENTION, TIERS, type MaintenanceReport, type RetentionDays } from './rollups.ts';
 export { createInfluxSink, INFLUX_MEASUREMENT, type InfluxSink, type InfluxSinkOptions, type InfluxSinkStats } from './influx-sink.ts';
 
 export interface StorageConfig {
@@ -33,6 +36,10 @@ export interface StorageConfig {
   /** When present, every written row is also sent to InfluxDB. */
   influx?: Omit<InfluxSinkOptions, 'logger'>;
   logger?: StorageLogger;
+  /** How long raw rows and each rollup tier are kept (days; DEFAULT_RETENTION for what is left out). */
+  retention?: Partial<RetentionDays>;
+  /** Roll up, compact and apply retention this often (ms; default 5 min). */
+  rollupEveryMs?: number;
 }
 
 export interface Storage extends ReadingStore, CommandLog {
@@ -45,7 +52,12 @@ export const DUCKDB_FILE_NAME = 'readings.duckdb';
 
 export async function openStorage(config: StorageConfig): Promise<Storage> {
   const logger = config.logger ?? silentLogger;
-  const duckdb = await openDuckDbStore({ file: join(config.dataDir, DUCKDB_FILE_NAME), logger });
+  const duckdb = await openDuckDbStore({
+    file: join(config.dataDir, DUCKDB_FILE_NAME),
+    logger,
+    ...(config.retention ? { retention: config.retention } : {}),
+    ...(config.rollupEveryMs !== undefined ? { rollupEveryMs: config.rollupEveryMs } : {}),
+  });
   const influx = config.influx ? createInfluxSink({ ...config.influx, logger }) : null;
   return new FanOutStorage(duckdb, influx, logger);
 }
@@ -93,6 +105,10 @@ class FanOutStorage implements Storage {
 
   history(q: HistoryQuery): Promise<HistoryBucket[]> {
     return this.duckdb.history(q);
+  }
+
+  historyTiers(): HistoryTier[] {
+    return this.duckdb.historyTiers();
   }
 
   writeEvent(event: GatewayEvent): Promise<void> {

@@ -44,7 +44,9 @@ export interface ReadingSink {
  * Bounds: `from` is inclusive, `to` is exclusive (from <= ts < to).
  * Buckets start at `origin + k * bucketMs` (origin defaults to 0, the Unix epoch, which
  * aligns buckets to UTC). For Asia/Ho_Chi_Minh local days use origin = -7 * 3_600_000
- * (the zone has no DST, so a fixed offset is exact).
+ * (the zone has no DST, so a fixed offset is exact). A store with rollups answers whole
+ * buckets whose width and origin line up with a rollup's (1 min, 15 min, 1 h from the
+ * epoch) from it, and anything else from raw rows, which it keeps for less long.
  */
 export interface HistoryQuery {
   deviceId: string;
@@ -75,10 +77,31 @@ export interface HistoryBucket {
   last: MetricValue | null;
 }
 
+/**
+ * What a store can answer in whole buckets: a bucket width that is a multiple of `bucketMs`
+ * (and buckets aligned to it from the epoch) is answered from rows the store keeps for
+ * every bucket starting at or after `since` (ms since the epoch). bucketMs 1 stands for the
+ * raw readings (any width); `since` moves forward as retention deletes older rows.
+ */
+export interface HistoryTier {
+  name: string;
+  bucketMs: number;
+  since: number;
+}
+
 /** The store that answers the dashboard's queries. */
 export interface ReadingStore extends ReadingSink {
-  /** Buckets that hold at least one sample, sorted by metric, then t. */
+  /**
+   * Buckets that hold at least one sample, sorted by metric, then t. A bucket with no sample
+   * is absent (a gap). Buckets older than a tier's `since` may hold fewer samples than were
+   * stored (retention deleted them); see historyTiers().
+   */
   history(q: HistoryQuery): Promise<HistoryBucket[]>;
+  /**
+   * The bucket widths the store keeps pre-aggregated and how far back each reaches, finest
+   * first. Optional: a store without it answers only from raw rows.
+   */
+  historyTiers?(): HistoryTier[];
   /** Total number of stored rows. */
   count(): Promise<number>;
   /**

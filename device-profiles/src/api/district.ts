@@ -132,26 +132,53 @@ export const DeviceParams = Type.Object({ deviceId: Type.String() });
 export const HistoryQuerystring = Type.Object({
   from: Type.Optional(Type.String({ maxLength: 64, description: 'start (inclusive): ISO 8601 or ms epoch; default: 1 hour before `to`; at most 92 days before `to`' })),
   to: Type.Optional(Type.String({ maxLength: 64, description: 'end (exclusive): ISO 8601 or ms epoch; default: now' })),
-  bucket: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400 * 31, description: 'bucket width in seconds; default: range / 120, at least 10 s' })),
+  bucket: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      maximum: 86_400 * 31,
+      description:
+        'bucket width in seconds, buckets aligned to the epoch (UTC); at most 5000 buckets. Default: chosen from 10 s, 1 min, 5 min, 15 min, 1 h, 3 h, 6 h, 1 d: ' +
+        'the smallest that gives at most 400 buckets and that the district still keeps for the whole range (every sample for 7 days, ' +
+        '1-minute aggregates for 7, 15-minute for 35, hourly for 400, unless configured otherwise); ' +
+        'the range is then widened to whole buckets (the answer says the range it covers)',
+    }),
+  ),
   metric: Type.Optional(Type.Union([Type.String(), Type.Array(Type.String())], { description: 'only these metrics' })),
 });
 
-export const HistoryPoint = Type.Object({
-  t: Ms,
-  count: Type.Integer(),
-  avg: Type.Union([Type.Number(), Type.Null()]),
-  min: Type.Union([Type.Number(), Type.Null()]),
-  max: Type.Union([Type.Number(), Type.Null()]),
-  last: Type.Union([MetricValue, Type.Null()]),
-});
+export const HistoryPoint = Type.Object(
+  {
+    t: Type.Integer({ description: 'bucket start, ms since the Unix epoch; the bucket is [t, t + bucketSeconds)' }),
+    count: Type.Integer({ description: 'samples in the bucket (always at least 1: a bucket without samples is left out)' }),
+    avg: Type.Union([Type.Number(), Type.Null()], { description: 'mean of the numeric samples (a boolean counts as 1/0, so this is the share of true); null for strings and enums' }),
+    min: Type.Union([Type.Number(), Type.Null()], { description: 'least numeric sample; null for strings and enums' }),
+    max: Type.Union([Type.Number(), Type.Null()], { description: 'greatest numeric sample; null for strings and enums' }),
+    last: Type.Union([MetricValue, Type.Null()], { description: "the bucket's latest sample, in its own type (on equal times, the one stored last)" }),
+  },
+  { description: 'one bucket of one metric' },
+);
 
-export const History = Type.Object({
-  deviceId: Type.String(),
-  from: Ms,
-  to: Ms,
-  bucketSeconds: Type.Integer(),
-  series: Type.Array(Type.Object({ metric: Type.String(), unit: Type.String(), points: Type.Array(HistoryPoint) })),
-});
+export const History = Type.Object(
+  {
+    deviceId: Type.String(),
+    from: Type.Integer({ description: 'start of the range answered (inclusive), ms since the Unix epoch: as asked, or rounded down to a whole bucket when the bucket was chosen' }),
+    to: Type.Integer({ description: 'end of the range answered (exclusive), ms since the Unix epoch: as asked, or rounded up to a whole bucket when the bucket was chosen' }),
+    bucketSeconds: Type.Integer({ description: 'the bucket width: as asked, or the one chosen' }),
+    series: Type.Array(
+      Type.Object({
+        metric: Type.String(),
+        unit: Type.String(),
+        points: Type.Array(HistoryPoint, {
+          description:
+            'buckets in time order; a bucket in which the device sent no sample of this metric is absent, not zero: draw it as a gap. ' +
+            'Samples older than the district keeps at this bucket width are absent too',
+        }),
+      }),
+      { description: 'one per metric with at least one sample in the range' },
+    ),
+  },
+  { description: "a device's history: per metric, aggregates per bucket" },
+);
 
 const Counters = Type.Record(Type.String(), Type.Integer());
 
