@@ -127,7 +127,7 @@ function replayLines(): string {
   return [
     '',
     `  Replayed:   ${replay.schools.length} schools from one process (pid ${district.pid('replay')}, log ${district.files.logDir}/replay.log)`,
-    `              planned faults: offline ${offline.join(', ') || 'none'}; internet down at ${linkDown.join(', ') || 'none'}; ${lampErrors.length} failed projector lamps`,
+    `              planned faults: offline ${offline.join(', ') || 'none'}; internet down at ${linkDown.join(', ') || 'none'}; failed projector lamps: ${lampErrors.join(', ') || 'none'}`,
   ].join('\n');
 }
 

@@ -257,7 +257,8 @@ export async function startDistrict(options: DistrictOptions): Promise<RunningDi
    * gateway credentials, and the faults planned among them (from the seed).
    */
   const writeReplay = (profiles: ProfileRegistry): ReplayedSchools => {
-    const faults = planFaults(replayedList, profiles, seed);
+    // The demo accounts' school (the inventory's first) stays healthy.
+    const faults = planFaults(replayedList, profiles, seed, new Set([inventory.schools[0]!.id]));
     mkdirSync(dirname(replayConfigFile), { recursive: true });
     writeReplayConfig(replayConfigFile, {
       v: 1,
@@ -403,7 +404,7 @@ export async function startDistrict(options: DistrictOptions): Promise<RunningDi
       say(`Replaying ${replay.schools.length} schools from one process (pid ${replayer.child.pid}), each with its own gateway credentials; connecting within the broker's admission limits…`);
       await replayWatch.allReady(replayer);
       const { offline, linkDown, lampErrors } = replay.faults;
-      say(`  replayed schools online; planned faults: ${offline.length} offline (${offline.join(', ') || 'none'}), internet down at ${linkDown.join(', ') || 'none'}, ${lampErrors.length} projector lamps failed`);
+      say(`  replayed schools online; planned faults: ${offline.length} offline (${offline.join(', ') || 'none'}), internet down at ${linkDown.join(', ') || 'none'}, failed projector lamps: ${lampErrors.length}`);
     }
     writePublished();
     const url = cloud.ready.url!;

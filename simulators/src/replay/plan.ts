@@ -37,10 +37,15 @@ export function faultCounts(n: number): { offline: number; linkDown: number; lam
   };
 }
 
-export function planFaults(schools: readonly School[], profiles: ProfileRegistry, seed: number): ReplayFaults {
+/**
+ * `keepHealthy`: schools to spare while others are left (the launcher's demo accounts are for
+ * the inventory's first school: a principal who signs in should find it working).
+ */
+export function planFaults(schools: readonly School[], profiles: ProfileRegistry, seed: number, keepHealthy: ReadonlySet<string> = new Set()): ReplayFaults {
   const rng = deriveRng(seed, 'replay-faults');
   const counts = faultCounts(schools.length);
-  const order = shuffled(rng, schools);
+  const drawn = shuffled(rng, schools);
+  const order = [...drawn.filter((s) => !keepHealthy.has(s.id)), ...drawn.filter((s) => keepHealthy.has(s.id))];
   const offline = order.slice(0, counts.offline);
   const linkDown = order.slice(counts.offline, counts.offline + counts.linkDown).filter((s) => s.devices.some((d) => profiles.get(d.profileId)?.protocol.type === 'probe'));
   // Lamps fail in schools that are online and on the internet, so each fault shows on its own.
