@@ -103,6 +103,10 @@ describe("dashboard: school IT's device page", () => {
   }, LONG);
 
   it('says what is wrong with a backwards date range instead of drawing an empty chart', async () => {
+    // On its own: opens a device's page by its address, whatever the test before left open.
+    const device = school.devices.find((d) => profiles.get(d.profileId)!.kind === 'lab')!;
+    await page.goto(`${district.url}/?device=${encodeURIComponent(device.id)}`);
+    await page.locator(`[data-testid="device-page"][data-device-id="${device.id}"]`).waitFor({ state: 'visible', ...SHOWN });
     await page.click('[data-testid="range-custom"]');
     await page.fill('[data-testid="range-from"]', '2025-03-10');
     await page.fill('[data-testid="range-to"]', '2025-03-03');
