@@ -56,9 +56,9 @@ describe("dashboard: school IT's device page", () => {
     try {
       // Their whole scope is one school: they land on it.
       await page.locator(`[data-testid="school-view"][data-school-id="${school.id}"][data-loaded="true"]`).waitFor(SHOWN);
-      // The alarm is listed, and the problems list names it, widest problem first.
+      // The alarm is listed. (Where it ranks among the school's problems depends on what else is
+      // wrong at the moment, and the list shows the widest few: its order is tested in Node.)
       await page.locator(`[data-testid="alarm-${projector.id}-${rule.id}"]`).waitFor(SHOWN);
-      await page.locator(`[data-testid="problem-list"] [data-testid="problem-${projector.id}"][data-kind="critical-alarm"]`).waitFor(SHOWN);
       // The search finds it by its alarm's words, without accents, among the school's devices.
       const total = Number(await page.locator('[data-testid="filter-count"]').getAttribute('data-shown'));
       await page.fill('[data-testid="device-search"]', 'bong den hong');
