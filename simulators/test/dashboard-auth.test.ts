@@ -10,17 +10,17 @@
  * Every step waits for what the page shows (locators' waitFor, the shared waitFor), never
  * for a fixed time, and nothing asserts how long anything took.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type BrowserContextOptions, type Page } from 'playwright-core';
+import type { Browser, BrowserContextOptions, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadProfiles, type School } from '@schoolops/device-profiles';
 import { startDistrict, type RunningDistrict } from '../src/launcher/district.ts';
 import { loginOf, signInThroughUi } from './support/sign-in.ts';
 import { SAFETY_DEADLINE_MS, waitFor } from './support/wait.ts';
+import { launchChromium, newPage } from './support/browser.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 /** Waits for what the page shows: long, as a safety net, never a latency requirement. */
 const SHOWN = { timeout: SAFETY_DEADLINE_MS };
 const LONG = 2 * SAFETY_DEADLINE_MS;
@@ -41,8 +41,7 @@ describe('dashboard: signing in, and what each role sees', () => {
 
   /** A fresh browser context (no cookie) and a page in it, its script errors collected. */
   async function freshPage(options: BrowserContextOptions = {}): Promise<Page> {
-    const context = await browser.newContext({ viewport: { width: 1400, height: 900 }, ...options });
-    const page = await context.newPage();
+    const page = await newPage(browser, { viewport: { width: 1400, height: 900 }, ...options });
     page.on('pageerror', (error) => errors.push(`${page.url()}: ${error.message}`));
     pages.push(page);
     return page;
@@ -55,7 +54,6 @@ describe('dashboard: signing in, and what each role sees', () => {
   const testid = (page: Page, id: string) => page.locator(`[data-testid="${id}"]`);
 
   beforeAll(async () => {
-    expect(existsSync(CHROMIUM), 'Debian chromium is installed (apt-get install chromium)').toBe(true);
     dataDir = mkdtempSync(join(tmpdir(), 'schoolops-dashboard-auth-'));
     // Cameras count only when asked; the district lives at a Monday lesson, so attendance
     // has lessons whatever the hour the test runs.
@@ -64,10 +62,7 @@ describe('dashboard: signing in, and what each role sees', () => {
     const home = loginOf(district, 'principal').schoolId;
     schoolA = district.inventory.schools.find((s) => s.id === home)!;
     schoolB = district.inventory.schools.find((s) => s.id !== home)!;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
+    browser = await launchChromium();
   }, LONG);
 
   afterAll(async () => {

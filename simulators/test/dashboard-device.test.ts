@@ -5,20 +5,20 @@
  * its history, switch it off (after a confirmation) and see what became of the command, as
  * the gateway reports it. Bad input on the page (a backwards date range) is said in words.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadProfiles, type School } from '@schoolops/device-profiles';
 import { startDistrict, type RunningDistrict } from '../src/launcher/district.ts';
 import { signedInPage } from './support/sign-in.ts';
 import { SAFETY_DEADLINE_MS, waitFor } from './support/wait.ts';
+import { launchChromium } from './support/browser.ts';
 
 /** Waits for what the page shows: long, as a safety net, never a latency requirement. */
 const SHOWN = { timeout: SAFETY_DEADLINE_MS };
 const LONG = 3 * SAFETY_DEADLINE_MS;
-const CHROMIUM = '/usr/bin/chromium';
 
 describe("dashboard: school IT's device page", () => {
   let district: RunningDistrict;
@@ -30,14 +30,10 @@ describe("dashboard: school IT's device page", () => {
   const errors: string[] = [];
 
   beforeAll(async () => {
-    expect(existsSync(CHROMIUM), 'Debian chromium is installed (apt-get install chromium)').toBe(true);
     dataDir = mkdtempSync(join(tmpdir(), 'schoolops-dashboard-device-'));
     district = await startDistrict({ schools: 1, port: 0, mqttPort: 0, dataDir, deviceIntervalMs: 1000, cameraSchedule: 'on-request', schoolTime: '2025-03-10 09:05' });
     school = district.inventory.schools[0]!;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
+    browser = await launchChromium();
     page = await signedInPage(browser, district, 'school-it', { viewport: { width: 1400, height: 900 } });
     page.on('pageerror', (error) => errors.push(error.message));
   }, LONG);

@@ -5,19 +5,19 @@
  * the attendance as CSV (opened here: UTF-8 with a BOM, Vietnamese headings). A backwards date
  * range is said in words.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { School } from '@schoolops/device-profiles';
 import { startDistrict, type RunningDistrict } from '../src/launcher/district.ts';
 import { signedInPage } from './support/sign-in.ts';
 import { SAFETY_DEADLINE_MS } from './support/wait.ts';
+import { launchChromium } from './support/browser.ts';
 
 const SHOWN = { timeout: SAFETY_DEADLINE_MS };
 const LONG = 3 * SAFETY_DEADLINE_MS;
-const CHROMIUM = '/usr/bin/chromium';
 
 describe("dashboard: the principal's report", () => {
   let district: RunningDistrict;
@@ -28,15 +28,11 @@ describe("dashboard: the principal's report", () => {
   const errors: string[] = [];
 
   beforeAll(async () => {
-    expect(existsSync(CHROMIUM), 'Debian chromium is installed (apt-get install chromium)').toBe(true);
     dataDir = mkdtempSync(join(tmpdir(), 'schoolops-dashboard-report-'));
     // A Wednesday: last week is 3-9 March 2025.
     district = await startDistrict({ schools: 1, port: 0, mqttPort: 0, dataDir, deviceIntervalMs: 1000, cameraSchedule: 'on-request', schoolTime: '2025-03-12 09:05' });
     school = district.inventory.schools[0]!;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
+    browser = await launchChromium();
     page = await signedInPage(browser, district, 'principal', { viewport: { width: 1400, height: 900 }, acceptDownloads: true });
     page.on('pageerror', (error) => errors.push(error.message));
   }, LONG);

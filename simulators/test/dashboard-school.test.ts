@@ -5,22 +5,22 @@
  * an alarm and an error and go again, switch language, and come back to the overview.
  * Signed in through the page's own sign-in form as the district operator, as a person is.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEVICE_KINDS, loadProfiles, type School } from '@schoolops/device-profiles';
 import { startDistrict, type RunningDistrict } from '../src/launcher/district.ts';
 import { signedInPage } from './support/sign-in.ts';
 import { countCameras } from './support/cameras.ts';
 import { SAFETY_DEADLINE_MS } from './support/wait.ts';
+import { launchChromium } from './support/browser.ts';
 
 /** Waits for what the page shows: long, as a safety net, never a latency requirement. */
 const SHOWN = { timeout: SAFETY_DEADLINE_MS };
 const LONG = 2 * SAFETY_DEADLINE_MS;
 
-const CHROMIUM = '/usr/bin/chromium';
 const NBSP = '\u00a0';
 
 describe('dashboard: one school’s devices', () => {
@@ -38,16 +38,12 @@ describe('dashboard: one school’s devices', () => {
   const nameOf = (d: School['devices'][number]) => d.name ?? profiles.get(d.profileId)!.name;
 
   beforeAll(async () => {
-    expect(existsSync(CHROMIUM), 'Debian chromium is installed (apt-get install chromium)').toBe(true);
     dataDir = mkdtempSync(join(tmpdir(), 'schoolops-dashboard-school-'));
     // Cameras count when asked (the test asks one), not all at once at start; the district
     // lives at a Monday lesson whenever the test runs, so nothing depends on the hour.
     district = await startDistrict({ schools: 1, port: 0, mqttPort: 0, dataDir, deviceIntervalMs: 1000, cameraSchedule: 'on-request', schoolTime: '2025-03-10 09:05' });
     school = district.inventory.schools[0]!;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
+    browser = await launchChromium();
     // Through the sign-in form, as the district's operator: every school, no admin page.
     page = await signedInPage(browser, district, 'district-operator', { viewport: { width: 1400, height: 900 } });
   }, LONG);

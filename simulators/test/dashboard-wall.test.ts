@@ -5,17 +5,17 @@
  * the cloud is killed it says "connection lost", and when the cloud is back it recovers
  * without anyone touching it.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDistrict, type RunningDistrict } from '../src/launcher/district.ts';
 import { SAFETY_DEADLINE_MS, waitFor } from './support/wait.ts';
+import { launchChromium, newPage } from './support/browser.ts';
 
 const SHOWN = { timeout: SAFETY_DEADLINE_MS };
 const LONG = 4 * SAFETY_DEADLINE_MS;
-const CHROMIUM = '/usr/bin/chromium';
 const SCHOOLS = 150;
 
 describe('dashboard: the wall display of 150 schools', () => {
@@ -25,14 +25,10 @@ describe('dashboard: the wall display of 150 schools', () => {
   let page: Page;
 
   beforeAll(async () => {
-    expect(existsSync(CHROMIUM), 'Debian chromium is installed (apt-get install chromium)').toBe(true);
     dataDir = mkdtempSync(join(tmpdir(), 'schoolops-dashboard-wall-'));
     district = await startDistrict({ schools: 1, replayedSchools: SCHOOLS - 1, port: 0, mqttPort: 0, dataDir, cameraSchedule: 'on-request', schoolTime: '2025-03-12 09:05' });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
-    page = await (await browser.newContext({ viewport: { width: 1920, height: 1080 } })).newPage();
+    browser = await launchChromium();
+    page = await newPage(browser, { viewport: { width: 1920, height: 1080 } });
   }, LONG);
 
   afterAll(async () => {

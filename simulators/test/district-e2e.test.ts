@@ -11,11 +11,11 @@
  * (cameraSchedule 'on-request'): the test asks, through the district's command API, instead
  * of racing every gateway's face counter at once.
  */
-import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { io, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEVICE_KINDS, districtTopics, localTopics, type DeviceKind, type School } from '@schoolops/device-profiles';
@@ -24,9 +24,9 @@ import { startDistrict, type RunningDistrict } from '../src/launcher/district.ts
 import { signInThroughUi } from './support/sign-in.ts';
 import { countCameras } from './support/cameras.ts';
 import { SAFETY_DEADLINE_MS, waitFor } from './support/wait.ts';
+import { launchChromium, newPage } from './support/browser.ts';
 
 const SCHOOLS = 3;
-const CHROMIUM = '/usr/bin/chromium';
 /**
  * The district lives at a Monday lesson whenever the test runs (devices behave by school
  * time: projectors on, routers busy, boards in use), so no result depends on the hour CI runs.
@@ -240,16 +240,12 @@ describe('simulated district, end to end', () => {
   });
 
   it('shows the district live in a real browser', async () => {
-    expect(existsSync(CHROMIUM), 'Debian chromium is installed (apt-get install chromium)').toBe(true);
     let browser: Browser | undefined;
     try {
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-      });
+      browser = await launchChromium();
       // As the operations center's operator would: the sign-in form first, nothing of the
       // district before it, then every school.
-      const page = await (await browser.newContext()).newPage();
+      const page = await newPage(browser);
       await signInThroughUi(page, district, 'district-operator', '/');
       await expect(page.locator('[data-testid="who-role"]').innerText()).resolves.toBe('Điều hành viên quận/huyện');
       for (const s of district.inventory.schools) {

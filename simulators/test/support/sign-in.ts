@@ -7,6 +7,7 @@ import type { Browser, BrowserContextOptions, Page } from 'playwright-core';
 import type { Role } from '@schoolops/device-profiles';
 import type { DemoLogin } from '@schoolops/cloud';
 import type { RunningDistrict } from '../../src/launcher/district.ts';
+import { newPage } from './browser.ts';
 import { SAFETY_DEADLINE_MS } from './wait.ts';
 
 const SHOWN = { timeout: SAFETY_DEADLINE_MS };
@@ -34,8 +35,7 @@ export async function signInThroughUi(page: Page, district: RunningDistrict, who
 
 /** A new browser context and page, signed in through the form as the district's `role` account. */
 export async function signedInPage(browser: Browser, district: RunningDistrict, role: Role, options: BrowserContextOptions = {}): Promise<Page> {
-  const context = await browser.newContext(options);
-  const page = await context.newPage();
+  const page = await newPage(browser, options);
   await signInThroughUi(page, district, role, '/');
   return page;
 }
