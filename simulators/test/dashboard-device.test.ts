@@ -3,14 +3,16 @@
  * `npm start` runs): signed in through the form as the school's IT, they land on their
  * school, find the projector whose lamp failed, open its page, see its alarm and a chart of
  * its history, switch it off (after a confirmation) and see what became of the command, as
- * the gateway reports it. Bad input on the page (a backwards date range) is said in words.
+ * the gateway reports it. Bad input on the page (a backwards date range) is said in words,
+ * and what a device says about itself (a board's app name) is shown as text, never as markup.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import mqtt from 'mqtt';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadProfiles, type School } from '@schoolops/device-profiles';
+import { loadProfiles, localTopics, type School } from '@schoolops/device-profiles';
 import { startDistrict, type RunningDistrict } from '../src/launcher/district.ts';
 import { signedInPage } from './support/sign-in.ts';
 import { SAFETY_DEADLINE_MS, waitFor } from './support/wait.ts';
@@ -113,6 +115,46 @@ describe("dashboard: school IT's device page", () => {
     const note = page.locator('[data-testid="charts-note"][data-problem="error"]');
     await note.waitFor(SHOWN);
     await expect(note.innerText()).resolves.toContain('phải trước');
+    expect(errors).toEqual([]);
+  }, LONG);
+
+  it("shows what a device reports as text: a board's app name that is markup runs nothing", async () => {
+    // A client on the school's LAN speaking for a board (devices there are not authenticated:
+    // the gateway checks what they send, not who they are), naming as its app an image whose
+    // error handler would run script. It keeps saying so, as the board itself reports every
+    // second: the page shows whichever came last when it loads.
+    const board = school.devices.find((d) => profiles.get(d.profileId)!.kind === 'interactive-board')!;
+    // (Short enough to be shown whole: the page cuts long strings.)
+    const markup = '<img src=x onerror=__ran=1><b>Bài</b>';
+    const rogue = await mqtt.connectAsync(`mqtt://127.0.0.1:${district.localPort(school.id)}`, { clientId: `rogue-${board.id}`, protocolVersion: 4 });
+    let saying = true;
+    const say = (async () => {
+      while (saying) {
+        await rogue.publishAsync(localTopics.deviceState(board.id), JSON.stringify({ time: Date.now(), session: { active: true, app: markup } }), { qos: 1 });
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    const ran = () => page.evaluate(() => (window as unknown as { __ran?: number }).__ran);
+    try {
+      await page.goto(`${district.url}/?device=${encodeURIComponent(board.id)}`);
+      await page.locator(`[data-testid="device-page"][data-device-id="${board.id}"]`).waitFor({ state: 'visible', ...SHOWN });
+      const values = page.locator('[data-testid="device-values"]', { hasText: markup });
+      await values.waitFor(SHOWN);
+      // The string is on the page as written, and nothing in it became an element or ran.
+      await expect(values.locator('img, b').count()).resolves.toBe(0);
+      await expect(ran()).resolves.toBeUndefined();
+
+      // The same on the school's device list, where the board's row shows its values.
+      await page.goto(`${district.url}/?school=${encodeURIComponent(school.id)}`);
+      const row = page.locator(`[data-testid="device-values-${board.id}"]`, { hasText: markup });
+      await row.waitFor(SHOWN);
+      await expect(row.locator('img, b').count()).resolves.toBe(0);
+      await expect(ran()).resolves.toBeUndefined();
+    } finally {
+      saying = false;
+      await say;
+      await rogue.endAsync();
+    }
     expect(errors).toEqual([]);
   }, LONG);
 });
