@@ -168,7 +168,7 @@ export class LiveState extends EventEmitter<LiveEvents> {
       id: school.id,
       name: school.name,
       level: school.level,
-      ward: school.ward,
+      ward: typeof school.ward === 'string' ? { vi: school.ward, en: school.ward } : school.ward,
       online: gateway.state === 'online',
       lastSeen: gateway.lastSeen,
       devices: {

@@ -7,7 +7,7 @@ function school(id: string, vi: string, patch: Partial<SchoolSummary> = {}): Sch
     id,
     name: { vi, en: `${vi} (en)` },
     level: 'primary',
-    ward: 'Phường 1',
+    ward: { vi: 'Phường 1', en: 'Ward 1' },
     online: true,
     lastSeen: 1_000,
     devices: { total: 10, reporting: 10, problems: 0 },

@@ -8,7 +8,7 @@ function school(id: string, patch: Partial<SchoolSummary> = {}, figurePatch: Par
     id,
     name: { vi: `Trường ${id}`, en: `School ${id}` },
     level: 'primary',
-    ward: 'Phường 1',
+    ward: { vi: 'Phường 1', en: 'Ward 1' },
     online: true,
     lastSeen: 1_000,
     devices: { total: 10, reporting: 10, problems: 0 },

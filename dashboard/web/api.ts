@@ -270,7 +270,7 @@ export function isSchoolSummary(v: unknown): v is SchoolSummary {
     isLocalizedName(v.name) &&
     // A level this page does not know yet is shown as sent rather than hiding the school.
     typeof v.level === 'string' &&
-    typeof v.ward === 'string' &&
+    isLocalizedName(v.ward) &&
     typeof v.online === 'boolean' &&
     isNumberOrNull(v.lastSeen) &&
     isObject(devices) &&

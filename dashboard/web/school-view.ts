@@ -166,7 +166,7 @@ export class SchoolView {
     this.#back.addEventListener('click', onBack);
 
     this.#heading = el('h2', { id: headingId, tabindex: '-1', 'data-testid': 'school-view-name' });
-    this.#meta = el('span', { class: 'sv-meta-text' });
+    this.#meta = el('span', { class: 'sv-meta-text', 'data-testid': 'school-view-meta' });
     this.#online = el('span', { class: 'badge', 'data-testid': 'school-view-online' });
     const count = (testid: string) => el('dd', { class: 'kpi-value', 'data-testid': testid }, '—');
     this.#countDevices = count('school-count-devices');
@@ -413,7 +413,7 @@ export class SchoolView {
     // A room's page: the room first, then its school.
     setText(this.#heading, this.#roomId === null ? school : `${room ? room.name[ctx.lang] || room.name.vi : this.#roomId} · ${school}`);
     this.#root.dataset.roomId = this.#roomId ?? '';
-    setText(this.#meta, summary ? [t.level[summary.level] ?? summary.level, summary.ward].filter(Boolean).join(' · ') : '');
+    setText(this.#meta, summary ? [t.level[summary.level] ?? summary.level, summary.ward[ctx.lang] || summary.ward.vi].filter(Boolean).join(' · ') : '');
     this.#online.hidden = summary === undefined;
     if (summary) {
       this.#online.dataset.online = String(summary.online);

@@ -131,7 +131,7 @@ function updateRow(row: Row, school: SchoolSummary, ctx: RenderContext, withFlas
   row.tr.classList.toggle('offline', !school.online);
 
   setText(row.name, schoolName(school, lang));
-  setText(row.meta, [t.level[school.level] ?? school.level, school.ward].filter(Boolean).join(' · '));
+  setText(row.meta, [t.level[school.level] ?? school.level, school.ward[lang] || school.ward.vi].filter(Boolean).join(' · '));
 
   row.badge.dataset.online = String(school.online);
   setText(row.badge, school.online ? t.online : t.offline);

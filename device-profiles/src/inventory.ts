@@ -84,7 +84,8 @@ export const School = Type.Object(
     id: Id,
     name: LocalizedText,
     level: Type.Union(SCHOOL_LEVELS.map((l) => Type.Literal(l))),
-    ward: Type.String(),
+    /** The ward (phường/xã): its Vietnamese name alone, or in both languages. */
+    ward: Type.Union([Type.String({ minLength: 1 }), LocalizedText]),
     gatewayId: Id,
     rooms: Type.Array(Room),
     classes: Type.Array(SchoolClass),

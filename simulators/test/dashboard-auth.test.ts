@@ -361,6 +361,10 @@ describe('dashboard: signing in, and what each role sees', () => {
     await signInThroughUi(page, district, 'district-operator');
     await page.locator(`[data-testid="school-view"][data-loaded="true"][data-school-id="${schoolB.id}"]`).waitFor(SHOWN);
     await expect(testid(page, 'who-role').innerText()).resolves.toBe('District operator');
+    // The school's level and ward in English too (the district file gives the ward both ways).
+    const ward = schoolB.ward;
+    expect(typeof ward, 'the simulated district names wards in both languages').toBe('object');
+    await expect(testid(page, 'school-view-meta').innerText()).resolves.toContain(typeof ward === 'string' ? ward : ward.en);
     await expect(page.locator('button[data-command]').count()).resolves.toBeGreaterThan(0);
 
     await page.click('[data-testid="sign-out"]');

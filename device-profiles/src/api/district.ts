@@ -39,7 +39,8 @@ export const SchoolSummary = Type.Object({
   id: Type.String(),
   name: LocalizedText,
   level: Type.String(),
-  ward: Type.String(),
+  /** The ward in both languages (a district file naming it in Vietnamese only: the same name twice). */
+  ward: LocalizedText,
   online: Type.Boolean({ description: "the school gateway's retained status is online" }),
   lastSeen: Type.Union([Ms, Type.Null()]),
   devices: Type.Object({

@@ -96,7 +96,7 @@ interface SchoolSeed {
   index: number;
   level: SchoolLevel;
   namesake: string;
-  ward: string;
+  ward: LocalizedText;
   taken: Set<string>;
 }
 

@@ -20,12 +20,22 @@ export const NAMESAKES = [
   'Thăng Long', 'Minh Khai', 'Kỳ Đồng', 'Văn Lang', 'Âu Lạc', 'Điện Biên', 'Nguyễn Huệ',
 ] as const;
 
-/** Wards of a Ho Chi Minh City district (names only; the district itself is made up). */
-export const WARDS = [
-  'Phường Bến Nghé', 'Phường Bến Thành', 'Phường Đa Kao', 'Phường Tân Định', 'Phường Cầu Kho',
-  'Phường Cô Giang', 'Phường Nguyễn Cư Trinh', 'Phường Phạm Ngũ Lão', 'Phường Cầu Ông Lãnh',
-  'Phường Nguyễn Thái Bình',
-] as const;
+/**
+ * Wards of a Ho Chi Minh City district (names only; the district itself is made up), in
+ * Vietnamese and as English texts write them (no tone marks, "Ward" after the name).
+ */
+export const WARDS: readonly LocalizedText[] = [
+  { vi: 'Phường Bến Nghé', en: 'Ben Nghe Ward' },
+  { vi: 'Phường Bến Thành', en: 'Ben Thanh Ward' },
+  { vi: 'Phường Đa Kao', en: 'Da Kao Ward' },
+  { vi: 'Phường Tân Định', en: 'Tan Dinh Ward' },
+  { vi: 'Phường Cầu Kho', en: 'Cau Kho Ward' },
+  { vi: 'Phường Cô Giang', en: 'Co Giang Ward' },
+  { vi: 'Phường Nguyễn Cư Trinh', en: 'Nguyen Cu Trinh Ward' },
+  { vi: 'Phường Phạm Ngũ Lão', en: 'Pham Ngu Lao Ward' },
+  { vi: 'Phường Cầu Ông Lãnh', en: 'Cau Ong Lanh Ward' },
+  { vi: 'Phường Nguyễn Thái Bình', en: 'Nguyen Thai Binh Ward' },
+];
 
 export type SchoolLevel = 'primary' | 'lower-secondary' | 'upper-secondary';
 
