@@ -8,6 +8,7 @@ import {
   formatPercent,
   formatRelative,
   formatTemperature,
+  timeTick,
 } from '../web/format.ts';
 import { initialLang, rememberLang, LANG_STORAGE_KEY } from '../web/i18n.ts';
 
@@ -80,6 +81,19 @@ describe('formatDateTime', () => {
   });
   it('falls back to Vietnam time for an unknown zone', () => {
     expect(formatDateTime(Date.UTC(2024, 11, 31, 23, 5, 9), 'Not/AZone')).toBe('01/01/2025 06:05:09');
+  });
+});
+
+describe('timeTick (chart time axis)', () => {
+  const HCM = 'Asia/Ho_Chi_Minh';
+  it('writes 24-hour times within a day, in the district zone, never am/pm', () => {
+    // 06:15 UTC is 13:15 in Vietnam.
+    expect(timeTick(Date.UTC(2025, 2, 10, 6, 15) / 1000, 900, HCM)).toBe('13:15');
+    expect(timeTick(Date.UTC(2025, 2, 10, 6, 15) / 1000, 900, 'UTC')).toBe('06:15');
+  });
+  it('writes the day and month across days, and at midnight', () => {
+    expect(timeTick(Date.UTC(2025, 2, 10, 17, 0) / 1000, 3600, HCM)).toBe('11/03');
+    expect(timeTick(Date.UTC(2025, 2, 10, 5, 0) / 1000, 86_400, HCM)).toBe('10/03');
   });
 });
 

@@ -17,6 +17,7 @@ function device(id: string, patch: Partial<DeviceView> = {}): DeviceView {
     alarms: [],
     latest: { ts: 1_000, values: {} },
     commands: [],
+    metrics: [],
     ...patch,
   };
 }
@@ -33,7 +34,7 @@ const alarm = (deviceId: string, severity: DeviceAlarm['severity'], since: numbe
 const summary = (online: boolean) => ({ online, lastSeen: 500 }) as SchoolSummary;
 
 describe('problems, widest first', () => {
-  it('ranks the school offline, then its router, then its internet, then devices, then critical alarms', () => {
+  it('ranks the school offline, then its router, then its internet, then devices, then critical alarms, then devices not heard of yet', () => {
     const devices = [
       device('p1', { status: down(30) }),
       device('cam', { kind: 'camera', status: down(10) }),
@@ -41,6 +42,7 @@ describe('problems, widest first', () => {
       device('probe', { kind: 'network', profileId: 'schoolops-link-probe', latest: { ts: 7, values: { wanUp: false, latencyMs: 0 } } }),
       device('p2'),
       device('p3'),
+      device('new-cam', { kind: 'camera', status: { state: 'unknown', reason: null, detail: null, since: null } }),
     ];
     const problems = rankProblems(summary(false), devices, [alarm('p2', 'critical', 5), alarm('p3', 'warning', 1), alarm('p1', 'critical', 2)]);
     expect(problems.map((p) => [p.kind, p.deviceId])).toEqual([
@@ -52,6 +54,8 @@ describe('problems, widest first', () => {
       ['device-down', 'p1'],
       // A critical alarm of a device already down is not listed twice; warnings are not problems.
       ['critical-alarm', 'p2'],
+      // Never heard of yet: after what is known to be wrong.
+      ['device-unknown', 'new-cam'],
     ]);
     expect(rankProblems(summary(true), [device('p2')], [])).toEqual([]);
   });

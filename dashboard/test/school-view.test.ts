@@ -5,6 +5,7 @@ import {
   formatRaw,
   groupByKind,
   keyValues,
+  metricLabel,
   schoolCounts,
   statusWords,
   type KeyValue,
@@ -30,6 +31,7 @@ function device(id: string, patch: Partial<DeviceView> = {}): DeviceView {
     alarms: [],
     latest: { ts: 1_000, values: {} },
     commands: [],
+    metrics: [],
     ...patch,
   };
 }
@@ -270,5 +272,19 @@ describe('route', () => {
     expect(searchWithSchool('?lang=en&school=a', null)).toBe('?lang=en');
     expect(searchWithSchool('?school=a', null)).toBe('');
     expect(schoolFromSearch(searchWithSchool('', 'a&b=c d'))).toBe('a&b=c d');
+  });
+});
+
+describe('metricLabel', () => {
+  const metrics: DeviceView['metrics'] = [{ name: 'avMute', type: 'boolean', unit: '', description: { vi: 'Tắt hình/tiếng', en: 'Audio/video mute' } }];
+  it("uses the page's own short word, else the profile's description in the page's language, else the id", () => {
+    expect(metricLabel('lampHours', 'vi', metrics)).toBe('Giờ đèn');
+    expect(metricLabel('avMute', 'vi', metrics)).toBe('Tắt hình/tiếng');
+    expect(metricLabel('avMute', 'en', metrics)).toBe('Audio/video mute');
+    expect(metricLabel('avMute', 'en')).toBe('avMute');
+  });
+  it('reads the metrics of a device answer, and drops one it cannot use', () => {
+    const answer = { ...device('p1'), metrics: [...metrics, { name: 'odd', type: 'colour', unit: '', description: { vi: 'x', en: 'x' } }] };
+    expect(toDeviceView(JSON.parse(JSON.stringify(answer)))?.metrics).toEqual(metrics);
   });
 });

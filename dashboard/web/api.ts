@@ -360,6 +360,14 @@ function toLatest(v: unknown): DeviceView['latest'] {
   return { ts: v.ts, values };
 }
 
+type MetricView = DeviceView['metrics'][number];
+const METRIC_TYPES: ReadonlySet<string> = new Set(['number', 'integer', 'boolean', 'enum', 'string']);
+/** A metric of the device's profile: its type, unit and names label the page's values and charts. */
+function toMetricView(v: unknown): MetricView | null {
+  if (!isObject(v) || typeof v.name !== 'string' || typeof v.type !== 'string' || !METRIC_TYPES.has(v.type) || typeof v.unit !== 'string' || !isLocalizedName(v.description)) return null;
+  return { name: v.name, type: v.type as MetricView['type'], unit: v.unit, description: v.description };
+}
+
 type CommandDef = DeviceView['commands'][number];
 /** A command of the device's profile: its name and description are what the page shows. */
 function toCommandDef(v: unknown): CommandDef | null {
@@ -393,6 +401,7 @@ export function toDeviceView(v: unknown): DeviceView | null {
     alarms: Array.isArray(v.alarms) ? parseList(v.alarms, toDeviceAlarm) : [],
     latest: toLatest(v.latest),
     commands: Array.isArray(v.commands) ? parseList(v.commands, toCommandDef) : [],
+    metrics: Array.isArray(v.metrics) ? parseList(v.metrics, toMetricView) : [],
   };
 }
 

@@ -5,6 +5,7 @@
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import { el, setText } from './dom.ts';
+import { formatDateTime, timeTick } from './format.ts';
 import { STRINGS, type Lang } from './i18n.ts';
 import type { TrendColumns } from './trend.ts';
 
@@ -12,6 +13,8 @@ export interface ChartLabels {
   title: string;
   /** Formats a value of the metric with its unit, for the axis and the legend. */
   format: (v: number | null) => string;
+  /** The value axis's fixed range (a boolean's share of time true: 0 to 1); else from the data. */
+  range?: readonly [number, number];
 }
 
 const HEIGHT = 220;
@@ -66,18 +69,18 @@ export class TrendChart {
       width: Math.max(this.#plotBox.clientWidth, 320),
       height: HEIGHT,
       tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), timeZone),
-      scales: { x: { time: true } },
+      scales: { x: { time: true }, ...(labels.range ? { y: { range: [labels.range[0], labels.range[1]] as uPlot.Range.MinMax } } : {}) },
       cursor: { drag: { x: false, y: false } },
       legend: { live: true },
       series: [
-        { label: t.chartTime },
+        { label: t.chartTime, value: (_: uPlot, v: number | null) => (v === null ? '—' : formatDateTime(v * 1000, timeZone).slice(0, 16)) },
         { label: t.chartMax, stroke: 'transparent', points: { show: false }, value },
         { label: t.chartAvg, stroke: line, width: 2, points: { show: false }, value },
         { label: t.chartMin, stroke: 'transparent', points: { show: false }, value },
       ],
       bands: [{ series: [1, 3], fill: band }],
       axes: [
-        { stroke: ink, grid: { stroke: grid }, ticks: { stroke: grid } },
+        { stroke: ink, grid: { stroke: grid }, ticks: { stroke: grid }, values: (_, splits, _axis, _space, step) => splits.map((s) => timeTick(s, step, timeZone)) },
         { stroke: ink, grid: { stroke: grid }, ticks: { stroke: grid }, size: 80, values: (_, splits) => splits.map((v) => labels.format(v)) },
       ],
     };

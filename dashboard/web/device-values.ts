@@ -18,6 +18,8 @@ import {
 } from './format.ts';
 import { STRINGS, type Lang } from './i18n.ts';
 
+type MetricView = DeviceView['metrics'][number];
+
 /** bad: broken, act now; warn: worth a look. Always shown with words, never by colour alone. */
 export type Tone = 'bad' | 'warn';
 
@@ -126,8 +128,15 @@ export function formatMetric(metric: string, value: MetricValue, lang: Lang): { 
   return shown === null ? null : { text: shown.text, tone: shown.tone ?? null };
 }
 
-export function metricLabel(metric: string, lang: Lang): string {
-  return STRINGS[lang].metric[metric] ?? metric;
+/**
+ * A metric's name in the page's language: the page's own short word for it, else its
+ * profile's description (from the device's answer), else the metric's id.
+ */
+export function metricLabel(metric: string, lang: Lang, profile?: readonly MetricView[]): string {
+  const own = STRINGS[lang].metric[metric];
+  if (own !== undefined) return own;
+  const described = profile?.find((m) => m.name === metric)?.description;
+  return (described && (described[lang] || described.vi)) || metric;
 }
 
 /** The values to show for a device, in order; empty when it has no reading yet. */
@@ -142,7 +151,7 @@ export function keyValues(device: DeviceView, lang: Lang): KeyValue[] {
       if (!Object.hasOwn(values, metric)) continue;
       const value = values[metric]!;
       const f = formatMetric(metric, value, lang);
-      if (f !== null) shown.push({ metric, label: metricLabel(metric, lang), text: f.text, tone: f.tone, raw: String(value) });
+      if (f !== null) shown.push({ metric, label: metricLabel(metric, lang, device.metrics), text: f.text, tone: f.tone, raw: String(value) });
     }
     return shown;
   }
@@ -150,7 +159,7 @@ export function keyValues(device: DeviceView, lang: Lang): KeyValue[] {
   const entries = Object.entries(values);
   const shown: KeyValue[] = entries.slice(0, RAW_MAX).map(([metric, value]) => ({
     metric,
-    label: metric,
+    label: metricLabel(metric, lang, device.metrics),
     text: formatRaw(value, lang),
     tone: null,
     raw: String(value),

@@ -169,6 +169,20 @@ export function formatDateTime(epochMs: number, timeZone: string = DEFAULT_TIMEZ
   return `${day}/${month}/${year} ${hour}:${minute}:${second}`;
 }
 
+const DAY_S = 86_400;
+
+
+/**
+ * Time on the axis as people here write it, whatever uPlot's defaults: 24-hour 'HH:mm' within
+ * a day, 'dd/mm' across days (and at midnight), in the district's zone.
+ */
+export function timeTick(epochS: number, stepS: number, timeZone: string): string {
+  const text = formatDateTime(epochS * 1000, timeZone); // 'dd/mm/yyyy HH:mm:ss'
+  const dayMonth = text.slice(0, 5);
+  const hourMinute = text.slice(11, 16);
+  return stepS >= DAY_S || hourMinute === '00:00' ? dayMonth : hourMinute;
+}
+
 /** Name order in the UI language ('Phòng 2' before 'Phòng 10', accents and case ignored). */
 const collators = new Map<Lang, Intl.Collator>();
 export function collator(lang: Lang): Intl.Collator {

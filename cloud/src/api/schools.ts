@@ -23,6 +23,7 @@ export const schoolRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, {
     alarms: live.alarms(entry.record.id),
     latest: live.deviceLatest(entry.record.id),
     commands: entry.profile.commands,
+    metrics: entry.profile.metrics.map(({ name, type, unit, description }) => ({ name, type, unit, description })),
   });
 
   app.get('/district', { schema: { tags: ['district'], summary: 'The district', response: { 200: District } } }, async () => {

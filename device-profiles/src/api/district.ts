@@ -6,7 +6,7 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { LocalizedText } from '../ids.ts';
 import { DEVICE_KINDS, DEVICE_STATES, FIGURE_NAMES, FIGURES, type Figures as FigureValues } from '../kinds.ts';
-import { CommandDef } from '../profile-schema.ts';
+import { CommandDef, MetricDef } from '../profile-schema.ts';
 import { GatewayEvent, GatewayHealth, MetricValue } from '../wire.ts';
 
 const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
@@ -110,6 +110,15 @@ export const AlarmView = Type.Object({
   value: MetricValue,
 });
 
+/** A metric of the device's profile, as a page needs it: its type, unit and name in both languages. */
+export const MetricView = Type.Object({
+  name: Type.String(),
+  type: MetricDef.properties.type,
+  unit: Type.String(),
+  description: LocalizedText,
+});
+export type MetricView = Static<typeof MetricView>;
+
 export const DeviceView = Type.Object({
   id: Type.String(),
   schoolId: Type.String(),
@@ -124,6 +133,7 @@ export const DeviceView = Type.Object({
   alarms: Type.Array(AlarmView),
   latest: Type.Union([Latest, Type.Null()]),
   commands: Type.Array(CommandDef, { description: "the commands the device's profile lists (POST /api/devices/{id}/commands takes these)" }),
+  metrics: Type.Array(MetricView, { description: "the metrics the device's profile lists: what a page labels its values and charts with" }),
 });
 export type DeviceView = Static<typeof DeviceView>;
 
