@@ -375,7 +375,13 @@ export class DevicePage {
     if (device) {
       const words = statusWords(device.status, lang);
       this.#status.dataset.state = device.status.state;
-      setText(this.#status, [words.label, words.reason].filter(Boolean).join(' — '));
+      // The state says whether the gateway can vouch for the device; its worst alarm says the
+      // rest, beside it, so a connected projector with a dead lamp never reads as all well.
+      const worst = (['critical', 'warning'] as const).find((s) => device.alarms.some((a) => a.severity === s));
+      if (worst) this.#status.dataset.alarm = worst;
+      else delete this.#status.dataset.alarm;
+      const alarms = worst ? t.deviceAlarmsNow(device.alarms.filter((a) => a.severity === worst).length, severityLabel(worst, lang)) : null;
+      setText(this.#status, [words.label, words.reason, alarms].filter(Boolean).join(' — '));
       this.#status.title = words.hint;
     } else setText(this.#status, '');
     setText(this.#updated, device?.latest ? `${t.updatedAt(formatDateTime(device.latest.ts, ctx.timeZone))} (${formatSince(device.latest.ts, ctx.now, lang)})` : '');
@@ -484,7 +490,10 @@ export class DevicePage {
         this.#chartMap.delete(metric);
       }
     }
-    const booleans = new Set(Object.entries(device?.latest?.values ?? {}).filter(([, v]) => typeof v === 'boolean').map(([m]) => m));
+    // Booleans chart as the share of time true (0-100 %): the profile says which they are.
+    const profile = device?.metrics ?? [];
+    const booleans = new Set(profile.filter((m) => m.type === 'boolean').map((m) => m.name));
+    for (const [m, v] of Object.entries(device?.latest?.values ?? {})) if (typeof v === 'boolean') booleans.add(m);
     for (const metric of metrics) {
       const columns = trendColumns(history, metric);
       if (columns === null) continue;
@@ -496,7 +505,12 @@ export class DevicePage {
       this.#charts.append(chart.element);
       const boolean = booleans.has(metric);
       const unit = columns.unit && !boolean ? ` (${columns.unit})` : boolean ? ' (%)' : '';
-      chart.draw(columns, { title: `${metricLabel(metric, ctx.lang)}${unit}`, format: (v) => chartValue(metric, v, ctx.lang, boolean) }, ctx.lang, ctx.timeZone);
+      chart.draw(
+        columns,
+        { title: `${metricLabel(metric, ctx.lang, profile)}${unit}`, format: (v) => chartValue(metric, v, ctx.lang, boolean), ...(boolean ? { range: [0, 1] as const } : {}) },
+        ctx.lang,
+        ctx.timeZone,
+      );
     }
   }
 

@@ -113,7 +113,7 @@ const vi = {
   } as Record<string, string>,
 
   deviceState: {
-    ok: 'Hoạt động tốt',
+    ok: 'Kết nối tốt',
     unreachable: 'Mất kết nối',
     faulty: 'Bị lỗi',
     silent: 'Ngừng báo cáo',
@@ -255,6 +255,7 @@ const vi = {
     'link-down': 'Mất Internet',
     'device-down': 'Thiết bị gặp sự cố',
     'critical-alarm': 'Cảnh báo nghiêm trọng',
+    'device-unknown': 'Chưa có tin từ thiết bị',
   } as Record<string, string>,
   filterSearch: 'Tìm thiết bị',
   filterSearchHint: 'Tên, phòng, mẫu máy, cảnh báo…',
@@ -325,6 +326,7 @@ const vi = {
 
   // ---- one device: its page, trends, commands, events ----
   deviceBack: 'Về trường',
+  deviceAlarmsNow: (n: number, severity: string) => `${n} cảnh báo ${severity.toLowerCase()} đang bật`,
   deviceOpen: (device: string) => `Mở trang thiết bị ${device}`,
   deviceLoading: 'Đang tải thiết bị…',
   deviceNotFound: (id: string) => `Không tìm thấy thiết bị “${id}”.`,
@@ -588,7 +590,7 @@ const en: Strings = {
   },
 
   deviceState: {
-    ok: 'OK',
+    ok: 'Connected',
     unreachable: 'Unreachable',
     faulty: 'Faulty',
     silent: 'Not reporting',
@@ -730,6 +732,7 @@ const en: Strings = {
     'link-down': 'Internet down',
     'device-down': 'Device problem',
     'critical-alarm': 'Critical alarm',
+    'device-unknown': 'No word from the device yet',
   } as Record<string, string>,
   filterSearch: 'Find a device',
   filterSearchHint: 'Name, room, model, alarm…',
@@ -800,6 +803,7 @@ const en: Strings = {
 
   // ---- one device: its page, trends, commands, events ----
   deviceBack: 'Back to the school',
+  deviceAlarmsNow: (n: number, severity: string) => `${n} ${severity.toLowerCase()} alarm${n === 1 ? '' : 's'} on`,
   deviceOpen: (device: string) => `Open the page of ${device}`,
   deviceLoading: 'Loading the device…',
   deviceNotFound: (id: string) => `No device “${id}”.`,

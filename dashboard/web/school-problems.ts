@@ -9,8 +9,8 @@ import { collator } from './format.ts';
 import type { Lang } from './i18n.ts';
 
 /** From the widest to the narrowest: what a problem of this kind takes down. */
-export type ProblemKind = 'school-offline' | 'router-down' | 'link-down' | 'device-down' | 'critical-alarm';
-const RANK: Record<ProblemKind, number> = { 'school-offline': 0, 'router-down': 1, 'link-down': 2, 'device-down': 3, 'critical-alarm': 4 };
+export type ProblemKind = 'school-offline' | 'router-down' | 'link-down' | 'device-down' | 'critical-alarm' | 'device-unknown';
+const RANK: Record<ProblemKind, number> = { 'school-offline': 0, 'router-down': 1, 'link-down': 2, 'device-down': 3, 'critical-alarm': 4, 'device-unknown': 5 };
 
 export interface Problem {
   kind: ProblemKind;
@@ -35,7 +35,9 @@ export function networkRole(device: DeviceView): 'router' | 'probe' | null {
  * The school's problems, widest first: the school's gateway offline (nothing it says is
  * current); its router unreachable or its uplink down; its internet unreachable (the probe
  * sees no WAN or no web); then every other device that is not answering, then critical
- * alarms of devices that answer. Within a kind, oldest first.
+ * alarms of devices that answer, then devices the gateway has said nothing of yet (just
+ * started, or polled only on request): a known fault outranks an unknown. Within a kind,
+ * oldest first.
  */
 export function rankProblems(summary: SchoolSummary | undefined, devices: readonly DeviceView[], alarms: readonly DeviceAlarm[]): Problem[] {
   const out: Problem[] = [];
@@ -49,6 +51,9 @@ export function rankProblems(summary: SchoolSummary | undefined, devices: readon
       down.add(device.id);
     } else if (role === 'probe' && (values.wanUp === false || values.httpOk === false)) {
       out.push({ kind: 'link-down', deviceId: device.id, since: device.latest?.ts ?? null, detail: values.wanUp === false ? 'wanUp' : 'httpOk' });
+      down.add(device.id);
+    } else if (device.status.state === 'unknown') {
+      out.push({ kind: 'device-unknown', deviceId: device.id, since: device.status.since, detail: null });
       down.add(device.id);
     } else if (hasProblem(device)) {
       out.push({ kind: 'device-down', deviceId: device.id, since: device.status.since, detail: device.status.state });

@@ -104,7 +104,7 @@ describe('dashboard: one school’s devices', () => {
     ] as const)
       await value(id, metric).waitFor(SHOWN);
     await expect(row(projector.id).locator(`[data-testid="device-status-${projector.id}"]`).getAttribute('data-state')).resolves.toBe('ok');
-    await expect(row(projector.id).locator(`[data-testid="device-status-${projector.id}"]`).innerText()).resolves.toContain('Hoạt động tốt');
+    await expect(row(projector.id).locator(`[data-testid="device-status-${projector.id}"]`).innerText()).resolves.toContain('Kết nối tốt');
     await expect(value(projector.id, 'lampHours').innerText()).resolves.toMatch(new RegExp(`^Giờ đèn: [\\d.]+${NBSP}giờ$`));
     await expect(value(projector.id, 'power').innerText()).resolves.toMatch(/^Nguồn: (Bật|Tắt|Đang làm mát|Đang khởi động)$/);
     await expect(value(router.id, 'inBps').innerText()).resolves.toMatch(/bit\/s$/);
