@@ -56,7 +56,7 @@ try {
     await page.fill('[data-testid="sign-in-username"]', operator.username);
     await page.fill('[data-testid="sign-in-password"]', operator.password);
     await page.click('[data-testid="sign-in-submit"]');
-    await page.locator('[data-testid="who"]').waitFor({ state: 'attached' });
+    await page.locator('[data-testid="who"]').waitFor({ state: 'visible' });
     const times: number[] = [];
     for (let i = 0; i < loads; i++) {
       await page.goto(`${district.url}/?wall`);
@@ -78,7 +78,7 @@ try {
     await page.fill('[data-testid="sign-in-username"]', operator.username);
     await page.fill('[data-testid="sign-in-password"]', operator.password);
     await page.click('[data-testid="sign-in-submit"]');
-    await page.locator('[data-testid="who"]').waitFor({ state: 'attached' });
+    await page.locator('[data-testid="who"]').waitFor({ state: 'visible' });
     await page.goto(`${district.url}/?wall&turn=5`);
     await page.locator('[data-testid="wall-schools"] li').first().waitFor();
     const cdp = await context.newCDPSession(page);

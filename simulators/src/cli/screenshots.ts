@@ -49,17 +49,15 @@ const district = await startDistrict({
   mqttPort: 0,
   dataDir,
   deviceIntervalMs: 2000,
-  cameraSchedule: 'on-request',
+  // As `npm start` runs it, at a Wednesday lesson: the cameras count by the timetable.
   schoolTime: '2025-03-12 09:05',
 });
 const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--no-first-run'] });
 try {
   const school = district.inventory.schools[0]!;
   const projector = school.devices.find((d) => d.profileId.startsWith('epson'))!;
-  // Something to see: a failed lamp, and the cameras' counts.
+  // Something to see: a failed lamp.
   await fetch(`${district.controlUrl}/faults/${projector.id}/lamp-failure`, { method: 'POST' });
-  for (const camera of school.devices.filter((d) => d.profileId.startsWith('hikvision')).slice(0, 4))
-    await district.api(`/api/devices/${camera.id}/commands`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'countNow' }) });
 
   const shoot = async (role: Role, path: string, name: string, ready: string) => {
     const context = await browser.newContext({ viewport: { width: 1920, height: 1080 }, deviceScaleFactor: 1 });
@@ -69,9 +67,17 @@ try {
     await page.fill('[data-testid="sign-in-username"]', login.username);
     await page.fill('[data-testid="sign-in-password"]', login.password);
     await page.click('[data-testid="sign-in-submit"]');
-    await page.locator('[data-testid="who"]').waitFor({ state: 'attached', timeout: 120_000 });
+    // Signed in when the page says who (the element is there, hidden, before).
+    await page.locator('[data-testid="who"]').waitFor({ state: 'visible', timeout: 120_000 });
     if (path) await page.goto(`${district.url}/${path}${path.includes('?') ? '&' : '?'}lang=${lang}`);
-    await page.locator(ready).first().waitFor({ timeout: 120_000 });
+    try {
+      await page.locator(ready).first().waitFor({ timeout: 120_000 });
+    } catch (error) {
+      // What the page showed instead, for whoever has to find out why.
+      const shown = join(tmpdir(), `schoolops-screenshot-${name}-failed.png`);
+      await page.screenshot({ path: shown }).catch(() => undefined);
+      throw new Error(`${name}: "${ready}" did not show within 120 s; what the page showed: ${shown}`, { cause: error });
+    }
     // Let the live figures and charts settle on screen.
     await page.waitForTimeout(4000);
     await page.screenshot({ path: join(out, `${name}.png`) });
@@ -84,7 +90,8 @@ try {
   await shoot('school-it', '', 'school-it', '[data-testid="school-view"][data-loaded="true"]');
   await shoot('school-it', `?device=${encodeURIComponent(projector.id)}`, 'device', '[data-testid^="chart-"] canvas');
   await shoot('principal', '', 'principal-school', '[data-testid="school-view"][data-loaded="true"]');
-  await shoot('principal', `?report=${encodeURIComponent(school.id)}`, 'principal-report', '[data-testid="report"][data-loaded="true"]');
+  // The report of the school day the demo lives in (the simulated days before it have no lessons counted).
+  await shoot('principal', `?report=${encodeURIComponent(school.id)}&from=2025-03-12&to=2025-03-12&by=day`, 'principal-report', '[data-testid="report"][data-loaded="true"]');
   await shoot('district-operator', '?wall', 'wall', '[data-testid="wall-schools"] li');
   await shoot('district-admin', '?admin', 'admin', '[data-testid="admin"]');
 } finally {
