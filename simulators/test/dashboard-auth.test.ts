@@ -18,6 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadProfiles, type School } from '@schoolops/device-profiles';
 import { startDistrict, type RunningDistrict } from '../src/launcher/district.ts';
 import { loginOf, signInThroughUi } from './support/sign-in.ts';
+import { unnamedOnScreen } from './support/a11y.ts';
 import { SAFETY_DEADLINE_MS, waitFor } from './support/wait.ts';
 import { launchChromium, newPage } from './support/browser.ts';
 
@@ -384,6 +385,73 @@ describe('dashboard: signing in, and what each role sees', () => {
     await signInThroughUi(page, district, 'school-it');
     await page.locator(`[data-testid="school-view"][data-loaded="true"][data-school-id="${schoolA.id}"]`).waitFor(SHOWN);
     await expect(testid(page, 'back-to-overview').isHidden()).resolves.toBe(true);
+    expect(errors).toEqual([]);
+  }, LONG);
+
+  it('works from the keyboard alone, and names every control for a screen reader on each view', async () => {
+    const page = await freshPage();
+    const tabTo = async (selector: string) => {
+      // Tab until the element has focus: it is reachable from the keyboard, in the page's order.
+      for (let presses = 0; presses < 200; presses++) {
+        if (await page.evaluate((s) => document.activeElement?.matches(s) ?? false, selector)) return presses;
+        await page.keyboard.press('Tab');
+      }
+      throw new Error(`${selector} never took the focus in 200 presses of Tab`);
+    };
+    await page.goto(`${district.url}/`);
+    await testid(page, 'sign-in').waitFor({ state: 'visible', ...SHOWN });
+    expect(await unnamedOnScreen(page), 'the sign-in form').toEqual([]);
+    // The check itself sees an unnamed control (an icon button with no label).
+    await page.evaluate(() => document.body.append(Object.assign(document.createElement('button'), { id: 'unnamed-probe' })));
+    await expect(unnamedOnScreen(page)).resolves.toEqual(['<button id="unnamed-probe"> has no accessible name']);
+    await page.evaluate(() => document.getElementById('unnamed-probe')?.remove());
+    // Signing in: the name field has the focus, Tab to the password, Enter sends.
+    const itStaff = loginOf(district, 'school-it');
+    await expect(page.evaluate(() => document.activeElement?.getAttribute('data-testid'))).resolves.toBe('sign-in-username');
+    await page.keyboard.type(itStaff.username);
+    await page.keyboard.press('Tab');
+    await page.keyboard.type(itStaff.password);
+    await page.keyboard.press('Enter');
+    await page.locator(`[data-testid="school-view"][data-loaded="true"][data-school-id="${schoolA.id}"]`).waitFor(SHOWN);
+    expect(await unnamedOnScreen(page), "school IT's view").toEqual([]);
+    // The search box, then a device's link, then Enter opens its page with the focus on its name.
+    await tabTo('[data-testid="device-search"]');
+    const projector = schoolA.devices.find((d) => profiles.get(d.profileId)!.kind === 'display')!;
+    await page.keyboard.type(projector.id);
+    await page.locator('[data-testid="filter-count"][data-shown="1"]').waitFor(SHOWN);
+    await tabTo(`[data-testid="device-link-${projector.id}"]`);
+    await page.keyboard.press('Enter');
+    await page.locator(`[data-testid="device-page"][data-device-id="${projector.id}"]`).waitFor({ state: 'visible', ...SHOWN });
+    await expect(page.evaluate(() => document.activeElement?.getAttribute('data-testid'))).resolves.toBe('device-name');
+    await page.locator('[data-testid^="chart-"] canvas').first().waitFor(SHOWN);
+    expect(await unnamedOnScreen(page), 'the device page').toEqual([]);
+    // A command from the keyboard: its confirmation takes the focus, Escape sends nothing.
+    await tabTo('[data-testid="device-command-powerOn"]');
+    await page.keyboard.press('Enter');
+    await page.locator('[data-testid="command-confirm"][open]').waitFor(SHOWN);
+    expect(await unnamedOnScreen(page), 'the confirmation').toEqual([]);
+    await page.keyboard.press('Escape');
+    await page.locator('[data-testid="command-confirm"]:not([open])').waitFor({ state: 'attached', ...SHOWN });
+    await expect(page.locator('[data-testid="device-command"]').count()).resolves.toBe(0);
+
+    // The principal's report, the admin page and the wall, each named throughout.
+    const principal = await freshPage();
+    await signInThroughUi(principal, district, 'principal', `/?report=${encodeURIComponent(schoolA.id)}`);
+    await principal.locator('[data-testid="report"][data-loaded="true"]').waitFor(SHOWN);
+    expect(await unnamedOnScreen(principal), "the principal's report").toEqual([]);
+    const admin = await freshPage();
+    await signInThroughUi(admin, district, 'district-admin', '/?admin');
+    await testid(admin, 'admin').waitFor({ state: 'visible', ...SHOWN });
+    await testid(admin, `user-${loginOf(district, 'principal').username}`).waitFor(SHOWN);
+    expect(await unnamedOnScreen(admin), 'the admin page').toEqual([]);
+    const wall = await freshPage({ viewport: { width: 1920, height: 1080 } });
+    await signInThroughUi(wall, district, 'district-operator', '/');
+    await testid(wall, `school-${schoolB.id}`).waitFor(SHOWN);
+    expect(await unnamedOnScreen(wall), 'the overview').toEqual([]);
+    // (The wall has no header: who is signed in is not shown there.)
+    await wall.goto(`${district.url}/?wall`);
+    await wall.locator('[data-testid="wall-schools"] li').first().waitFor(SHOWN);
+    expect(await unnamedOnScreen(wall), 'the wall').toEqual([]);
     expect(errors).toEqual([]);
   }, LONG);
 });
