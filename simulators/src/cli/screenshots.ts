@@ -60,7 +60,8 @@ try {
   await fetch(`${district.controlUrl}/faults/${projector.id}/lamp-failure`, { method: 'POST' });
 
   const shoot = async (role: Role, path: string, name: string, ready: string) => {
-    const context = await browser.newContext({ viewport: { width: 1920, height: 1080 }, deviceScaleFactor: 1 });
+    // A browser set to the page's language, as a school's would be (its date fields follow it).
+    const context = await browser.newContext({ viewport: { width: 1920, height: 1080 }, deviceScaleFactor: 1, locale: lang === 'vi' ? 'vi-VN' : 'en-GB' });
     const page: Page = await context.newPage();
     const login = district.logins.find((l) => l.role === role)!;
     await page.goto(`${district.url}/?lang=${lang}`);
