@@ -55,6 +55,10 @@ describe('dashboard: the wall display of 150 schools', () => {
     const perPage = Number(await cards.getAttribute('data-per-page'));
     expect(pages).toBeGreaterThan(1);
     expect(pages * perPage).toBeGreaterThanOrEqual(SCHOOLS);
+    // A full page fits the screen: no card is cut off at the bottom (the count agrees with the grid).
+    const overflowing = await cards.locator('li').evaluateAll((items) => items.filter((li) => li.getBoundingClientRect().bottom > window.innerHeight).length);
+    expect(overflowing).toBe(0);
+    await expect(cards.locator('li').count()).resolves.toBe(Math.min(perPage, SCHOOLS));
     // Every page shows in turn, and comes round to the first again.
     const seen = new Set<string>();
     const schools = new Set<string>();
