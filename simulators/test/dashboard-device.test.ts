@@ -103,7 +103,7 @@ describe("dashboard: school IT's device page", () => {
     expect(errors).toEqual([]);
   }, LONG);
 
-  it('says what is wrong with a backwards date range instead of drawing an empty chart', async () => {
+  it('says what is wrong with a backwards date range, or an unknown device, instead of drawing an empty page', async () => {
     // On its own: opens a device's page by its address, whatever the test before left open.
     const device = school.devices.find((d) => profiles.get(d.profileId)!.kind === 'lab')!;
     await page.goto(`${district.url}/?device=${encodeURIComponent(device.id)}`);
@@ -115,6 +115,12 @@ describe("dashboard: school IT's device page", () => {
     const note = page.locator('[data-testid="charts-note"][data-problem="error"]');
     await note.waitFor(SHOWN);
     await expect(note.innerText()).resolves.toContain('phải trước');
+
+    // An address naming no device: said in words, no empty page.
+    await page.goto(`${district.url}/?device=khong-co-thiet-bi`);
+    const message = page.locator('[data-testid="device-message"]', { hasText: 'Không tìm thấy thiết bị “khong-co-thiet-bi”.' });
+    await message.waitFor({ state: 'visible', ...SHOWN });
+    await expect(page.locator('[data-testid^="chart-"]').count()).resolves.toBe(0);
     expect(errors).toEqual([]);
   }, LONG);
 
