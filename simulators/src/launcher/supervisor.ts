@@ -16,7 +16,12 @@ export interface Service<R> {
   exited: Promise<number | null>;
 }
 
-const READY_TIMEOUT_MS = 60_000;
+/**
+ * A safety net, not a start-up budget: a part that fails exits, and that fails the start at
+ * once with its log. This only catches a part that hangs without exiting. (It was 60 s, and a
+ * replayer of 147 schools on a machine at load 10-20 took longer than that to say ready.)
+ */
+const READY_TIMEOUT_MS = 180_000;
 
 export function scriptPath(workspaceRelative: string): string {
   return fileURLToPath(new URL(`../../../${workspaceRelative}`, import.meta.url));
@@ -52,7 +57,11 @@ export async function startService<R extends { type: 'ready' }>(
   if (onMessage) child.on('message', onMessage);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const ready = await new Promise<R>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name} did not become ready within ${READY_TIMEOUT_MS / 1000} s; see ${logFile}`)), READY_TIMEOUT_MS);
+    const timer = setTimeout(() => {
+      // Ours, by pid: a part that never said ready is not left running.
+      child.kill('SIGKILL');
+      reject(new Error(`${name} did not become ready within ${READY_TIMEOUT_MS / 1000} s and was stopped. Last lines of ${logFile}:\n${tail(logFile)}`));
+    }, READY_TIMEOUT_MS);
     child.on('message', (message: R) => {
       if (message?.type === 'ready') {
         clearTimeout(timer);
