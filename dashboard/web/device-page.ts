@@ -415,7 +415,7 @@ export class DevicePage {
           ' ',
           el('span', { class: 'msg' }, a.message[ctx.lang] || a.message.vi),
           ' ',
-          el('time', { class: 'ago', datetime: new Date(a.since).toISOString() }, t.since(formatSince(a.since, ctx.now, ctx.lang))),
+          el('time', { class: 'ago', datetime: new Date(a.since).toISOString() }, formatSince(a.since, ctx.now, ctx.lang)),
         ),
       ),
     );

@@ -386,7 +386,7 @@ export class SchoolView {
             ? ''
             : el('a', { class: 'device-link', href: searchFor(location.search, { view: 'device', deviceId: p.deviceId }) || '?', 'data-device-link': p.deviceId }, name),
           detail ? ` — ${detail}` : '',
-          p.since === null ? '' : el('time', { class: 'ago', datetime: new Date(p.since).toISOString(), title: formatDateTime(p.since, ctx.timeZone) }, ` ${t.since(formatSince(p.since, ctx.now, ctx.lang))}`),
+          p.since === null ? '' : el('time', { class: 'ago', datetime: new Date(p.since).toISOString(), title: formatDateTime(p.since, ctx.timeZone) }, ` ${formatSince(p.since, ctx.now, ctx.lang)}`),
         );
       }),
       ...(rest > 0 ? [more] : []),
