@@ -163,7 +163,7 @@ describe('dashboard: one school’s devices', () => {
     await expect(page.locator('[data-testid="school-view-name"]').innerText()).resolves.toBe(school.name.en);
     await expect(page.evaluate(() => document.documentElement.lang)).resolves.toBe('en');
     await expect(page.locator('[data-testid="device-group-display"] h4').innerText()).resolves.toContain('Projectors / Displays');
-    await expect(page.locator(`[data-testid="device-status-${projector.id}"]`).innerText()).resolves.toContain('OK');
+    await expect(page.locator(`[data-testid="device-status-${projector.id}"]`).innerText()).resolves.toContain('Connected');
     await expect(value(projector.id, 'lampHours').innerText()).resolves.toMatch(new RegExp(`^Lamp hours: [\\d,]+${NBSP}h$`));
     await expect(row(projector.id).locator('th .name').innerText()).resolves.toBe(nameOf(projector).en);
     await expect(page.locator('[data-testid="back-to-overview"]').innerText()).resolves.toContain('Schools overview');
