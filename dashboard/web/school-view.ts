@@ -19,7 +19,7 @@ import {
   statusWords,
   visibleDevices,
 } from './device-values.ts';
-import { el, setAttr, setText } from './dom.ts';
+import { el, replaceKeepingFocus, setAttr, setText } from './dom.ts';
 import { formatDateTime, formatInteger, formatRelative, formatSince } from './format.ts';
 import { STRINGS, type Lang } from './i18n.ts';
 import { searchFor } from './route.ts';
@@ -146,6 +146,7 @@ export class SchoolView {
   #roomId: string | null = null;
   readonly #onRoom: (roomId: string | null) => void;
   #alarmsKey = '';
+  #problemsKey = '';
   #schoolId: string | null = null;
   #access: SchoolAccess = { back: true, link: true, commands: false };
   readonly #reportLink: HTMLAnchorElement;
@@ -366,13 +367,18 @@ export class SchoolView {
     setText(this.#problemsNone, t.problemsNone);
     this.#problemsNone.hidden = all.length > 0;
     const rest = all.length - problems.length;
+    // Rebuilt only when what it says changed (a live summary comes every second), and then
+    // with the keyboard's place kept.
+    const key = JSON.stringify([ctx.lang, rest, problems.map((p) => [p.kind, p.deviceId, p.detail, problemDevice(devices, p.deviceId, ctx.lang), p.since === null ? '' : formatSince(p.since, ctx.now, ctx.lang)])]);
+    if (key === this.#problemsKey) return;
+    this.#problemsKey = key;
     const more = el('li', { class: 'problem-more' }, el('button', { type: 'button', class: 'linkish', 'data-testid': 'problems-more' }, t.problemsMore(rest)));
     more.querySelector('button')!.addEventListener('click', () => {
       this.#statusSelect.value = 'problems';
       this.#setFilter({ status: 'problems' });
       this.#devicesSection.scrollIntoView({ block: 'start' });
     });
-    this.#problemsList.replaceChildren(
+    replaceKeepingFocus(this.#problemsList, [
       ...problems.map((p) => {
         const name = problemDevice(devices, p.deviceId, ctx.lang);
         const detail = p.kind === 'device-down' || p.kind === 'router-down' ? (t.deviceState[p.detail ?? ''] ?? '') : '';
@@ -390,7 +396,7 @@ export class SchoolView {
         );
       }),
       ...(rest > 0 ? [more] : []),
-    );
+    ]);
   }
 
   #reset(schoolId: string): void {
@@ -401,6 +407,7 @@ export class SchoolView {
     this.#groups.clear();
     this.#groupOrder = [];
     this.#alarmsKey = '';
+    this.#problemsKey = '';
     this.#groupsBox.replaceChildren();
     this.#alarmsList.replaceChildren();
   }
