@@ -4,7 +4,7 @@
  * default retention (a script, not a test: it prints figures and asserts nothing).
  *
  *   node --import tsx cloud/bench/history-range.ts [--schools 150] [--days 30] [--dir DIR]
- *        [--reps 40] [--device ID] [--seed 1]
+ *        [--reps 40] [--device ID] [--seed 1] [--maintain]
  *
  * The data set is generated straight into the store's own tables with SQL (no MQTT, no
  * ingest): the seeded simulated district's devices (simulators/src/district), each metric of
@@ -43,6 +43,7 @@ import { DistrictIndex } from '../src/inventory.ts';
 import { LiveState } from '../src/live-state.ts';
 import { openDuckDbStore } from '../src/storage/duckdb-store.ts';
 import { ATTENDANCE_METRICS, DEFAULT_RETENTION, ROLLUP_COLUMNS, TIERS } from '../src/storage/rollups.ts';
+import type { StoredRow } from '../src/storage/types.ts';
 
 const MIN = 60_000;
 const HOUR = 3_600_000;
@@ -66,6 +67,7 @@ const { values: args } = parseArgs({
     reps: { type: 'string', default: '40' },
     device: { type: 'string' },
     seed: { type: 'string', default: '1' },
+    maintain: { type: 'boolean', default: false },
   },
 });
 const SCHOOLS = Number(args.schools);
@@ -259,14 +261,14 @@ function planRuns(): { runs: RunPlan[]; marks: Record<string, number> } {
  */
 async function addAttendanceMinutes(c: DuckDBConnection, rows: Record<string, number>, runCounts: Record<string, number>): Promise<void> {
   const from = Math.max(ORIGIN, -floorTo(-(END - DEFAULT_RETENTION.attendanceDays * DAY), MIN));
-  const to = Math.max(from, floorTo(-floorTo(-(END - DEFAULT_RETENTION.minuteDays * DAY), MIN), HOUR));
+  const to = Math.max(from, -floorTo(-(END - DEFAULT_RETENTION.minuteDays * DAY), MIN)); // where the full 1m runs start
   let run = Number((await c.runAndReadAll('SELECT coalesce(max(run), 0) FROM rollup_runs')).getRowsJS()[0]![0]);
   const m1 = TIERS[0]!;
   let lastSay = 0;
   for (let t = floorTo(from, HOUR); t < to; t += HOUR) {
     run++;
     const start = Math.max(t, from);
-    const n = await insertRun(c, m1.table, m1.widthMs, start, t + HOUR, markAt(t + HOUR), run, ATTENDANCE_METRICS);
+    const n = await insertRun(c, m1.table, m1.widthMs, start, Math.min(t + HOUR, to), markAt(t + HOUR), run, ATTENDANCE_METRICS);
     rows[m1.table] = (rows[m1.table] ?? 0) + n;
     runCounts[m1.name] = (runCounts[m1.name] ?? 0) + 1;
     await c.run(`INSERT INTO rollup_runs VALUES ('${m1.name}', ${run}, ${markAt(t + HOUR)}, 1, ${n}, ${start}, ${t + HOUR - m1.widthMs})`);
@@ -359,6 +361,37 @@ function readManifest(): Manifest | null {
   return m.layout === LAYOUT_VERSION && m.schools === SCHOOLS && m.days === DAYS && m.seed === SEED && m.end === END ? m : null;
 }
 
+/**
+ * `--maintain`: the district's next 5 minutes of readings written through the store (500-row
+ * batches, as ingest writes them), then one maintain() at END + 5 min: the 1m pass, and as
+ * the data set stands (11 five-minute runs since the hour), the hourly 15m pass and the
+ * compaction of 12 runs of 1m. It changes the data set (its raw tail is rolled up, the
+ * marks move on), so later runs measure a store 5 minutes on; the manifest says so.
+ */
+async function timeMaintenance(store: Awaited<ReturnType<typeof openDuckDbStore>>, series: Series[]): Promise<void> {
+  const manifest = JSON.parse(readFileSync(MANIFEST, 'utf8')) as Manifest & { maintainedMinutes?: number };
+  const from = END + (manifest.maintainedMinutes ?? 0) * MIN;
+  const to = from + 5 * MIN;
+  const rows: StoredRow[] = [];
+  for (const x of series) {
+    for (let k = Math.ceil((from - ORIGIN - x.phaseMs) / x.intervalMs); ORIGIN + x.phaseMs + k * x.intervalMs < to; k++) {
+      const ts = ORIGIN + x.phaseMs + k * x.intervalMs;
+      const value = x.kind === 1 ? k % 5 !== 0 : x.kind === 2 ? x.choices[0]! : Math.round(x.lo + (x.span * ((k * 7919 + x.sidx) % 1000)) / 1000);
+      rows.push({ schoolId: x.schoolId, deviceId: x.deviceId, metric: x.metric, ts, value, batch: { gatewayId: `gw-${x.schoolId}`, bootId: 'bench-maintain', seq: Math.floor((ts - ORIGIN) / 1000) } });
+    }
+  }
+  rows.sort((a, b) => a.ts - b.ts);
+  const writeStart = performance.now();
+  for (let i = 0; i < rows.length; i += 500) await store.write(rows.slice(i, i + 500));
+  await store.flush();
+  const writeS = (performance.now() - writeStart) / 1000;
+  say(`maintenance: ${fmt(rows.length)} rows (5 minutes of the district) written in ${writeS.toFixed(1)} s (${fmt(rows.length / writeS)} rows/s)`);
+  const maintainStart = performance.now();
+  const report = await store.maintain();
+  say(`maintenance: maintain() took ${((performance.now() - maintainStart) / 1000).toFixed(1)} s: ${JSON.stringify(report)}`);
+  writeFileSync(MANIFEST, JSON.stringify({ ...manifest, maintainedMinutes: (manifest.maintainedMinutes ?? 0) + 5 }, null, 2));
+}
+
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 
 async function main(): Promise<void> {
@@ -403,8 +436,11 @@ async function main(): Promise<void> {
   const logger = pino({ level: 'silent' });
   const district = new DistrictIndex(inventory, profiles);
   const openStart = Date.now();
-  const store = await openDuckDbStore({ file: FILE, rollupEveryMs: 0, now: () => END });
-  say(`store opened in ${Date.now() - openStart} ms`);
+  // The store's clock: END, or later by what --maintain runs added.
+  const maintained = (JSON.parse(readFileSync(MANIFEST, 'utf8')) as { maintainedMinutes?: number }).maintainedMinutes ?? 0;
+  let clock = END + maintained * MIN;
+  const store = await openDuckDbStore({ file: FILE, rollupEveryMs: 0, now: () => clock });
+  say(`store opened in ${Date.now() - openStart} ms${maintained ? ` (the data set has run ${maintained} minutes past END: --maintain)` : ''}`);
   const accountsDir = join(DIR, 'accounts');
   rmSync(accountsDir, { recursive: true, force: true });
   const accounts = await AccountStore.open({ file: join(accountsDir, 'accounts.duckdb') });
@@ -475,6 +511,10 @@ async function main(): Promise<void> {
     '\n| range | bucket | points (per metric x metrics) | samples | API first (ms) | API p50 (ms) | API p95 (ms) | API max (ms) | store alone p50 (ms) |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   );
   for (const line of table) console.log(line);
+  if (args.maintain) {
+    clock += 5 * MIN;
+    await timeMaintenance(store, series);
+  }
   await app.close();
   await store.close();
   await accounts.close();
