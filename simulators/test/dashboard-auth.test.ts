@@ -367,7 +367,8 @@ describe('dashboard: signing in, and what each role sees', () => {
     // The school's level and ward in English too (the district file gives the ward both ways).
     const ward = schoolB.ward;
     expect(typeof ward, 'the simulated district names wards in both languages').toBe('object');
-    await expect(testid(page, 'school-view-meta').innerText()).resolves.toContain(typeof ward === 'string' ? ward : ward.en);
+    // (Waited for: it shows once the district's list of schools has loaded, maybe after the devices.)
+    await page.locator('[data-testid="school-view-meta"]', { hasText: typeof ward === 'string' ? ward : ward.en }).waitFor(SHOWN);
     await expect(page.locator('button[data-command]').count()).resolves.toBeGreaterThan(0);
 
     await page.click('[data-testid="sign-out"]');
