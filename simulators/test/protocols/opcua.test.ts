@@ -118,6 +118,12 @@ async function relay(target: number): Promise<{ port: number; freeze(): void; th
 
 const allFive = (v: MetricValues) => LAB_NODES.every((n) => n.metric in v);
 const lastState = (r: Recorded) => r.statuses.at(-1);
+/**
+ * The first status the driver reported after the `seen` it had reported already. Waiting on
+ * the last status instead returns at once when an earlier one is there: under load a first
+ * connect can time out and be followed by 'ok' before the test's step happens.
+ */
+const nextStatus = (r: Recorded, seen: number, what: string) => waitFor(what, () => r.statuses[seen]);
 
 /** A logger that keeps the message of every line the driver logs at debug level and up. */
 function recordingLogger(): { logger: Logger; messages: string[] } {
@@ -288,7 +294,7 @@ describe('OPC UA driver against the lab simulator', () => {
     const protocol = profile.protocol as Extract<DeviceProfile['protocol'], { type: 'opcua' }>;
     protocol.nodes = { ...protocol.nodes, fridgeTemperature: 'ns=1;s=Lab.Fridge.Missing' };
     const r = drive(shared.port, {}, profile);
-    const status = await waitFor('faulty', () => lastState(r));
+    const status = await waitFor('faulty', () => r.statuses.find((s) => s.state === 'faulty'));
     expect(status).toMatchObject({ state: 'faulty', reason: 'protocol_error' });
     expect(status.detail).toContain('ns=1;s=Lab.Fridge.Missing');
     expect(status.detail).toContain('BadNodeIdUnknown');
@@ -304,9 +310,10 @@ describe('OPC UA driver against the lab simulator', () => {
   it('calls a value outside the profile\'s range faulty, and ok again when it is back', async () => {
     const r = drive(shared.port);
     await waitFor('values', () => r.values[0]);
+    const seen = r.statuses.length;
     shared.lab.humidity = 150;
     shared.sim.sample();
-    const status = await waitFor('faulty', () => lastState(r));
+    const status = await nextStatus(r, seen, 'faulty');
     expect(status).toMatchObject({ state: 'faulty', reason: 'protocol_error' });
     expect(status.detail).toContain('humidity');
     shared.lab.humidity = 55;
@@ -474,8 +481,9 @@ describe('OPC UA outages', () => {
     const link = await relay(simPort);
     const r = drive(link.port, { keepAliveMs: 300, connectTimeoutMs: 1000 });
     await waitFor('values', () => r.values[0]);
+    const seen = r.statuses.length;
     link.freeze();
-    const down = await waitFor('timeout', () => lastState(r));
+    const down = await nextStatus(r, seen, 'timeout');
     expect(down).toMatchObject({ state: 'unreachable', reason: 'timeout' });
     // The driver's own watchdog noticed: three missed keep-alives (0.3 s each) and a second
     // of slack, not the TCP timeout of minutes.
