@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ROLES } from '@schoolops/device-profiles';
 import { KINDS } from '@schoolops/device-profiles/kinds';
-import { LANGS, STRINGS, type Strings } from '../web/i18n.ts';
+import { inLang, LANGS, STRINGS, type Strings } from '../web/i18n.ts';
 
 const html = readFileSync(new URL('../web/index.html', import.meta.url), 'utf8');
 
@@ -52,5 +52,16 @@ describe('UI strings', () => {
     expect(STRINGS.vi.signInLimited(15)).toContain('15 phút');
     expect(STRINGS.en.signInLimited(15)).toContain('15 min');
     expect(STRINGS.vi.schoolForbidden('b')).toContain('không có quyền');
+  });
+});
+
+describe('inLang', () => {
+  it('gives the text in the page language, else the other one, never undefined', () => {
+    const ward = { vi: 'Phường Bến Nghé', en: 'Ben Nghe Ward' };
+    expect(inLang(ward, 'vi')).toBe('Phường Bến Nghé');
+    expect(inLang(ward, 'en')).toBe('Ben Nghe Ward');
+    expect(inLang({ vi: 'Phòng Tin học', en: '' }, 'en')).toBe('Phòng Tin học');
+    expect(inLang({ vi: '', en: 'Lab' }, 'vi')).toBe('Lab');
+    expect(inLang({ vi: '', en: '' }, 'vi')).toBe('');
   });
 });

@@ -20,7 +20,7 @@ import { TrendChart } from './chart.ts';
 import { chartValue, deviceName, keyValues, kindLabel, metricLabel, quickCommands, severityLabel, sortAlarms, statusWords } from './device-values.ts';
 import { el, setText } from './dom.ts';
 import { formatDateTime, formatDuration, formatSince } from './format.ts';
-import { STRINGS, type Lang } from './i18n.ts';
+import { STRINGS, inLang, type Lang } from './i18n.ts';
 import { RANGE_KINDS, chartableMetrics, localDate, rangeFor, trendColumns, type RangeKind } from './trend.ts';
 import { searchFor } from './route.ts';
 import type { RenderContext } from './view.ts';
@@ -413,7 +413,7 @@ export class DevicePage {
           { class: `alarm ${a.severity}`, 'data-rule': a.ruleId, 'data-severity': a.severity },
           el('span', { class: 'sev' }, severityLabel(a.severity, ctx.lang)),
           ' ',
-          el('span', { class: 'msg' }, a.message[ctx.lang] || a.message.vi),
+          el('span', { class: 'msg' }, inLang(a.message, ctx.lang)),
           ' ',
           el('time', { class: 'ago', datetime: new Date(a.since).toISOString() }, formatSince(a.since, ctx.now, ctx.lang)),
         ),

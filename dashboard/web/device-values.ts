@@ -16,7 +16,7 @@ import {
   formatTemperature,
   withUnit,
 } from './format.ts';
-import { STRINGS, type Lang } from './i18n.ts';
+import { STRINGS, inLang, type Lang } from './i18n.ts';
 
 type MetricView = DeviceView['metrics'][number];
 
@@ -136,7 +136,7 @@ export function metricLabel(metric: string, lang: Lang, profile?: readonly Metri
   const own = STRINGS[lang].metric[metric];
   if (own !== undefined) return own;
   const described = profile?.find((m) => m.name === metric)?.description;
-  return (described && (described[lang] || described.vi)) || metric;
+  return (described && inLang(described, lang)) || metric;
 }
 
 /** The values to show for a device, in order; empty when it has no reading yet. */

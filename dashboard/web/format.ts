@@ -171,7 +171,6 @@ export function formatDateTime(epochMs: number, timeZone: string = DEFAULT_TIMEZ
 
 const DAY_S = 86_400;
 
-
 /**
  * Time on the axis as people here write it, whatever uPlot's defaults: 24-hour 'HH:mm' within
  * a day, 'dd/mm' across days (and at midnight), in the district's zone.

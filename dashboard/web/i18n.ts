@@ -960,6 +960,14 @@ const en: Strings = {
 
 export const STRINGS: Record<Lang, Strings> = { vi, en };
 
+/**
+ * A text the data gives in both languages (a school's ward, an alarm's message, a room's
+ * name), in the page's language: the other language when that one is empty.
+ */
+export function inLang(text: { vi: string; en: string }, lang: Lang): string {
+  return text[lang] || text.vi || text.en;
+}
+
 export function isLang(v: unknown): v is Lang {
   return v === 'vi' || v === 'en';
 }

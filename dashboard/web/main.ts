@@ -36,7 +36,7 @@ import {
 } from './api.ts';
 import { canSeeSchool, landingFor, normalizeEnrollCode, retryAfterMinutes, sectionsFor, type Me, type Sections } from './auth.ts';
 import { DEFAULT_TIMEZONE, formatDateTime } from './format.ts';
-import { LANG_STORAGE_KEY, STRINGS, initialLang, isLang, rememberLang, type Lang, type Strings } from './i18n.ts';
+import { LANG_STORAGE_KEY, STRINGS, inLang, initialLang, isLang, rememberLang, type Lang, type Strings } from './i18n.ts';
 import { routeFromSearch, searchFor, type Route } from './route.ts';
 import { SchoolPage } from './school-page.ts';
 import { SchoolView } from './school-view.ts';
@@ -210,7 +210,7 @@ window.addEventListener('storage', (event) => {
 });
 
 function renderDistrict(): void {
-  const name = district ? district.name[lang] || district.name.vi : '';
+  const name = district ? inLang(district.name, lang) : '';
   dom.district.textContent = name || (me === null ? '' : t().districtLoading);
   dom.district.dataset.districtId = district?.id ?? '';
   renderTitle();
@@ -218,7 +218,7 @@ function renderDistrict(): void {
 
 function renderTitle(): void {
   const s = t();
-  const name = district ? district.name[lang] || district.name.vi : '';
+  const name = district ? inLang(district.name, lang) : '';
   const open = schoolPage.schoolId;
   const school = open === null ? undefined : store.get(open);
   if (screen === 'sign-in') document.title = `${s.signInTitle} · ${s.appTitle}`;
@@ -655,7 +655,7 @@ let lastDataAt: number | null = null;
 
 function renderWall(): void {
   if (shown !== 'wall') return;
-  wallView.render(store.all(), { districtName: district ? district.name[lang] || district.name.vi : '', connection, lastDataAt }, ctx());
+  wallView.render(store.all(), { districtName: district ? inLang(district.name, lang) : '', connection, lastDataAt }, ctx());
 }
 
 /** history.state of an entry this page pushed when opening a view from the overview. */

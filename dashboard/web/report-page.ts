@@ -7,7 +7,7 @@
 import { HttpError, exportUrl, fetchAttendanceSummary, fetchRoomUsage, type AttendanceSummary, type ReportQuery, type RoomUsageRange } from './api.ts';
 import { el, setText } from './dom.ts';
 import { formatDecimal, formatInteger } from './format.ts';
-import { STRINGS, type Lang, type Strings } from './i18n.ts';
+import { STRINGS, inLang, type Lang, type Strings } from './i18n.ts';
 import { REPORT_PRESETS, presetDates, type ReportPreset } from './report.ts';
 import type { RenderContext } from './view.ts';
 
@@ -334,7 +334,7 @@ export class ReportPage {
           el(
             'tr',
             { 'data-room-id': r.roomId },
-            el('th', { scope: 'row' }, r.name[lang] || r.name.vi),
+            el('th', { scope: 'row' }, inLang(r.name, lang)),
             el('td', {}, r.cameraId === null ? t.reportNoData : pct(r.total.usePct, lang)),
             ...r.weeks.map((w) => el('td', {}, r.cameraId === null ? '—' : pct(w.usePct, lang))),
           ),
@@ -378,7 +378,7 @@ export class ReportPage {
               el(
                 'li',
                 { 'data-room-id': l.roomId },
-                `${l.name[lang] || l.name.vi}: ${l.cameraId === null ? t.reportNoData : t.reportLabUse(pct(l.total.usePct, lang), l.total.inUse, l.total.counted)}`,
+                `${inLang(l.name, lang)}: ${l.cameraId === null ? t.reportNoData : t.reportLabUse(pct(l.total.usePct, lang), l.total.inUse, l.total.counted)}`,
                 l.controller ? ` · ${t.reportLabPrinting(l.controller.periodsPrinting, l.controller.periodsReporting)}` : '',
               ),
             ),

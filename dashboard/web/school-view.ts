@@ -21,7 +21,7 @@ import {
 } from './device-values.ts';
 import { el, replaceKeepingFocus, setAttr, setText } from './dom.ts';
 import { formatDateTime, formatInteger, formatRelative, formatSince } from './format.ts';
-import { STRINGS, type Lang } from './i18n.ts';
+import { STRINGS, inLang, type Lang } from './i18n.ts';
 import { searchFor } from './route.ts';
 import { schoolName } from './store.ts';
 import type { RenderContext } from './view.ts';
@@ -418,9 +418,9 @@ export class SchoolView {
     const school = summary ? schoolName(summary, ctx.lang) : state.schoolId;
     const room = this.#roomId === null ? null : state.rooms.get(this.#roomId);
     // A room's page: the room first, then its school.
-    setText(this.#heading, this.#roomId === null ? school : `${room ? room.name[ctx.lang] || room.name.vi : this.#roomId} · ${school}`);
+    setText(this.#heading, this.#roomId === null ? school : `${room ? inLang(room.name, ctx.lang) : this.#roomId} · ${school}`);
     this.#root.dataset.roomId = this.#roomId ?? '';
-    setText(this.#meta, summary ? [t.level[summary.level] ?? summary.level, summary.ward[ctx.lang] || summary.ward.vi].filter(Boolean).join(' · ') : '');
+    setText(this.#meta, summary ? [t.level[summary.level] ?? summary.level, inLang(summary.ward, ctx.lang)].filter(Boolean).join(' · ') : '');
     this.#online.hidden = summary === undefined;
     if (summary) {
       this.#online.dataset.online = String(summary.online);
@@ -463,7 +463,7 @@ export class SchoolView {
       return {
         alarm: a,
         device: names.get(a.deviceId) ?? a.deviceId,
-        message: a.message[ctx.lang] || a.message.vi || a.message.en || a.ruleId,
+        message: inLang(a.message, ctx.lang) || a.ruleId,
         value,
         ago: formatSince(a.since, ctx.now, ctx.lang),
       };
@@ -676,7 +676,7 @@ function updateDeviceRow(row: DeviceRow, device: DeviceView, ctx: RenderContext)
   row.alarmChip.hidden = raised === 0;
   row.alarmChip.dataset.severity = device.alarms.some((a) => a.severity === 'critical') ? 'critical' : 'warning';
   setText(row.alarmChip, raised === 0 ? '' : t.deviceAlarms(raised, formatInteger(raised, lang)));
-  setAttr(row.alarmChip, 'title', raised === 0 ? null : device.alarms.map((a) => a.message[lang] || a.message.vi).join('; '));
+  setAttr(row.alarmChip, 'title', raised === 0 ? null : device.alarms.map((a) => inLang(a.message, lang)).join('; '));
 
   renderValues(row, device, lang);
 

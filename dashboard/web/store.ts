@@ -104,7 +104,6 @@ export function schoolName(school: SchoolSummary, lang: Lang): string {
   return school.name[lang].trim() || school.name[other].trim() || school.id;
 }
 
-
 /** Display order: offline schools first (they need attention), then by name, then by id. */
 export function sortForDisplay(schools: readonly SchoolSummary[], lang: Lang): SchoolSummary[] {
   const c = collator(lang);

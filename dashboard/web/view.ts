@@ -12,7 +12,7 @@ import {
   formatRelative,
   formatTemperature,
 } from './format.ts';
-import { STRINGS, type Lang } from './i18n.ts';
+import { STRINGS, inLang, type Lang } from './i18n.ts';
 import { searchWithSchool } from './route.ts';
 import { districtTotals, schoolName, sortForDisplay } from './store.ts';
 
@@ -131,7 +131,7 @@ function updateRow(row: Row, school: SchoolSummary, ctx: RenderContext, withFlas
   row.tr.classList.toggle('offline', !school.online);
 
   setText(row.name, schoolName(school, lang));
-  setText(row.meta, [t.level[school.level] ?? school.level, school.ward[lang] || school.ward.vi].filter(Boolean).join(' · '));
+  setText(row.meta, [t.level[school.level] ?? school.level, inLang(school.ward, lang)].filter(Boolean).join(' · '));
 
   row.badge.dataset.online = String(school.online);
   setText(row.badge, school.online ? t.online : t.offline);
