@@ -7,6 +7,8 @@
  *   node --import tsx simulators/bench/wall-display.ts                          (3 real + 147 replayed schools, 10 minutes)
  *   node --import tsx simulators/bench/wall-display.ts --minutes 120            (the 2-hour run)
  *   node --import tsx simulators/bench/wall-display.ts --schools 3 --replayed 147 --loads 10
+ *   node --import tsx simulators/bench/wall-display.ts --schools 1 --replayed 149 --loads 0 --minutes 120
+ *                                                                              (memory only, fewer cameras)
  *
  * Prints figures; asserts nothing. Record them with the command in docs/BENCHMARKS.md.
  */
@@ -14,7 +16,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { chromium } from 'playwright-core';
+import { chromium, type Page } from 'playwright-core';
 import { startDistrict } from '../src/launcher/district.ts';
 
 const { values: opts } = parseArgs({
@@ -45,18 +47,23 @@ try {
   }
   log(`${total} schools known to the cloud`);
   const operator = district.logins.find((l) => l.role === 'district-operator')!;
-
-  for (const [label, viewport] of [
-    ['1080p', { width: 1920, height: 1080 }],
-    ['4K', { width: 3840, height: 2160 }],
-  ] as const) {
-    const context = await browser.newContext({ viewport });
-    const page = await context.newPage();
+  /** Through the form, as the district's operator (whose wall it is). */
+  const signIn = async (page: Page) => {
     await page.goto(`${district.url}/`);
     await page.fill('[data-testid="sign-in-username"]', operator.username);
     await page.fill('[data-testid="sign-in-password"]', operator.password);
     await page.click('[data-testid="sign-in-submit"]');
     await page.locator('[data-testid="who"]').waitFor({ state: 'visible' });
+  };
+
+  // --loads 0: the memory run alone.
+  for (const [label, viewport] of loads > 0 ? ([
+    ['1080p', { width: 1920, height: 1080 }],
+    ['4K', { width: 3840, height: 2160 }],
+  ] as const) : []) {
+    const context = await browser.newContext({ viewport });
+    const page = await context.newPage();
+    await signIn(page);
     const times: number[] = [];
     for (let i = 0; i < loads; i++) {
       await page.goto(`${district.url}/?wall`);
@@ -74,11 +81,7 @@ try {
   if (minutes > 0) {
     const context = await browser.newContext({ viewport: { width: 1920, height: 1080 } });
     const page = await context.newPage();
-    await page.goto(`${district.url}/`);
-    await page.fill('[data-testid="sign-in-username"]', operator.username);
-    await page.fill('[data-testid="sign-in-password"]', operator.password);
-    await page.click('[data-testid="sign-in-submit"]');
-    await page.locator('[data-testid="who"]').waitFor({ state: 'visible' });
+    await signIn(page);
     await page.goto(`${district.url}/?wall&turn=5`);
     await page.locator('[data-testid="wall-schools"] li').first().waitFor();
     const cdp = await context.newCDPSession(page);
