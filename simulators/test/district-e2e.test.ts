@@ -80,11 +80,16 @@ describe('simulated district, end to end', () => {
   it('lists every school online, every device reporting, cameras once counted', async () => {
     const cameras = district.inventory.schools.flatMap((s) => s.devices.filter((d) => kindOf.get(d.id) === 'camera'));
     expect(cameras.length).toBeGreaterThanOrEqual(SCHOOLS);
-    // Every school online and every device but the cameras reporting: the cameras count when asked.
+    // Every school online and every device reporting, the cameras too: they count only when
+    // asked, but each says it is there at its first poll, before any count.
     await waitFor(async () => {
       const list = await api<SchoolSummary[]>('/api/schools');
-      return list.length === SCHOOLS && list.every((s) => s.online && s.devices.reporting === s.devices.total - cameras.filter((c) => c.id.startsWith(`${s.id}.`)).length);
-    }, 'all schools online with every device but the cameras reporting').catch(explainMissing);
+      return list.length === SCHOOLS && list.every((s) => s.online && s.devices.reporting === s.devices.total);
+    }, 'all schools online with every device reporting, the cameras before their first count').catch(explainMissing);
+    for (const camera of cameras) {
+      const { latest } = await api<DeviceView>(`/api/devices/${camera.id}`);
+      expect(latest?.values, camera.id).toEqual({ reachable: true });
+    }
     // Ask every camera for a count, as an installer would from the district: one command each,
     // a few at a time per school.
     const counts = await countCameras(district.api, cameras.map((c) => c.id));

@@ -15,6 +15,9 @@
  * polls every minute; a poll that is not due reports nothing, but (at most once a minute) it
  * checks that the camera's port takes a TCP connection (no HTTP, no image), so an unplugged
  * camera shows as unreachable at the next poll rather than at its next count (up to 15 min).
+ * Until its first count, the first poll that reaches the camera reports `reachable: true`
+ * alone: the district hears of every camera within a minute of the gateway's start, not when
+ * the counter (one camera at a time) gets to it.
  *
  * Authentication: HTTP Digest (RFC 7616, http-digest.ts), what real units default to, or
  * Basic. With a username the driver sends what worked last time for that camera (at first
@@ -355,6 +358,14 @@ export function createCameraDriver(deps: {
       let requested: { since: number } | null = null;
       let lastContact = Number.NEGATIVE_INFINITY;
       const answered = () => (lastContact = elapsedMs());
+      /** Something was reported since the driver opened (a count, or that the camera is there). */
+      let reported = false;
+      /** Nothing counted this poll, but the camera answered: said once, so it is known before its first count. */
+      const presence = (): MetricValues => {
+        if (reported) return {};
+        reported = true;
+        return { reachable: true };
+      };
       return {
         async command(name) {
           if (name !== 'countNow') throw new DriverError('protocol_error', `the camera driver has no command "${name}"`);
@@ -369,7 +380,7 @@ export function createCameraDriver(deps: {
             if (elapsedMs() - lastContact < PRESENCE_CHECK_EVERY_MS) return {};
             await tcpCheck(endpoint.host, endpoint.port, signal);
             answered();
-            return {};
+            return presence();
           }
           if (due && pending.key !== slot.key) pending = { key: slot.key, since: performance.now() };
           const dueSince = Math.min(due ? pending.since : Infinity, requested?.since ?? Infinity);
@@ -381,8 +392,9 @@ export function createCameraDriver(deps: {
           } finally {
             jpeg = null; // the frame is not kept past its count
           }
-          if (faces === null) return {}; // the counter is busy: count at the next poll
+          if (faces === null) return presence(); // the counter is busy: count at the next poll
           requested = null;
+          reported = true;
           // A requested count during a lesson's counting window stands for that window's count.
           if (slot.key) lastKey = slot.key;
           const values: MetricValues = { reachable: true, headcount: faces, occupied: faces > 0, snapshotMs: Date.now() - started };
