@@ -10,13 +10,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiPath } from '@schoolops/device-profiles/api';
 import { csvField, csvFile } from '../src/api/csv.ts';
 import { startTestApi, type Browser, type TestApi } from './support/api-app.ts';
-import { attendanceInventory, attendanceRows } from './support/attendance-school.ts';
+import { AFTER_THE_DATA, attendanceInventory, attendanceRows } from './support/attendance-school.ts';
 
 let api: TestApi;
 let principal: Browser;
 
 beforeAll(async () => {
-  api = await startTestApi({ inventory: attendanceInventory });
+  api = await startTestApi({ inventory: attendanceInventory, now: AFTER_THE_DATA });
   await api.store.write(attendanceRows());
   principal = await api.browserOf('principal');
 });

@@ -18,13 +18,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiPath, type AttendanceDay, type RoomUsageRange } from '@schoolops/device-profiles/api';
 import { startTestApi, type Browser, type TestApi } from './support/api-app.ts';
-import { attendanceInventory, attendanceRows } from './support/attendance-school.ts';
+import { AFTER_THE_DATA, attendanceInventory, attendanceRows } from './support/attendance-school.ts';
 
 let api: TestApi;
 let principal: Browser;
 
 beforeAll(async () => {
-  api = await startTestApi({ inventory: attendanceInventory });
+  api = await startTestApi({ inventory: attendanceInventory, now: AFTER_THE_DATA });
   await api.store.write(attendanceRows());
   principal = await api.browserOf('principal');
 });

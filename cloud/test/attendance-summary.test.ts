@@ -9,13 +9,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { API_ERRORS, apiPath, errorText, type ApiErrorCode, type AttendanceSummary } from '@schoolops/device-profiles/api';
 import { StoreBusyError } from '../src/storage/index.ts';
 import { startTestApi, type Browser, type TestApi } from './support/api-app.ts';
-import { attendanceInventory, attendanceRows } from './support/attendance-school.ts';
+import { AFTER_THE_DATA, attendanceInventory, attendanceRows } from './support/attendance-school.ts';
 
 let api: TestApi;
 let principal: Browser;
 
 beforeAll(async () => {
-  api = await startTestApi({ inventory: attendanceInventory });
+  api = await startTestApi({ inventory: attendanceInventory, now: AFTER_THE_DATA });
   await api.store.write(attendanceRows());
   principal = await api.browserOf('principal');
 });
@@ -41,6 +41,24 @@ async function auditEntry(match: (e: { action: string; actor: string | null; det
 }
 
 describe('attendance by week, month and day', () => {
+  it("takes today from the API's clock: without dates, the 30 days up to today; a lesson not over yet is later, not missed", async () => {
+    // The test's clock is Thursday 2025-04-10 12:00 in Hanoi.
+    expect(await summary({})).toMatchObject({ from: '2025-03-12', to: '2025-04-10' });
+    const day = await principal.request({ method: 'GET', url: '/api/schools/a/attendance' });
+    expect(day.json()).toMatchObject({ schoolId: 'a', date: '2025-04-10' });
+    // Back to Wednesday 2025-04-09 08:00: period 1 is over (counted), period 2 is on (its
+    // camera has not counted yet, and it still may) and period 3 has not begun.
+    const saved = api.clock.now;
+    api.clock.now = Date.parse('2025-04-09T08:00:00+07:00');
+    try {
+      const wednesday = await summary({ from: '2025-04-09', to: '2025-04-09', by: 'day' });
+      // Lessons held: the two of period 1; the other two are later, neither missed.
+      expect(wednesday.total).toMatchObject({ lessons: 2, counted: 2, later: 2, noCount: 0 });
+    } finally {
+      api.clock.now = saved;
+    }
+  });
+
   it('adds up ISO weeks, weighting each counted lesson by its enrolment', async () => {
     const s = await summary({ ...RANGE, by: 'week' });
     expect(s).toMatchObject({ schoolId: 'a', from: '2025-03-24', to: '2025-04-09', by: 'week', threshold: 90, classId: null, clockOffsetMs: 0, schoolDays: 6 });

@@ -59,7 +59,7 @@ const FILE_ANSWER = {
 
 type Prepared = { frame: SchoolFrame; range: DateRange; schoolDates: string[]; now: number };
 
-export const attendanceReportRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { district, store, schoolClockOffsetMs: offset }) => {
+export const attendanceReportRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { district, store, schoolClockOffsetMs: offset, now: clock = Date.now }) => {
   /**
    * The school, the range and (when named) the class of a question, or the refusal sent.
    * School days are the dates whose weekday has lessons (of the class) in the timetable.
@@ -71,7 +71,7 @@ export const attendanceReportRoutes: FastifyPluginAsyncTypebox<ApiContext> = asy
       return null;
     }
     const frame = new SchoolFrame(school, district, district.inventory.district.timezone, offset);
-    const now = Date.now();
+    const now = clock();
     const range = resolveRange(query, frame.today(now));
     if (isRefusal(range)) {
       void sendError(reply, range.code, range.params);

@@ -15,7 +15,7 @@ import type { ApiContext } from './context.ts';
 import { sendError } from './errors.ts';
 import { sendBusy } from './history.ts';
 
-export const attendanceRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { district, store, schoolClockOffsetMs: offset }) => {
+export const attendanceRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { district, store, schoolClockOffsetMs: offset, now: clock = Date.now }) => {
   app.get(
     '/schools/:schoolId/attendance',
     {
@@ -31,7 +31,7 @@ export const attendanceRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (ap
       const school = district.schools.get(request.params.schoolId);
       if (!school) return sendError(reply, 'unknown_school', { schoolId: request.params.schoolId });
       const frame = new SchoolFrame(school, district, district.inventory.district.timezone, offset);
-      const now = Date.now();
+      const now = clock();
       const date = request.query.date === undefined ? frame.today(now) : parseDate(request.query.date);
       // The schema takes the form; a day the calendar lacks (2025-02-30) is refused here.
       if (date === null) return sendError(reply, 'bad_date', { field: 'date', value: request.query.date ?? '' });

@@ -11,6 +11,8 @@ export interface ApiContext {
   ingest: Ingest;
   /** School time minus real time: 0 in a real district (see CloudConfig.schoolClockOffsetMs). */
   schoolClockOffsetMs: number;
+  /** The clock the routes read "now" from: today's date, a range's default end (default Date.now; a test sets its own). */
+  now?: () => number;
 }
 
 /** What the sign-in and account routes read from. */

@@ -74,7 +74,7 @@ export function sendBusy(reply: FastifyReply, error: StoreBusyError) {
   return sendError(reply, 'store_busy', { queued: error.queued, retryAfterS: error.retryAfterS }, { 'retry-after': error.retryAfterS });
 }
 
-export const historyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { district, store }) => {
+export const historyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { district, store, now = Date.now }) => {
   app.get(
     '/devices/:deviceId/history',
     {
@@ -89,7 +89,7 @@ export const historyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, 
     async (request, reply) => {
       const entry = district.devices.get(request.params.deviceId);
       if (!entry) return sendError(reply, 'unknown_device', { deviceId: request.params.deviceId });
-      const to = parseTime(request.query.to, Date.now());
+      const to = parseTime(request.query.to, now());
       if (to === null) return sendError(reply, 'bad_time', { field: 'to', value: request.query.to ?? '' });
       const from = parseTime(request.query.from, to - 3_600_000);
       if (from === null) return sendError(reply, 'bad_time', { field: 'from', value: request.query.from ?? '' });

@@ -14,7 +14,7 @@ import { DeliveryQuerystring, DeliveryReport, ErrorBody, IngestStatsBody } from 
 export const MAX_DELIVERY_DAYS = 7;
 const DAY_MS = 86_400_000;
 
-export const statsRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { district, live, ingest, store }) => {
+export const statsRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { district, live, ingest, store, now = Date.now }) => {
   app.get(
     '/ingest/stats',
     {
@@ -68,7 +68,7 @@ export const statsRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { 
       const text = request.query.since;
       const since = parseTime(text, 0);
       if (since === null) return sendError(reply, 'bad_time', { field: 'since', value: text });
-      const earliest = Date.now() - MAX_DELIVERY_DAYS * DAY_MS;
+      const earliest = now() - MAX_DELIVERY_DAYS * DAY_MS;
       if (since < earliest) return sendError(reply, 'too_far_back', { field: '"since"', max: MAX_DELIVERY_DAYS, earliest: new Date(earliest).toISOString(), value: text });
       try {
         return { since, dropped: await droppedSince(store, since), devices: await store.deliveryReport(since) };

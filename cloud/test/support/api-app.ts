@@ -87,11 +87,13 @@ export interface TestApiOptions {
   mqttUrl?: string;
   /** Another district record (default testInventory); the accounts' schools "a" and "b" should be in it. */
   inventory?: Inventory;
+  /** Where the test's clock starts (default 2025-03-10 09:00 in Hanoi): what the routes take as now. */
+  now?: number;
 }
 
 export async function startTestApi(o: TestApiOptions = {}): Promise<TestApi> {
   const dir = mkdtempSync(join(tmpdir(), 'schoolops-api-'));
-  const clock = { now: Date.parse('2025-03-10T02:00:00Z') };
+  const clock = { now: o.now ?? Date.parse('2025-03-10T02:00:00Z') };
   const now = () => clock.now;
   const logger = pino({ level: 'silent' });
   const district = new DistrictIndex(o.inventory ?? testInventory, loadProfiles([BUILTIN_PROFILES_DIR]));
@@ -102,7 +104,7 @@ export async function startTestApi(o: TestApiOptions = {}): Promise<TestApi> {
   // As the server builds it: commands recorded, results audited, on the test's clock.
   const ingest = new Ingest(district, store, live, logger, { now, commands: store, audit: (entry) => accounts.audit(entry) });
   if (o.mqttUrl) await ingest.connect({ url: o.mqttUrl, username: 'cloud', password: 'x' });
-  const built = await buildApi({ district, live, store, ingest, schoolClockOffsetMs: 0, accounts, ...(o.limits ? { limits: o.limits } : {}) }, { logger });
+  const built = await buildApi({ district, live, store, ingest, schoolClockOffsetMs: 0, now, accounts, ...(o.limits ? { limits: o.limits } : {}) }, { logger });
   for (const [role, a] of Object.entries(ACCOUNTS) as [Role, (typeof ACCOUNTS)[Role]][]) {
     if (role === 'wall-display') continue;
     await accounts.createUser({ username: a.username, displayName: a.username, role, scope: a.scope, password: PASSWORD });

@@ -83,6 +83,12 @@ export const attendanceSchool: Inventory['schools'][number] = {
   ],
 };
 
+/**
+ * The tests' "now": the day after the last counts (Thursday 2025-04-10, 12:00 in Hanoi), so
+ * every lesson of the data is over and none is still "later".
+ */
+export const AFTER_THE_DATA = Date.parse('2025-04-10T12:00:00+07:00');
+
 /** The test district with school "a" replaced by this one. */
 export const attendanceInventory: Inventory = {
   ...testInventory,
