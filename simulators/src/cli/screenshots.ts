@@ -59,7 +59,7 @@ try {
   // Something to see: a failed lamp.
   await fetch(`${district.controlUrl}/faults/${projector.id}/lamp-failure`, { method: 'POST' });
 
-  const shoot = async (role: Role, path: string, name: string, ready: string) => {
+  const shoot = async (role: Role, path: string, name: string, ready: string, then?: (page: Page) => Promise<void>) => {
     // A browser set to the page's language, as a school's would be (its date fields follow it).
     const context = await browser.newContext({ viewport: { width: 1920, height: 1080 }, deviceScaleFactor: 1, locale: lang === 'vi' ? 'vi-VN' : 'en-GB' });
     const page: Page = await context.newPage();
@@ -79,6 +79,7 @@ try {
       await page.screenshot({ path: shown }).catch(() => undefined);
       throw new Error(`${name}: "${ready}" did not show within 120 s; what the page showed: ${shown}`, { cause: error });
     }
+    await then?.(page);
     // Let the live figures and charts settle on screen.
     await page.waitForTimeout(4000);
     await page.screenshot({ path: join(out, `${name}.png`) });
@@ -89,7 +90,12 @@ try {
   await new Promise((r) => setTimeout(r, 30_000));
   await shoot('district-operator', '', 'overview', '[data-testid="overview"] tbody tr');
   await shoot('school-it', '', 'school-it', '[data-testid="school-view"][data-loaded="true"]');
-  await shoot('school-it', `?device=${encodeURIComponent(projector.id)}`, 'device', '[data-testid^="chart-"] canvas');
+  // The last hour in 10-second buckets: a district a minute old has a line to show there
+  // (today's 5-minute buckets would hold one point).
+  await shoot('school-it', `?device=${encodeURIComponent(projector.id)}`, 'device', '[data-testid^="chart-"] canvas', async (page) => {
+    await page.click('[data-testid="range-hour"]');
+    await page.locator('[data-testid="range-hour"][aria-pressed="true"]').waitFor({ timeout: 120_000 });
+  });
   await shoot('principal', '', 'principal-school', '[data-testid="school-view"][data-loaded="true"]');
   // The report of the school day the demo lives in (the simulated days before it have no lessons counted).
   await shoot('principal', `?report=${encodeURIComponent(school.id)}&from=2025-03-12&to=2025-03-12&by=day`, 'principal-report', '[data-testid="report"][data-loaded="true"]');
